@@ -1,0 +1,21 @@
+#pragma once
+// Each subcommand registers itself on the CLI11 app and runs when selected.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace hearth::app {
+
+// The function a subcommand runs; its return value is the process exit code.
+using RunFn = std::function<int()>;
+
+void add_version_command(CLI::App& app, RunFn* run);
+void print_version(bool json);
+
+}  // namespace hearth::app
+
+namespace hearth::app {
+// Registers every subcommand below (commands.cpp holds the list).
+void register_all_commands(CLI::App& app, RunFn* run);
+}  // namespace hearth::app

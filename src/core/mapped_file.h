@@ -1,0 +1,36 @@
+#pragma once
+// Read-only memory mapping of a whole file. Weights stay mapped; no second copy in RAM.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/status.h"
+
+namespace hearth {
+
+class MappedFile {
+ public:
+  static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }
+  const uint8_t* data() const { return data_; }
+  std::span<const uint8_t> bytes() const { return {data_, static_cast<size_t>(size_)}; }
+
+ private:
+  MappedFile() = default;
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+// Reads a whole (small) file into a string, refusing files larger than max_bytes.
+Result<std::string> read_file(const std::string& path, uint64_t max_bytes);
+Status write_file(const std::string& path, std::string_view contents);
+
+}  // namespace hearth
