@@ -3,8 +3,7 @@
 namespace hearth::app {
 
 void register_all_commands(CLI::App& app, RunFn* run) {
-  (void)app;
-  (void)run;
+  add_tokenize_command(app, run);
 }
 
 }  // namespace hearth::app

@@ -3,7 +3,11 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "core/status.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace hearth::app {
 
@@ -11,6 +15,7 @@ namespace hearth::app {
 using RunFn = std::function<int()>;
 
 void add_version_command(CLI::App& app, RunFn* run);
+void add_tokenize_command(CLI::App& app, RunFn* run);
 void print_version(bool json);
 
 }  // namespace hearth::app
@@ -18,4 +23,9 @@ void print_version(bool json);
 namespace hearth::app {
 // Registers every subcommand below (commands.cpp holds the list).
 void register_all_commands(CLI::App& app, RunFn* run);
+}  // namespace hearth::app
+
+namespace hearth::app {
+// Loads the tokenizer of a model directory (tokenizer.json) or GGUF file.
+Result<std::shared_ptr<const tok::Tokenizer>> load_tokenizer_for(const std::string& path);
 }  // namespace hearth::app
