@@ -1,6 +1,8 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "model/gguf.h"
+#include "model/gguf_tokenizer.h"
 
 namespace hearth::app {
 
@@ -12,9 +14,16 @@ Result<std::shared_ptr<const tok::Tokenizer>> load_tokenizer_for(const std::stri
     return tok::Tokenizer::load_dir(fs::path(path).parent_path().string());
   }
   if (!fs::exists(path, ec)) return make_error(ErrorCode::kNotFound, "{}: no such file or directory", path);
-  return make_error(
-      ErrorCode::kUnsupported,
-      "{}: expected a model directory with tokenizer.json (GGUF tokenizers: see docs/tokenizer.md)", path);
+  if (fs::path(path).extension() == ".gguf") {
+    HEARTH_ASSIGN_OR_RETURN(auto file, GgufFile::open(path));
+    auto data = read_gguf_tokenizer(*file);
+    if (!data.is_ok()) return data.status().with_context(path);
+    auto t = tok::Tokenizer::from_gguf(*data);
+    if (!t.is_ok()) return t.status().with_context(path);
+    return t;
+  }
+  return make_error(ErrorCode::kUnsupported,
+                    "{}: expected a model directory with tokenizer.json, or a .gguf file", path);
 }
 
 }  // namespace hearth::app
