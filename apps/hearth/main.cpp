@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);  // prints help / the usage error
+    return code == 0 ? 0 : 2;      // usage errors exit 2
   }
   LogLevel level;
   if (!parse_log_level(log_level, &level)) {

@@ -158,7 +158,7 @@ Result<std::string> Tokenizer::decode(std::span<const int32_t> ids, const Decode
     const int32_t id = ids[i];
     if (!is_valid_id(id)) {
       return make_error(ErrorCode::kOutOfRange,
-                        "token id {} at position {} is outside the vocabulary (0..{})", id, i,
+                        "token id {} at position {} is not in the vocabulary (ids 0..{})", id, i,
                         decoded_.size() - 1);
     }
     if (options.skip_special_tokens && special_[static_cast<size_t>(id)]) continue;
