@@ -10,9 +10,14 @@ For every line of
 tests/fixtures/tokenizer/corpus.jsonl (and corpus_hf_only.jsonl) it writes
 OUT_DIR/expected_hf_<name>.jsonl (and expected_hf_only_<name>.jsonl) with
   ids          HF `tokenizers` Tokenizer.encode(line, add_special_tokens=False)
-  ids_special  transformers AutoTokenizer(line)["input_ids"] (the default special tokens)
-  text         transformers decode(ids) (the config's clean_up_tokenization_spaces)
-and checks that transformers without special tokens equals raw `tokenizers`.
+  text         HF `tokenizers` Tokenizer.decode(ids, skip_special_tokens=False)
+  ids_special  transformers AutoTokenizer(line)["input_ids"] (the default special tokens), only when
+               transformers encodes like raw `tokenizers` without special tokens. transformers 5
+               rebuilds `LlamaTokenizerFast` (DeepSeek-V3's tokenizer_class) as a SentencePiece-style
+               Metaspace tokenizer and ignores tokenizer.json's pre-tokenizer, producing ids the
+               model never saw; those are not a reference and are left out (meta file counts them).
+  text_tf      transformers decode(ids), under the same condition (transformers 5 skips
+               clean_up_tokenization_spaces for BPE tokenizers).
 """
 import json
 import os
@@ -47,9 +52,11 @@ def main():
                     tf_ids = tf(line, add_special_tokens=False)["input_ids"]
                     if tf_ids != ids:
                         mismatch += 1
-                    ids_special = tf(line)["input_ids"]
-                    text = tf.decode(ids)
-                    f.write(json.dumps({"ids": ids, "ids_special": ids_special, "text": text}, ensure_ascii=False) + "\n")
+                    rec = {"ids": ids, "text": raw.decode(ids, skip_special_tokens=False)}
+                    if tf_ids == ids:
+                        rec["ids_special"] = tf(line)["input_ids"]
+                        rec["text_tf"] = tf.decode(ids)
+                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             meta[f"{name}/{corpus}"] = {"lines": len(lines), "transformers_vs_tokenizers_mismatch": mismatch}
             print(name, corpus, len(lines), "lines; transformers != tokenizers on", mismatch, file=sys.stderr)
     with open(os.path.join(out, "expected_hf_meta.json"), "w") as f:

@@ -165,7 +165,7 @@ Result<std::string> Tokenizer::decode(std::span<const int32_t> ids, const Decode
     bytes += decoded_[static_cast<size_t>(id)];
   }
   std::string text = utf8_lossy(bytes);
-  if (options.clean_up_tokenization_spaces.value_or(def_.clean_up_tokenization_spaces)) {
+  if (options.clean_up_tokenization_spaces) {
     text = clean_up_tokenization(text);
   }
   return text;

@@ -29,8 +29,10 @@ struct EncodeOptions {
 
 struct DecodeOptions {
   bool skip_special_tokens = false;
-  // nullopt: tokenizer_config's clean_up_tokenization_spaces (as transformers' decode).
-  std::optional<bool> clean_up_tokenization_spaces;
+  // transformers' clean_up_tokenization (" ." -> "."). Off by default: transformers 5 and HF
+  // `tokenizers` do not apply it to BPE tokenizers (it corrupts text); tokenizer_config's value is
+  // available as Tokenizer::clean_up_tokenization_spaces() for callers that want transformers 4.
+  bool clean_up_tokenization_spaces = false;
 };
 
 // Everything a tokenizer is built from; filled by the tokenizer.json and GGUF loaders.
