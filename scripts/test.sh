@@ -64,7 +64,9 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
     CC=clang CXX=clang++ cmake -S . -B build-fuzz "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DHEARTH_FUZZ=ON -DHEARTH_CUDA=OFF -DHEARTH_TESTS=OFF -DHEARTH_BENCH=OFF
   fi
-  cmake --build build-fuzz -j"$JOBS"
+  fuzz_targets=()
+  for src in fuzz/fuzz_*.cpp; do fuzz_targets+=(--target "$(basename "$src" .cpp)"); done
+  cmake --build build-fuzz -j"$JOBS" "${fuzz_targets[@]}"
   for f in build-fuzz/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
     name=$(basename "$f")

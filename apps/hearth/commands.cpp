@@ -5,6 +5,7 @@ namespace hearth::app {
 void register_all_commands(CLI::App& app, RunFn* run) {
   add_tokenize_command(app, run);
   add_model_command(app, run);
+  add_template_command(app, run);
 }
 
 }  // namespace hearth::app
