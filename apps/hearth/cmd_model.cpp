@@ -57,7 +57,9 @@ std::string rope_text(const json& r) {
 }
 
 void print_inspect_text(const json& j) {
-  auto row = [](std::string_view label, const std::string& value) { fmt::print("{:<12}{}\n", label, value); };
+  auto row = [](std::string_view label, const std::string& value) {
+    fmt::print("{:<11} {}\n", label, value);
+  };
   const json& p = j["parameters"];
   const json& a = j["attention"];
   row("path", fmt::format("{} ({}, {} file{})", j["path"].get<std::string>(), j["format"].get<std::string>(),
@@ -114,10 +116,16 @@ void print_inspect_text(const json& j) {
     row("quant", fmt::format("none ({})", j["torch_dtype"].get<std::string>()));
   } else {
     const json& q = j["quantization"];
-    row("quant",
-        fmt::format("{} {}, {}x{} blocks, activations {}", q["method"].get<std::string>(),
-                    q["fmt"].get<std::string>(), q["weight_block_size"][0].get<int64_t>(),
-                    q["weight_block_size"][1].get<int64_t>(), q["activation_scheme"].get<std::string>()));
+    if (q["method"] == "gguf") {
+      std::string types;
+      for (const auto& t : q["types"]) types += (types.empty() ? "" : ", ") + t.get<std::string>();
+      row("quant", fmt::format("GGUF blocks: {}", types));
+    } else {
+      row("quant",
+          fmt::format("{} {}, {}x{} blocks, activations {}", q["method"].get<std::string>(),
+                      q["fmt"].get<std::string>(), q["weight_block_size"][0].get<int64_t>(),
+                      q["weight_block_size"][1].get<int64_t>(), q["activation_scheme"].get<std::string>()));
+    }
   }
   if (j["mtp"]["layers"].get<int64_t>() > 0) {
     row("mtp", fmt::format("{} layer(s) declared, {}/{} tensors present (not loaded)",

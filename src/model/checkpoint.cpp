@@ -353,7 +353,12 @@ json describe_checkpoint(const Checkpoint& c) {
                          {"weight_block_size", {s.quantization.block_rows, s.quantization.block_cols}},
                          {"activation_scheme", s.quantization.activation_scheme}};
   } else {
-    j["quantization"] = nullptr;
+    // GGUF block quantization: the block types present (Q8_0, Q4_K, ...).
+    json types = json::array();
+    for (const auto& [dt, st] : c.dtype_stats()) {
+      if (dtype_info(dt).is_quantized) types.push_back(std::string(dtype_name(dt)));
+    }
+    j["quantization"] = types.empty() ? json(nullptr) : json{{"method", "gguf"}, {"types", types}};
   }
   j["mtp"] = {{"layers", s.num_nextn_predict_layers},
               {"tensors_expected", c.optional_expected()},
