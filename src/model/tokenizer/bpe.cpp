@@ -155,27 +155,15 @@ void BpeModel::encode(std::string_view piece, std::vector<int32_t>* out) const {
 
 void BpeModel::merge_word(std::string_view piece, std::vector<int32_t>* out) const {
   // Symbols start as single bytes. Bytes missing from the vocab are dropped (HF without unk).
-  struct Sym {
-    int32_t id;
-    int32_t prev;
-    int32_t next;
-  };
-  std::vector<Sym> syms;
-  syms.reserve(piece.size());
-  for (unsigned char c : piece) {
-    int32_t id = byte_ids_[c];
-    if (id < 0) continue;
-    syms.push_back({id, static_cast<int32_t>(syms.size()) - 1, static_cast<int32_t>(syms.size()) + 1});
-  }
-  if (syms.empty()) return;
-  syms.back().next = -1;
-  const size_t n = syms.size();
-
-  if (n <= 48) {
-    // Short words: repeated scan for the lowest-rank adjacent pair (leftmost on ties). No heap.
-    std::vector<int32_t> ids(n);
-    for (size_t i = 0; i < n; ++i) ids[i] = syms[i].id;
-    size_t len = n;
+  constexpr size_t kShort = 48;
+  if (piece.size() <= kShort) {
+    // Short words (nearly all): repeated scan for the lowest-rank adjacent pair (leftmost on
+    // ties), in a stack array. No heap, no allocation.
+    int32_t ids[kShort];
+    size_t len = 0;
+    for (unsigned char c : piece) {
+      if (byte_ids_[c] >= 0) ids[len++] = byte_ids_[c];
+    }
     while (len > 1) {
       uint32_t best_rank = std::numeric_limits<uint32_t>::max();
       size_t best_i = 0;
@@ -191,13 +179,27 @@ void BpeModel::merge_word(std::string_view piece, std::vector<int32_t>* out) con
       }
       if (best_id < 0) break;
       ids[best_i] = best_id;
-      std::copy(ids.begin() + static_cast<ptrdiff_t>(best_i) + 2, ids.begin() + static_cast<ptrdiff_t>(len),
-                ids.begin() + static_cast<ptrdiff_t>(best_i) + 1);
+      for (size_t i = best_i + 1; i + 1 < len; ++i) ids[i] = ids[i + 1];
       --len;
     }
-    out->insert(out->end(), ids.begin(), ids.begin() + static_cast<ptrdiff_t>(len));
+    out->insert(out->end(), ids, ids + len);
     return;
   }
+  struct Sym {
+    int32_t id;
+    int32_t prev;
+    int32_t next;
+  };
+  std::vector<Sym> syms;
+  syms.reserve(piece.size());
+  for (unsigned char c : piece) {
+    int32_t id = byte_ids_[c];
+    if (id < 0) continue;
+    syms.push_back({id, static_cast<int32_t>(syms.size()) - 1, static_cast<int32_t>(syms.size()) + 1});
+  }
+  if (syms.empty()) return;
+  syms.back().next = -1;
+  const size_t n = syms.size();
 
   // Long words: a min-heap of candidate merges (rank, position) over a linked list of symbols;
   // stale entries are skipped when popped. O(n log n).

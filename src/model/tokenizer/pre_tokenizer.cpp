@@ -14,6 +14,17 @@ Status split_piece(const PreTokenizerStep& step, std::string_view text, Span pie
                    std::vector<Span>* matches, std::vector<Span>* out) {
   matches->clear();
   HEARTH_RETURN_IF_ERROR(step.regex->find_all(text, piece.begin, piece.end, matches));
+  if (step.behavior == PreTokenizerStep::Behavior::kIsolated && !step.invert) {
+    // Every tokenizer hearth targets uses this form: matches and the gaps between them, in order.
+    uint32_t pos = piece.begin;
+    for (const Span& m : *matches) {
+      if (m.begin > pos) out->push_back({pos, m.begin});
+      out->push_back(m);
+      pos = m.end;
+    }
+    if (pos < piece.end) out->push_back({pos, piece.end});
+    return Status::ok();
+  }
   struct Part {
     Span span;
     bool is_match;

@@ -90,8 +90,9 @@ Result<std::shared_ptr<const Regex>> Regex::compile(std::string_view pattern, bo
                       err_off, pcre2_error(err));
   }
   // JIT is an optimisation: when unavailable, the interpreter gives identical results.
-  (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+  const bool jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
   auto r = std::shared_ptr<Regex>(new Regex());
+  r->jit_ = jit;
   r->pattern_ = std::string(pattern);
   r->code_ = code;
   auto* mc = pcre2_match_context_create(nullptr);
@@ -124,7 +125,8 @@ Status Regex::find_all(std::string_view subject, uint32_t begin, uint32_t end, s
   const PCRE2_SIZE len = end - begin;
   PCRE2_SIZE pos = 0;
   while (pos < len) {
-    int rc = pcre2_match(code, subj, len, pos, PCRE2_NO_UTF_CHECK, tls.md, mc);
+    int rc = jit_ ? pcre2_jit_match(code, subj, len, pos, 0, tls.md, mc)
+                  : pcre2_match(code, subj, len, pos, PCRE2_NO_UTF_CHECK, tls.md, mc);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       return make_error(ErrorCode::kResourceExhausted, "regex '{}' failed at byte {}: {}", pattern_,

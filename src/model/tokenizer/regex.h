@@ -36,6 +36,7 @@ class Regex {
   std::string pattern_;
   void* code_ = nullptr;      // pcre2_code_8*
   void* mcontext_ = nullptr;  // pcre2_match_context_8*
+  bool jit_ = false;          // JIT-compiled: matched with pcre2_jit_match (no redundant checks)
 };
 
 // Rewrites an HF regex for PCRE2 (exposed for tests).
