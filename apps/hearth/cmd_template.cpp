@@ -21,14 +21,6 @@ struct TemplateArgs {
   std::string name;
 };
 
-std::string read_all_stdin() {
-  std::string s;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) s.append(buf, n);
-  return s;
-}
-
 int fail(const std::string& message) {
   std::fprintf(stderr, "error: %s\n", message.c_str());
   return 1;
@@ -74,7 +66,7 @@ int run_template(const TemplateArgs& a) {
     if (!c.is_ok()) return fail(c.status().message());
     config = std::move(c).value();
   }
-  std::string text = read_all_stdin();
+  std::string text = read_stdin();
   auto request = parse_request(text);
   if (!request.is_ok()) return fail(request.status().message());
   ChatRenderInput in = std::move(request).value();

@@ -21,14 +21,6 @@ struct TokenizeArgs {
   bool skip_special = false;
 };
 
-std::string read_stdin() {
-  std::string s;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) s.append(buf, n);
-  return s;
-}
-
 int run_tokenize(const TokenizeArgs& a) {
   auto tok = load_tokenizer_for(a.model);
   if (!tok.is_ok()) {

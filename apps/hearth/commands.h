@@ -28,6 +28,9 @@ void register_all_commands(CLI::App& app, RunFn* run);
 }  // namespace hearth::app
 
 namespace hearth::app {
+// All of standard input (the text/JSON commands read).
+std::string read_stdin();
+
 // Loads the tokenizer of a model directory (tokenizer.json) or GGUF file.
 Result<std::shared_ptr<const tok::Tokenizer>> load_tokenizer_for(const std::string& path);
 }  // namespace hearth::app

@@ -1,3 +1,5 @@
+// Helpers shared by the subcommands: reading stdin, loading a tokenizer from a model path.
+#include <cstdio>
 #include <filesystem>
 
 #include "commands.h"
@@ -5,6 +7,14 @@
 #include "model/gguf_tokenizer.h"
 
 namespace hearth::app {
+
+std::string read_stdin() {
+  std::string s;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) s.append(buf, n);
+  return s;
+}
 
 Result<std::shared_ptr<const tok::Tokenizer>> load_tokenizer_for(const std::string& path) {
   namespace fs = std::filesystem;
