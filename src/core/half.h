@@ -78,7 +78,8 @@ inline float fp8_e4m3_to_float(uint8_t v) {
   return sign ? -r : r;
 }
 
-// Round-to-nearest-even with saturation to +-448 (what DeepSeek's fp8 casts produce).
+// Round-to-nearest-even with saturation to +-448 (what DeepSeek's fp8 casts produce). This is the
+// reference encoder (a search over the codes); model/fp8_block.h has the O(1) one tested against it.
 inline uint8_t float_to_fp8_e4m3(float f) {
   if (std::isnan(f)) return 0x7F;
   const uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
