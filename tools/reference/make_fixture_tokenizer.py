@@ -53,7 +53,10 @@ def main():
     n_special = len(added)
 
     byte_chars = bytes_to_unicode()
-    vocab = {}
+    # The special tokens are model vocab entries too (as DeepSeek-V3's first ids are): HF tokenizers
+    # keeps an added token's id only when the model vocab has it, and otherwise renumbers it after
+    # the vocab, which would collide with the merges below.
+    vocab = {t["content"]: t["id"] for t in added}
     next_id = n_special
     for b in range(256):
         vocab[byte_chars[b]] = next_id
