@@ -102,6 +102,10 @@ struct ModelSpec {
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
+  // The rotary part of q/k is stored interleaved (pairs (0,1), (2,3), ...) rather than as halves
+  // (rotate_half). DeepSeek V2/V3 checkpoints are interleaved (transformers 5 writes
+  // `rope_interleave: true` for V3); Qwen2/Llama use halves. Config key `rope_interleave` overrides.
+  bool rope_interleave = false;
   bool tie_word_embeddings = false;
   // Biases: Qwen2 has q/k/v biases always; Llama has q/k/v/o biases when attention_bias and
   // gate/up/down biases when mlp_bias; DeepSeek has q_a(or q)/kv_a/o biases when attention_bias.

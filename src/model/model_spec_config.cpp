@@ -338,6 +338,8 @@ Status parse_root(const json& root, ModelSpec* spec) {
   HEARTH_RETURN_IF_ERROR(f.opt_double("rms_norm_eps", &spec->rms_norm_eps));
   HEARTH_RETURN_IF_ERROR(f.opt_double("rope_theta", &spec->rope_theta));
   HEARTH_RETURN_IF_ERROR(f.opt_bool("tie_word_embeddings", &spec->tie_word_embeddings));
+  spec->rope_interleave = deepseek;
+  HEARTH_RETURN_IF_ERROR(f.opt_bool("rope_interleave", &spec->rope_interleave));
   HEARTH_RETURN_IF_ERROR(f.opt_bool("attention_bias", &spec->attention_bias));
   if (spec->architecture == Architecture::kQwen2) spec->attention_bias = true;  // q/k/v biases, always
   if (spec->architecture == Architecture::kLlama) {
@@ -420,6 +422,7 @@ json model_spec_to_hf_config(const ModelSpec& s) {
   j["rms_norm_eps"] = s.rms_norm_eps;
   j["rope_theta"] = s.rope_theta;
   j["tie_word_embeddings"] = s.tie_word_embeddings;
+  if (deepseek) j["rope_interleave"] = s.rope_interleave;
   j["torch_dtype"] = std::string(torch_dtype_name(s.torch_dtype));
   j["hidden_act"] = "silu";
   j["initializer_range"] = 0.02;

@@ -162,6 +162,9 @@ Status read_spec(const GgufFile& f, ModelSpec* s) {
                       "{}: general.architecture '{}' is not supported (supported: qwen2, llama, deepseek2)",
                       f.path(), arch);
   }
+  // llama.cpp's rope layouts: qwen2 keeps HF's halves (NEOX); llama's q/k weights are permuted at
+  // conversion to the interleaved (NORM) layout; deepseek2 weights are interleaved as in HF.
+  s->rope_interleave = s->architecture != Architecture::kQwen2;
   HEARTH_RETURN_IF_ERROR(k.req_int("embedding_length", &s->hidden_size));
   int64_t blocks = 0;
   HEARTH_RETURN_IF_ERROR(k.req_int("block_count", &blocks));

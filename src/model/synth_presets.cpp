@@ -71,6 +71,7 @@ RopeScaling deepseek_yarn(double mscale) {
 ModelSpec deepseek_v3(int64_t layers) {
   ModelSpec s;
   s.architecture = Architecture::kDeepseekV3;
+  s.rope_interleave = true;
   s.hidden_size = 7168;
   s.num_hidden_layers = layers;
   s.num_attention_heads = 128;
@@ -107,6 +108,7 @@ ModelSpec deepseek_v3(int64_t layers) {
 ModelSpec deepseek_v2_lite() {
   ModelSpec s;
   s.architecture = Architecture::kDeepseekV2;
+  s.rope_interleave = true;
   s.hidden_size = 2048;
   s.num_hidden_layers = 27;
   s.num_attention_heads = 16;

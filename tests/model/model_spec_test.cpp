@@ -373,3 +373,35 @@ TEST(ModelSpecConfig, LoadNamesAMissingFile) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(ModelSpecConfig, RopeInterleaveDefaultsByFamilyAndCanBeOverridden) {
+  auto read = [](const std::string& name) {
+    auto s = load_model_spec(std::string(HEARTH_FIXTURES_DIR) + "/" + name);
+    EXPECT_TRUE(s.is_ok()) << name << ": " << s.status().to_string();
+    return s.is_ok() ? s->rope_interleave : false;
+  };
+  EXPECT_FALSE(read("configs/deepseek-r1-distill-qwen-1.5b.json"));
+  EXPECT_FALSE(read("configs/deepseek-r1-distill-llama-8b.json"));
+  EXPECT_TRUE(read("configs/deepseek-v3.json"));  // no key: DeepSeek checkpoints are interleaved
+  EXPECT_TRUE(read("configs/deepseek-v2-lite.json"));
+  EXPECT_TRUE(read("engine/deepseek_v3/config.json"));  // transformers 5 writes the key
+
+  std::string cfg = R"({"architectures":["DeepseekV3ForCausalLM"],"hidden_size":64,"num_hidden_layers":2,
+    "num_attention_heads":4,"intermediate_size":128,"vocab_size":1024,"max_position_embeddings":512,
+    "kv_lora_rank":32,"qk_nope_head_dim":16,"qk_rope_head_dim":8,"v_head_dim":16,"q_lora_rank":32,
+    "n_routed_experts":8,"num_experts_per_tok":2,"moe_intermediate_size":32,"n_group":4,"topk_group":2,
+    "rope_interleave":false})";
+  auto off = parse_model_spec(cfg);
+  ASSERT_TRUE(off.is_ok()) << off.status().to_string();
+  EXPECT_FALSE(off->rope_interleave);
+  cfg.replace(cfg.find("false"), 5, "\"no\"");
+  auto bad = parse_model_spec(cfg);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("rope_interleave"), std::string::npos) << bad.status().message();
+}
+
+}  // namespace
+}  // namespace hearth
