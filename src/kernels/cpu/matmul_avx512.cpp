@@ -1,0 +1,160 @@
+// AVX-512 linear layers: vector row decoders for F16/BF16/F8_E4M3/Q8_0/Q4_0/Q4_K and 4 x 4 tiles.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "core/half.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/matmul_tile.h"
+
+namespace hearth::cpu_detail {
+namespace {
+
+struct V512 {
+  using reg = __m512;
+  static constexpr int kWidth = 16;
+  static constexpr int kRows = 4;
+  static constexpr int kTokens = 4;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static reg load_partial(const float* p, int n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
+  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static float hsum(reg a) { return _mm512_reduce_add_ps(a); }
+};
+
+inline float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_float(h);
+}
+
+// E4M3 bytes -> f32: the 7 magnitude bits placed at f32's exponent/mantissa boundary and rescaled by
+// 2^(127 - 7) (exact, subnormals included); the sign bit moved to bit 31.
+inline __m512 fp8x16_to_f32(__m128i bytes) {
+  const __m512i b = _mm512_cvtepu8_epi32(bytes);
+  const __m512i mag = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7f)), 20);
+  const __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(mag), _mm512_set1_ps(0x1p120f));
+  const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
+  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+}
+
+void k4_scale_min(int j, const uint8_t* s, int* sc, int* mn) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *mn = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+}  // namespace
+
+void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out) {
+  const uint8_t* p = w.row(r);
+  const int64_t k = w.cols;
+  switch (w.dtype) {
+    case DType::kBF16: {
+      int64_t c = 0;
+      for (; c + 16 <= k; c += 16) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * c));
+        _mm512_storeu_ps(out + c, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)));
+      }
+      for (; c < k; ++c) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * c, 2);
+        out[c] = bf16_to_float(h);
+      }
+      return;
+    }
+    case DType::kF16: {
+      int64_t c = 0;
+      for (; c + 16 <= k; c += 16) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * c));
+        _mm512_storeu_ps(out + c, _mm512_cvtph_ps(v));
+      }
+      for (; c < k; ++c) out[c] = f16_at(p + 2 * c);
+      return;
+    }
+    case DType::kF8_E4M3: {
+      if (w.block_cols % 16 != 0) break;
+      const float* srow = w.block_scale + (r / w.block_rows) * w.scale_cols;
+      int64_t c = 0;
+      for (; c + 16 <= k; c += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + c));
+        _mm512_storeu_ps(out + c, _mm512_mul_ps(fp8x16_to_f32(v), _mm512_set1_ps(srow[c / w.block_cols])));
+      }
+      for (; c < k; ++c) out[c] = fp8_e4m3_to_float(p[c]) * srow[c / w.block_cols];
+      return;
+    }
+    case DType::kQ8_0: {
+      // block_q8_0 {f16 d; i8 qs[32]}
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const uint8_t* blk = p + b * 34;
+        const __m512 d = _mm512_set1_ps(f16_at(blk));
+        for (int h = 0; h < 2; ++h) {
+          const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + 16 * h));
+          _mm512_storeu_ps(out + b * 32 + 16 * h,
+                           _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d));
+        }
+      }
+      return;
+    }
+    case DType::kQ4_0: {
+      // block_q4_0 {f16 d; u8 qs[16]}: low nibbles are elements 0..15, high nibbles 16..31.
+      const __m512i eight = _mm512_set1_epi32(8);
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const uint8_t* blk = p + b * 18;
+        const __m512 d = _mm512_set1_ps(f16_at(blk));
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+        const __m512i q32 = _mm512_cvtepu8_epi32(q);
+        const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(q32, _mm512_set1_epi32(0xF)), eight);
+        const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(q32, 4), eight);
+        _mm512_storeu_ps(out + b * 32, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d));
+        _mm512_storeu_ps(out + b * 32 + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d));
+      }
+      return;
+    }
+    case DType::kQ4_K: {
+      // block_q4_K {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]} (144 bytes, 256 elements).
+      for (int64_t b = 0; b < k / 256; ++b) {
+        const uint8_t* blk = p + b * 144;
+        const float d = f16_at(blk), dmin = f16_at(blk + 2);
+        const uint8_t* scales = blk + 4;
+        const uint8_t* q = blk + 16;
+        float* y = out + b * 256;
+        for (int j = 0; j < 8; j += 2) {
+          int sc = 0, mn = 0;
+          k4_scale_min(j, scales, &sc, &mn);
+          const __m512 d1 = _mm512_set1_ps(d * static_cast<float>(sc)),
+                       m1 = _mm512_set1_ps(dmin * static_cast<float>(mn));
+          k4_scale_min(j + 1, scales, &sc, &mn);
+          const __m512 d2 = _mm512_set1_ps(d * static_cast<float>(sc)),
+                       m2 = _mm512_set1_ps(dmin * static_cast<float>(mn));
+          for (int h = 0; h < 2; ++h) {
+            const __m512i q32 =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * h)));
+            const __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(q32, _mm512_set1_epi32(0xF)));
+            const __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(q32, 4));
+            _mm512_storeu_ps(y + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d1, lo), m1));
+            _mm512_storeu_ps(y + 32 + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d2, hi), m2));
+          }
+          y += 64;
+          q += 32;
+        }
+      }
+      return;
+    }
+    default: break;
+  }
+  decode_row(w, r, out);
+}
+
+void matmul_rows_avx512(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+                        int64_t y_stride, int64_t r0, int64_t r1, int64_t y_col0) {
+  matmul_rows<V512, &decode_row_avx512>(w, x, x_stride, n, y, y_stride, r0, r1, y_col0);
+}
+
+}  // namespace hearth::cpu_detail
