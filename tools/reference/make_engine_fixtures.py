@@ -125,8 +125,17 @@ def to_fp8(src_dir, dst_dir, model):
                                   "weight_block_size": [128, 128]}
     with open(os.path.join(dst_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
-    model.load_state_dict(deq, strict=False)
-    return model
+    # The reference model is the FP8 checkpoint dequantized to float32, loaded through from_pretrained so
+    # that transformers maps the per-expert tensor names onto its own (possibly fused) expert layout.
+    from transformers import DeepseekV3ForCausalLM
+    tmp = dst_dir + ".f32"
+    os.makedirs(tmp, exist_ok=True)
+    save_file(deq, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump({k: v for k, v in cfg.items() if k != "quantization_config"}, f, indent=2)
+    ref_model = DeepseekV3ForCausalLM.from_pretrained(tmp, dtype=torch.float32).eval()
+    shutil.rmtree(tmp)
+    return ref_model
 
 
 def main():
