@@ -18,6 +18,7 @@ void add_version_command(CLI::App& app, RunFn* run);
 void add_tokenize_command(CLI::App& app, RunFn* run);
 void add_model_command(CLI::App& app, RunFn* run);
 void add_template_command(CLI::App& app, RunFn* run);
+void add_generate_command(CLI::App& app, RunFn* run);
 void print_version(bool json);
 
 }  // namespace hearth::app

@@ -91,6 +91,7 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
       const GenerateRequest& req = requests[owners[j]];
       out.ids.push_back(tok.id);
       s.tokens.push_back(tok.id);
+      if (options.on_token) options.on_token(owners[j], tok);
       out.steps.push_back(std::move(tok));
       const bool stop =
           std::find(req.stop_ids.begin(), req.stop_ids.end(), out.ids.back()) != req.stop_ids.end();

@@ -4,6 +4,7 @@
 // in their prompt contribute a prefill chunk (up to prefill_chunk tokens), the others one decode
 // token, so prefill and decode mix as they will under the continuous-batching scheduler.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ struct GenerateResult {
 
 struct GenerateOptions {
   int64_t prefill_chunk = 512;  // most prompt tokens one sequence contributes to a step
+  // Called for every sampled token as soon as it exists (streaming output); `request` indexes requests.
+  std::function<void(size_t request, const SampledToken& token)> on_token;
 };
 
 struct GenerateStats {

@@ -1,0 +1,266 @@
+// hearth generate: load a model, run one prompt on the CPU engine, print the continuation as it is
+// produced (or one JSON object with --json: ids, text, per-step logprobs and timings).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "commands.h"
+#include "core/json_guard.h"
+#include "engine/generator.h"
+#include "engine/model_runner.h"
+#include "kernels/cpu/cpu_features.h"
+#include "model/tokenizer/detokenizer.h"
+
+namespace hearth::app {
+namespace {
+
+struct GenerateArgs {
+  std::string model;
+  std::string prompt;
+  std::string prompt_ids;
+  int64_t max_tokens = 16;
+  std::optional<float> temperature, top_p, min_p;
+  std::optional<int32_t> top_k;
+  float repetition_penalty = 1.0f, frequency_penalty = 0.0f, presence_penalty = 0.0f;
+  std::optional<uint64_t> seed;
+  int32_t top_logprobs = 0;
+  std::string device = "cpu";
+  std::string quantize = "none";
+  int threads = 0;
+  int64_t prefill_chunk = 512;
+  bool json = false;
+  bool ignore_eos = false;
+  bool no_generation_config = false;
+};
+
+int fail(const Status& st) {
+  std::fprintf(stderr, "error: %s\n", st.message().c_str());
+  return 1;
+}
+
+Result<std::vector<int32_t>> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    while (used < item.size() && item[used] == ' ') ++used;
+    if (used == 0 || used != item.size() || v < 0 || v > INT32_MAX) {
+      return make_error(ErrorCode::kInvalidArgument, "--prompt-ids: '{}' is not a token id", item);
+    }
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "--prompt-ids: no ids given");
+  return ids;
+}
+
+// Defaults from generation_config.json (what the model's authors recommend), overridden by flags.
+struct GenDefaults {
+  std::optional<float> temperature, top_p;
+  std::optional<int32_t> top_k;
+  std::vector<int32_t> eos;
+  bool greedy = false;
+};
+
+GenDefaults read_generation_config(const std::string& model) {
+  GenDefaults d;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p = fs::path(model) / "generation_config.json";
+  if (!fs::is_regular_file(p, ec)) return d;
+  std::ifstream in(p);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  if (!check_json_limits(text, {.max_bytes = 1 << 20, .max_depth = 8}, p.string()).is_ok()) return d;
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return d;
+  if (j.contains("do_sample") && j["do_sample"].is_boolean() && !j["do_sample"].get<bool>()) d.greedy = true;
+  if (j.contains("temperature") && j["temperature"].is_number())
+    d.temperature = j["temperature"].get<float>();
+  if (j.contains("top_p") && j["top_p"].is_number()) d.top_p = j["top_p"].get<float>();
+  if (j.contains("top_k") && j["top_k"].is_number_integer()) d.top_k = j["top_k"].get<int32_t>();
+  if (j.contains("eos_token_id")) {
+    const auto& e = j["eos_token_id"];
+    if (e.is_number_integer()) d.eos.push_back(e.get<int32_t>());
+    if (e.is_array())
+      for (const auto& x : e)
+        if (x.is_number_integer()) d.eos.push_back(x.get<int32_t>());
+  }
+  return d;
+}
+
+int run_generate(const GenerateArgs& a) {
+  if (a.device != "cpu") {
+    return fail(make_error(
+        ErrorCode::kUnsupported,
+        "--device {}: only the CPU engine exists in this build (the GPU engine is issue #6)", a.device));
+  }
+  if (a.prompt.empty() == a.prompt_ids.empty()) {
+    std::fprintf(stderr, "error: give exactly one of --prompt and --prompt-ids\n");
+    return 2;
+  }
+  RunnerOptions ropt;
+  ropt.threads = a.threads;
+  if (a.quantize == "q8_0") {
+    ropt.weights.quantize = LoadQuantization::kQ8_0;
+  } else if (a.quantize != "none") {
+    std::fprintf(stderr, "error: --quantize must be none or q8_0, got '%s'\n", a.quantize.c_str());
+    return 2;
+  }
+  auto tok = load_tokenizer_for(a.model);
+  if (!tok.is_ok()) return fail(tok.status());
+  std::vector<int32_t> prompt;
+  if (!a.prompt_ids.empty()) {
+    auto ids = parse_ids(a.prompt_ids);
+    if (!ids.is_ok()) return fail(ids.status());
+    prompt = std::move(*ids);
+  } else {
+    auto ids = (*tok)->encode(a.prompt);
+    if (!ids.is_ok()) return fail(ids.status().with_context("--prompt"));
+    prompt = std::move(*ids);
+  }
+  ropt.kv.max_tokens = static_cast<int64_t>(prompt.size()) + a.max_tokens;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!a.json) std::fprintf(stderr, "loading %s ...\n", a.model.c_str());
+  auto runner = ModelRunner::load(a.model, ropt);
+  if (!runner.is_ok()) return fail(runner.status());
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const ModelRunner& r = **runner;
+  if (!a.json) {
+    std::fprintf(stderr, "loaded %s in %.2f s: %.2f GiB mapped, %.2f GiB converted; %d threads, %s kernels\n",
+                 std::string(architecture_name(r.spec().architecture)).c_str(), load_s,
+                 static_cast<double>(r.weights().mapped_bytes()) / (1 << 30),
+                 static_cast<double>(r.weights().owned_bytes()) / (1 << 30), (*runner)->pool().size(),
+                 std::string(cpu_isa_name(cpu_isa())).c_str());
+  }
+
+  const GenDefaults defaults = a.no_generation_config ? GenDefaults{} : read_generation_config(a.model);
+  GenerateRequest req;
+  req.prompt = prompt;
+  req.max_tokens = a.max_tokens;
+  SamplingParams& sp = req.sampling;
+  sp.temperature = a.temperature.value_or(defaults.greedy ? 0.0f : defaults.temperature.value_or(1.0f));
+  sp.top_p = a.top_p.value_or(defaults.top_p.value_or(1.0f));
+  sp.top_k = a.top_k.value_or(defaults.top_k.value_or(0));
+  sp.min_p = a.min_p.value_or(0.0f);
+  sp.repetition_penalty = a.repetition_penalty;
+  sp.frequency_penalty = a.frequency_penalty;
+  sp.presence_penalty = a.presence_penalty;
+  sp.seed = a.seed;
+  sp.top_logprobs = a.top_logprobs;
+  if (Status st = sp.validate(); !st.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    return 2;
+  }
+  if (!a.ignore_eos) {
+    for (int64_t e : r.spec().eos_token_ids) req.stop_ids.push_back(static_cast<int32_t>(e));
+    for (int32_t e : defaults.eos) req.stop_ids.push_back(e);
+    if ((*tok)->eos_id()) req.stop_ids.push_back(*(*tok)->eos_id());
+  }
+
+  tok::IncrementalDetokenizer detok(*tok);
+  GenerateOptions gopt;
+  gopt.prefill_chunk = a.prefill_chunk;
+  if (!a.json) {
+    gopt.on_token = [&](size_t, const SampledToken& t) {
+      std::string delta;
+      if (detok.push(t.id, &delta).is_ok() && !delta.empty()) {
+        std::fwrite(delta.data(), 1, delta.size(), stdout);
+        std::fflush(stdout);
+      }
+    };
+  }
+  GenerateStats stats;
+  auto out = generate(**runner, std::span<const GenerateRequest>(&req, 1), gopt, &stats);
+  if (!out.is_ok()) return fail(out.status());
+  const GenerateResult& res = (*out)[0];
+  auto rate = [](int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
+  // The first decode token comes out of the prefill step, so decode steps produced ids.size() - 1 tokens.
+  if (a.json) {
+    auto text = (*tok)->decode(res.ids);
+    nlohmann::json steps = nlohmann::json::array();
+    for (const SampledToken& s : res.steps) {
+      nlohmann::json top = nlohmann::json::array();
+      for (const TokenLogprob& t : s.top) top.push_back({t.id, t.logprob});
+      steps.push_back({{"id", s.id}, {"logprob", s.logprob}, {"top", top}});
+    }
+    nlohmann::json j{{"prompt_ids", prompt},
+                     {"ids", res.ids},
+                     {"text", text.is_ok() ? *text : std::string()},
+                     {"finish_reason", res.finish_reason},
+                     {"steps", steps},
+                     {"timings",
+                      {{"load_s", load_s},
+                       {"prefill_tokens", stats.prefill_tokens},
+                       {"prefill_s", stats.prefill_seconds},
+                       {"prefill_tok_s", rate(stats.prefill_tokens, stats.prefill_seconds)},
+                       {"decode_tokens", stats.decode_tokens},
+                       {"decode_s", stats.decode_seconds},
+                       {"decode_tok_s", rate(stats.decode_tokens, stats.decode_seconds)},
+                       {"threads", (*runner)->pool().size()},
+                       {"kernels", std::string(cpu_isa_name(cpu_isa()))}}}};
+    fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return 0;
+  }
+  const std::string rest = detok.finish();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::printf("\n");
+  std::fprintf(stderr, "[%zu prompt tokens: %.1f tok/s prefill; %zu generated (%s): %.1f tok/s decode]\n",
+               prompt.size(), rate(stats.prefill_tokens, stats.prefill_seconds), res.ids.size(),
+               res.finish_reason.c_str(), rate(stats.decode_tokens, stats.decode_seconds));
+  return 0;
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app, RunFn* run) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* cmd = app.add_subcommand("generate",
+                                 "Run a prompt through a model on the CPU engine and print the continuation");
+  cmd->add_option("--model,-m", a->model, "Model directory (config.json + safetensors) or .gguf file")
+      ->required();
+  cmd->add_option("--prompt,-p", a->prompt,
+                  "Prompt text (tokenized with the model's tokenizer, BOS added as it says)");
+  cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids, e.g. 0,1234,56");
+  cmd->add_option("--max-tokens,-n", a->max_tokens, "Tokens to generate at most")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--temperature", a->temperature,
+                  "Sampling temperature; 0 = greedy (default: generation_config, else 1)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-p", a->top_p, "Nucleus sampling mass in (0, 1]");
+  cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)");
+  cmd->add_option("--min-p", a->min_p, "Drop tokens below min_p x the top probability");
+  cmd->add_option("--repetition-penalty", a->repetition_penalty,
+                  "Penalty for prompt and output tokens (1 = off)");
+  cmd->add_option("--frequency-penalty", a->frequency_penalty, "OpenAI frequency penalty in [-2, 2]");
+  cmd->add_option("--presence-penalty", a->presence_penalty, "OpenAI presence penalty in [-2, 2]");
+  cmd->add_option("--seed", a->seed, "Seed of the sampler's random generator (reproducible output)");
+  cmd->add_option("--top-logprobs", a->top_logprobs, "Report the k most likely tokens per step (0-20)")
+      ->check(CLI::Range(0, 20));
+  cmd->add_option("--device", a->device, "Where to run: cpu");
+  cmd->add_option("--quantize", a->quantize, "Quantize F32/F16/BF16 linear weights at load: none or q8_0");
+  cmd->add_option("--threads,-t", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--prefill-chunk", a->prefill_chunk, "Prompt tokens per forward step")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_flag("--json", a->json, "Print one JSON object: prompt_ids, ids, text, steps (logprobs), timings");
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-sequence tokens");
+  cmd->add_flag("--no-generation-config", a->no_generation_config,
+                "Ignore the model's generation_config.json sampling defaults");
+  cmd->callback([a, run] { *run = [a] { return run_generate(*a); }; });
+}
+
+}  // namespace hearth::app
