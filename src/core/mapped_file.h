@@ -33,4 +33,9 @@ class MappedFile {
 Result<std::string> read_file(const std::string& path, uint64_t max_bytes);
 Status write_file(const std::string& path, std::string_view contents);
 
+// Tells the kernel this process no longer needs the whole pages inside [p, p + n) of a read-only file
+// mapping: they leave the process's resident set (the page cache keeps them; touching them again
+// faults them back in). Used after weights are converted at load so RSS holds only the copies.
+void release_mapped_pages(const void* p, size_t n);
+
 }  // namespace hearth

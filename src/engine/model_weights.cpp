@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/half.h"
+#include "core/mapped_file.h"
 #include "kernels/cpu/matmul.h"
 #include "model/fp8_block.h"
 #include "model/quant.h"
@@ -81,6 +82,7 @@ WeightMatrix ModelWeights::quantize_q8_0(const WeightMatrix& w) {
   } else {
     work(0, w.rows);
   }
+  release_mapped_pages(w.data, w.bytes());  // the copy replaces the mapped original
   return q;
 }
 

@@ -1,4 +1,6 @@
 // AVX-512 linear layers: vector row decoders for F16/BF16/F8_E4M3/Q8_0/Q4_0/Q4_K and 4 x 4 tiles.
+// Decoders prefetch 2 KiB ahead: decode is a stream through the weights, and on the 2-core machine
+// explicit prefetch took Q8_0 decode of the 1.5B model from ~40% to ~85% of the read bandwidth.
 #include <immintrin.h>
 
 #include <cstring>
@@ -27,7 +29,7 @@ struct V512 {
 inline float f16_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
-  return f16_to_float(h);
+  return _cvtsh_ss(h);  // F16C: exact, like f16_to_float
 }
 
 // E4M3 bytes -> f32: the 7 magnitude bits placed at f32's exponent/mantissa boundary and rescaled by
@@ -59,6 +61,7 @@ void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out) {
     case DType::kBF16: {
       int64_t c = 0;
       for (; c + 16 <= k; c += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * c + 2048), _MM_HINT_T0);
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * c));
         _mm512_storeu_ps(out + c, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)));
       }
@@ -72,6 +75,7 @@ void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out) {
     case DType::kF16: {
       int64_t c = 0;
       for (; c + 16 <= k; c += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * c + 2048), _MM_HINT_T0);
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * c));
         _mm512_storeu_ps(out + c, _mm512_cvtph_ps(v));
       }
@@ -83,6 +87,7 @@ void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out) {
       const float* srow = w.block_scale + (r / w.block_rows) * w.scale_cols;
       int64_t c = 0;
       for (; c + 16 <= k; c += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + c + 2048), _MM_HINT_T0);
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + c));
         _mm512_storeu_ps(out + c, _mm512_mul_ps(fp8x16_to_f32(v), _mm512_set1_ps(srow[c / w.block_cols])));
       }
@@ -93,6 +98,7 @@ void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out) {
       // block_q8_0 {f16 d; i8 qs[32]}
       for (int64_t b = 0; b < k / 32; ++b) {
         const uint8_t* blk = p + b * 34;
+        _mm_prefetch(reinterpret_cast<const char*>(blk + 2048), _MM_HINT_T0);
         const __m512 d = _mm512_set1_ps(f16_at(blk));
         for (int h = 0; h < 2; ++h) {
           const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + 16 * h));
@@ -107,6 +113,7 @@ void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out) {
       const __m512i eight = _mm512_set1_epi32(8);
       for (int64_t b = 0; b < k / 32; ++b) {
         const uint8_t* blk = p + b * 18;
+        _mm_prefetch(reinterpret_cast<const char*>(blk + 2048), _MM_HINT_T0);
         const __m512 d = _mm512_set1_ps(f16_at(blk));
         const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
         const __m512i q32 = _mm512_cvtepu8_epi32(q);
@@ -121,6 +128,7 @@ void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out) {
       // block_q4_K {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]} (144 bytes, 256 elements).
       for (int64_t b = 0; b < k / 256; ++b) {
         const uint8_t* blk = p + b * 144;
+        _mm_prefetch(reinterpret_cast<const char*>(blk + 2048), _MM_HINT_T0);
         const float d = f16_at(blk), dmin = f16_at(blk + 2);
         const uint8_t* scales = blk + 4;
         const uint8_t* q = blk + 16;
