@@ -12,7 +12,7 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Range checks written as !(in range) so that NaN fails them too.
+// Every comparison with NaN is false, so a NaN field fails the check too.
 Status check_range(const char* field, float v, float lo, bool lo_open, float hi) {
   const bool ok = (lo_open ? v > lo : v >= lo) && v <= hi;
   if (ok) return Status::ok();

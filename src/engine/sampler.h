@@ -69,7 +69,7 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<int32_t> output_counts_;  // per id: times generated
   std::vector<uint8_t> in_prompt_;      // per id: appears in the prompt
-  std::vector<float> work_;             // scratch: penalised / scaled logits
+  std::vector<float> work_;             // scratch: penalised logits (NaN -> -inf)
   std::vector<int32_t> order_;          // scratch: candidate ids
   std::vector<float> logprobs_;         // scratch: raw log-softmax of the row
   struct Candidate {

@@ -219,33 +219,45 @@ TEST(Sampler, TopPKeepsTheSmallestPrefixReachingP) {
 }
 
 TEST(Sampler, TopPOverALargeVocabCutsAtTheRightRank) {
-  // Rank r (ids shuffled) has weight e^(-0.005 r), r < 2000. The smallest prefix holding 90% of
-  // the mass is ranks 0..460 (e^-2.300 = 0.1003 > 0.1 + 0.9 e^-10 >= e^-2.305), several
-  // selection chunks deep; rank 461 would be drawn ~11 times in 20000 draws if it were kept.
+  // Rank r (ids shuffled) has weight e^(-0.02 r), r < 2000. The smallest prefix holding 90% of the
+  // mass is ranks 0..115 (e^-2.30 > 0.1 >= e^-2.32), two selection chunks deep; rank 116 would be
+  // drawn ~11 times in 5000 draws if it were kept.
   constexpr int kVocab = 2000;
-  std::vector<int32_t> rank_to_id(kVocab);
-  for (int r = 0; r < kVocab; ++r) rank_to_id[r] = (r * 7 + 3) % kVocab;  // 7 is coprime to 2000
   std::vector<int32_t> id_to_rank(kVocab);
   std::vector<float> logits(kVocab);
   for (int r = 0; r < kVocab; ++r) {
-    id_to_rank[rank_to_id[r]] = r;
-    logits[rank_to_id[r]] = -0.005f * static_cast<float>(r);
+    const int32_t id = (r * 7 + 3) % kVocab;  // 7 is coprime to 2000: a permutation
+    id_to_rank[id] = r;
+    logits[id] = -0.02f * static_cast<float>(r);
   }
   SamplingParams p = seeded(31);
   p.top_p = 0.9f;
   Sampler s(p, kVocab);
   int max_rank = 0;
-  for (int32_t id : draw_ids(s, logits, 20000)) max_rank = std::max(max_rank, id_to_rank[id]);
-  EXPECT_LE(max_rank, 460);
-  EXPECT_GE(max_rank, 430);
+  for (int32_t id : draw_ids(s, logits, 5000)) max_rank = std::max(max_rank, id_to_rank[id]);
+  EXPECT_LE(max_rank, 115);
+  EXPECT_GE(max_rank, 100);
+}
 
-  // top_p = 0.99999 reaches below the tokens within 1/1024 of the best (ranks <= 1386, which hold
-  // only 99.9% of the mass): the tail beyond them must still be drawable (~19 of 20000 draws).
-  p.top_p = 0.99999f;
-  Sampler wide(p, kVocab);
-  int tail = 0;
-  for (int32_t id : draw_ids(wide, logits, 20000)) tail += id_to_rank[id] > 1386;
-  EXPECT_GT(tail, 0);
+TEST(Sampler, TopPReachesIntoAFlatTail) {
+  // One token of weight 1 (id 999) and 999 tied tokens of weight 1/1000: the nucleus needs the
+  // tail (most of it lies far below the best token), and among equal logits the lower ids come
+  // first. 1 + k / 1000 >= 0.9 * 1.999 first holds at k = 800: ids 0..799 are kept, 800..998 are
+  // not (they would be ~10% of the draws).
+  std::vector<float> logits(1000, -std::log(1000.0f));
+  logits[999] = 0.0f;
+  SamplingParams p = seeded(37);
+  p.top_p = 0.9f;
+  Sampler s(p, 1000);
+  int tail = 0, max_tail_id = -1;
+  for (int32_t id : draw_ids(s, logits, 1000)) {
+    if (id == 999) continue;
+    ++tail;
+    max_tail_id = std::max(max_tail_id, id);
+  }
+  EXPECT_GT(tail, 300);  // ~44%
+  EXPECT_LE(max_tail_id, 799);
+  EXPECT_GE(max_tail_id, 700);
 }
 
 TEST(Sampler, MinPDropsTokensBelowAFractionOfTheBest) {
