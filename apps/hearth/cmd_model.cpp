@@ -1,6 +1,7 @@
 // `hearth model inspect` and `hearth model synth`.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "commands.h"
 #include "model/arch_tensors.h"
 #include "model/checkpoint.h"
+#include "model/gguf_convert.h"
 #include "model/synth.h"
 
 namespace hearth::app {
@@ -238,6 +240,50 @@ int run_synth(const SynthArgs& a) {
   return 0;
 }
 
+struct ConvertArgs {
+  std::string path;
+  std::string out;
+  std::string type = "q8_0";
+  std::string name;
+  bool force = false;
+};
+
+int run_convert(const ConvertArgs& a) {
+  auto type = gguf_convert_type_from_name(a.type);
+  if (!type.is_ok()) {
+    std::fprintf(stderr, "error: --type: %s\n", type.status().message().c_str());
+    return 2;
+  }
+  std::error_code ec;
+  if (!a.force && std::filesystem::exists(a.out, ec)) {
+    std::fprintf(stderr, "error: %s exists (use --force to replace it)\n", a.out.c_str());
+    return 1;
+  }
+  auto ck = Checkpoint::open(a.path);
+  if (!ck.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", ck.status().message().c_str());
+    return 1;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  GgufConvertOptions opt;
+  opt.type = *type;
+  opt.name = a.name;
+  opt.progress = [](size_t done, size_t total, const std::string& name) {
+    std::fprintf(stderr, "\r[%zu/%zu] %-48s", done, total, name.c_str());
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+  const Status st = convert_to_gguf(**ck, a.out, opt);
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "\nerror: %s\n", st.message().c_str());
+    return 1;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print("wrote {}: {} as GGUF {} ({}) in {:.1f} s\n", a.out,
+             architecture_name((*ck)->spec().architecture), a.type,
+             human_bytes(static_cast<double>(std::filesystem::file_size(a.out, ec))), secs);
+  return 0;
+}
+
 }  // namespace
 
 void add_model_command(CLI::App& app, RunFn* run) {
@@ -280,6 +326,19 @@ void add_model_command(CLI::App& app, RunFn* run) {
   synth->add_flag("--force", args->force, "Replace a checkpoint already in --out");
   synth->add_flag("--list", args->list, "List the presets and exit");
   synth->callback([run, args] { *run = [args] { return run_synth(*args); }; });
+
+  auto* convert = model->add_subcommand("convert",
+                                        "Convert a Hugging Face checkpoint to one GGUF file (llama.cpp "
+                                        "layout): metadata, tokenizer, tensors in "
+                                        "the chosen type");
+  auto cargs = std::make_shared<ConvertArgs>();
+  convert->add_option("path", cargs->path, "Hugging Face checkpoint directory")->required();
+  convert->add_option("--out,-o", cargs->out, "Output .gguf file")->required();
+  convert->add_option("--type", cargs->type, "Weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->capture_default_str();
+  convert->add_option("--name", cargs->name, "general.name (default: the directory's name)");
+  convert->add_flag("--force", cargs->force, "Replace --out if it exists");
+  convert->callback([run, cargs] { *run = [cargs] { return run_convert(*cargs); }; });
 }
 
 }  // namespace hearth::app

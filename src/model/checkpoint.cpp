@@ -196,7 +196,9 @@ Status Checkpoint::validate_gguf() {
       if (e.name.find(".experts.0.") == std::string::npos) return Status::ok();
       std::vector<uint64_t> stacked = e.shape;
       stacked.insert(stacked.begin(), static_cast<uint64_t>(spec_.moe->n_routed_experts));
-      return check(name, e.name, stacked, e.role);
+      const Status s = check(name, e.name, stacked, e.role);
+      if (s.is_ok()) by_hf_name_.emplace(name, gguf_->find_tensor(name));  // found by its GGUF name
+      return s;
     }
     if (e.name.ends_with("kv_b_proj.weight") && gguf_->find_tensor(name) == nullptr) {
       // Files converted for llama.cpp's absorbed MLA split kv_b into k_b and v_b (3-D per head).
@@ -219,6 +221,15 @@ Status Checkpoint::validate_gguf() {
     return s;
   });
   HEARTH_RETURN_IF_ERROR(st);
+  if (const TensorView* f = gguf_->find_tensor("rope_freqs.weight")) {  // Llama-3 RoPE factors
+    const uint64_t half = static_cast<uint64_t>(spec_.head_dim / 2);
+    if (f->shape != std::vector<uint64_t>{half} || f->dtype != DType::kF32) {
+      return make_error(ErrorCode::kCorrupt, "{}: rope_freqs.weight must be F32 [{}], got {} {}",
+                        gguf_->path(), half, dtype_name(f->dtype), shape_str(f->shape));
+    }
+    accounted.insert(f);
+    by_hf_name_.emplace("rope_freqs.weight", f);
+  }
   for (const TensorView* t : tensors_) {
     if (!accounted.count(t)) unexpected_.push_back(t->name);
   }

@@ -24,6 +24,10 @@ class DenseDecoder final : public ArchModel {
     const int64_t h = spec_.hidden_size, hd = spec_.head_dim;
     const int64_t qd = spec_.num_attention_heads * hd, kvd = spec_.num_key_value_heads * hd;
     HEARTH_ASSIGN_OR_RETURN(ends_, load_model_ends(w));
+    if (w.checkpoint().find("rope_freqs.weight") != nullptr) {  // GGUF: Llama-3 scaling as divisors
+      HEARTH_ASSIGN_OR_RETURN(const float* f, w.vector("rope_freqs.weight", rope_.rot_dim / 2));
+      for (int64_t i = 0; i < rope_.rot_dim / 2; ++i) rope_.inv_freq[i] /= f[i];
+    }
     layers_.resize(static_cast<size_t>(spec_.num_hidden_layers));
     for (int64_t l = 0; l < spec_.num_hidden_layers; ++l) {
       Layer& L = layers_[static_cast<size_t>(l)];

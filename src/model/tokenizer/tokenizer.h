@@ -95,6 +95,10 @@ class Tokenizer {
   std::vector<uint8_t> special_;      // id -> is special
 };
 
+// The GGUF tokenizer.ggml.pre name whose pre-tokenizer is exactly these Split regexes (in order):
+// "deepseek-v3", "qwen2", "llama-bpe", "gpt2"; empty when none is.
+std::string_view gguf_pre_name_for(std::span<const std::string> split_patterns);
+
 // Replaces maximal invalid UTF-8 subsequences with U+FFFD (as Rust's from_utf8_lossy and WHATWG).
 std::string utf8_lossy(std::string_view bytes);
 

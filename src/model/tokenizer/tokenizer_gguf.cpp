@@ -56,6 +56,21 @@ Status pre_tokenizer_for(std::string_view pre, TokenizerDefinition* def) {
 
 }  // namespace
 
+std::string_view gguf_pre_name_for(std::span<const std::string> split_patterns) {
+  if (split_patterns.size() == std::size(kDeepseekV3Patterns)) {
+    bool same = true;
+    for (size_t i = 0; i < split_patterns.size(); ++i)
+      same = same && split_patterns[i] == kDeepseekV3Patterns[i];
+    if (same) return "deepseek-v3";
+  }
+  if (split_patterns.size() == 1) {
+    if (split_patterns[0] == kQwen2Pattern) return "qwen2";
+    if (split_patterns[0] == kLlama3Pattern) return "llama-bpe";
+    if (split_patterns[0] == kGpt2Pattern) return "gpt2";
+  }
+  return {};
+}
+
 Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const GgufTokenizerData& data) {
   if (data.model != "gpt2") {
     return make_error(
