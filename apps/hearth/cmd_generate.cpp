@@ -219,6 +219,7 @@ int run_generate(const GenerateArgs& a) {
   const std::string rest = detok.finish();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::printf("\n");
+  std::fflush(stdout);
   std::fprintf(stderr, "[%zu prompt tokens: %.1f tok/s prefill; %zu generated (%s): %.1f tok/s decode]\n",
                prompt.size(), rate(stats.prefill_tokens, stats.prefill_seconds), res.ids.size(),
                res.finish_reason.c_str(), rate(stats.decode_tokens, stats.decode_seconds));
