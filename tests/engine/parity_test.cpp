@@ -39,6 +39,32 @@ std::string fixture_dir(const char* name) {
   return std::string(HEARTH_FIXTURES_DIR) + "/engine/" + name;
 }
 
+// Prefills the prompt, then feeds the reference's tokens one by one: the logits of every step.
+std::vector<std::vector<float>> teacher_forced_logits(ModelRunner& r, const nlohmann::json& prompt) {
+  std::vector<int32_t> tokens = prompt["ids"].get<std::vector<int32_t>>();
+  std::vector<int32_t> blocks;
+  EXPECT_TRUE(r.blocks()
+                  .ensure_capacity(blocks, tokens.size() + prompt["steps"].size(), r.kv().block_size())
+                  .is_ok());
+  std::vector<std::vector<float>> out;
+  int64_t computed = 0;
+  for (const auto& s : prompt["steps"]) {
+    ForwardBatch b;
+    SequenceChunk c;
+    c.tokens = std::span<const int32_t>(tokens).subspan(computed);
+    c.start_pos = computed;
+    c.block_table = blocks;
+    b.chunks.push_back(c);
+    std::vector<float> logits;
+    EXPECT_TRUE(r.forward(b, logits).is_ok());
+    out.push_back(std::move(logits));
+    computed = static_cast<int64_t>(tokens.size());
+    tokens.push_back(s["id"].get<int32_t>());
+  }
+  r.blocks().release(blocks);
+  return out;
+}
+
 class Parity : public ::testing::TestWithParam<ParityCase> {};
 
 TEST_P(Parity, TeacherForcedLogprobsMatchTransformers) {
@@ -62,30 +88,17 @@ TEST_P(Parity, TeacherForcedLogprobsMatchTransformers) {
   const int64_t vocab = r.spec().vocab_size;
   double worst = 0;
   for (const auto& p : ref["prompts"]) {
-    std::vector<int32_t> tokens = p["ids"].get<std::vector<int32_t>>();
-    std::vector<int32_t> blocks;
-    ASSERT_TRUE(
-        r.blocks().ensure_capacity(blocks, tokens.size() + p["steps"].size(), r.kv().block_size()).is_ok());
-    int64_t computed = 0;
-    std::vector<float> logits;
-    for (size_t step = 0; step < p["steps"].size(); ++step) {
-      ForwardBatch b;
-      SequenceChunk c;
-      c.tokens = std::span<const int32_t>(tokens).subspan(computed);
-      c.start_pos = computed;
-      c.block_table = blocks;
-      b.chunks.push_back(c);
-      ASSERT_TRUE(r.forward(b, logits).is_ok());
-      computed = static_cast<int64_t>(tokens.size());
-      ASSERT_EQ(static_cast<int64_t>(logits.size()), vocab);
-      const auto lp = log_softmax(logits.data(), vocab);
+    const auto logits = teacher_forced_logits(r, p);
+    ASSERT_EQ(logits.size(), p["steps"].size());
+    for (size_t step = 0; step < logits.size(); ++step) {
+      ASSERT_EQ(static_cast<int64_t>(logits[step].size()), vocab);
+      const auto lp = log_softmax(logits[step].data(), vocab);
       const auto& s = p["steps"][step];
-      const int32_t want = s["id"];
       const int32_t got = static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin());
       // A different argmax is only acceptable when the reference's top two are tied within tolerance.
       const double gap = s["top"][0][1].get<double>() - s["top"][1][1].get<double>();
       if (gap > pc.tolerance) {
-        EXPECT_EQ(got, want) << pc.name << " prompt " << p["prompt"] << " step " << step;
+        EXPECT_EQ(got, s["id"].get<int32_t>()) << pc.name << " prompt " << p["prompt"] << " step " << step;
       }
       for (const auto& t : s["top"]) {
         const double d = std::abs(lp[t[0].get<int32_t>()] - t[1].get<double>());
@@ -93,9 +106,7 @@ TEST_P(Parity, TeacherForcedLogprobsMatchTransformers) {
         EXPECT_LE(d, pc.tolerance) << pc.name << " prompt " << p["prompt"] << " step " << step << " id "
                                    << t[0];
       }
-      tokens.push_back(want);
     }
-    r.blocks().release(blocks);
   }
   RecordProperty("max_abs_logprob_error", std::to_string(worst));
   std::printf("[ parity ] %s: max |logprob error| over top-5 = %.3g\n", pc.name, worst);
@@ -146,31 +157,6 @@ struct ExactCase {
 };
 
 class FormatExact : public ::testing::TestWithParam<ExactCase> {};
-
-std::vector<std::vector<float>> teacher_forced_logits(ModelRunner& r, const nlohmann::json& prompt) {
-  std::vector<int32_t> tokens = prompt["ids"].get<std::vector<int32_t>>();
-  std::vector<int32_t> blocks;
-  EXPECT_TRUE(r.blocks()
-                  .ensure_capacity(blocks, tokens.size() + prompt["steps"].size(), r.kv().block_size())
-                  .is_ok());
-  std::vector<std::vector<float>> out;
-  int64_t computed = 0;
-  for (const auto& s : prompt["steps"]) {
-    ForwardBatch b;
-    SequenceChunk c;
-    c.tokens = std::span<const int32_t>(tokens).subspan(computed);
-    c.start_pos = computed;
-    c.block_table = blocks;
-    b.chunks.push_back(c);
-    std::vector<float> logits;
-    EXPECT_TRUE(r.forward(b, logits).is_ok());
-    out.push_back(std::move(logits));
-    computed = static_cast<int64_t>(tokens.size());
-    tokens.push_back(s["id"].get<int32_t>());
-  }
-  r.blocks().release(blocks);
-  return out;
-}
 
 TEST_P(FormatExact, EqualsF32OnTheSameRoundedWeights) {
   const ExactCase ec = GetParam();
