@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <limits>
 
 #include "core/half.h"
 #include "kernels/cpu/matmul.h"
@@ -33,13 +34,17 @@ inline float f16_at(const uint8_t* p) {
 }
 
 // E4M3 bytes -> f32: the 7 magnitude bits placed at f32's exponent/mantissa boundary and rescaled by
-// 2^(127 - 7) (exact, subnormals included); the sign bit moved to bit 31.
+// 2^(127 - 7) (exact, subnormals included); the sign bit moved to bit 31; the NaN codes made NaN.
 inline __m512 fp8x16_to_f32(__m128i bytes) {
   const __m512i b = _mm512_cvtepu8_epi32(bytes);
   const __m512i mag = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7f)), 20);
   const __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(mag), _mm512_set1_ps(0x1p120f));
   const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
-  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+  const __m512 v = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+  // 0x7F / 0xFF are NaN in E4M3 (fn), as in the reference decoder.
+  const __mmask16 nan =
+      _mm512_cmpeq_epi32_mask(_mm512_and_si512(b, _mm512_set1_epi32(0x7f)), _mm512_set1_epi32(0x7f));
+  return _mm512_mask_mov_ps(v, nan, _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
 }
 
 void k4_scale_min(int j, const uint8_t* s, int* sc, int* mn) {
