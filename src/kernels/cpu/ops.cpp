@@ -1,5 +1,7 @@
 #include "kernels/cpu/ops.h"
 
+#include "kernels/cpu/cpu_features.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,8 +9,7 @@
 namespace hearth {
 
 void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out) {
-  float ss = 0.0f;
-  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  const float ss = dot(x, x, n);
   const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * inv);
 }
@@ -24,8 +25,15 @@ void add_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void axpy(float a, const float* x, float* y, int64_t n) {
+void axpy_reference(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void axpy(float a, const float* x, float* y, int64_t n) {
+  static const auto fn = cpu_isa() == CpuIsa::kAvx512 ? &cpu_detail::axpy_avx512
+                         : cpu_isa() == CpuIsa::kAvx2 ? &cpu_detail::axpy_avx2
+                                                      : &axpy_reference;
+  fn(a, x, y, n);
 }
 
 void softmax_inplace(float* x, int64_t n) {
@@ -44,10 +52,17 @@ void softmax_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-float dot(const float* a, const float* b, int64_t n) {
+float dot_reference(const float* a, const float* b, int64_t n) {
   float s = 0.0f;
   for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  static const auto fn = cpu_isa() == CpuIsa::kAvx512 ? &cpu_detail::dot_avx512
+                         : cpu_isa() == CpuIsa::kAvx2 ? &cpu_detail::dot_avx2
+                                                      : &dot_reference;
+  return fn(a, b, n);
 }
 
 }  // namespace hearth

@@ -1,6 +1,7 @@
 #pragma once
-// Element-wise and row-wise CPU kernels of the transformer block. Plain loops the compiler
-// vectorises; they are a small share of the time next to the linear layers and attention.
+// Element-wise and row-wise CPU kernels of the transformer block. dot() and axpy() (the inner loops of
+// attention and RMSNorm) dispatch to AVX-512 / AVX2 versions, tested against the *_reference ones;
+// the rest are plain loops the compiler vectorises, a small share of the time.
 #include <cstdint>
 
 namespace hearth {
@@ -21,5 +22,15 @@ inline void add_bias(float* y, const float* b, int64_t n) {
 // In-place softmax over n values; returns nothing; -inf entries become 0.
 void softmax_inplace(float* x, int64_t n);
 float dot(const float* a, const float* b, int64_t n);
+
+float dot_reference(const float* a, const float* b, int64_t n);
+void axpy_reference(float a, const float* x, float* y, int64_t n);
+
+namespace cpu_detail {
+float dot_avx2(const float* a, const float* b, int64_t n);
+float dot_avx512(const float* a, const float* b, int64_t n);
+void axpy_avx2(float a, const float* x, float* y, int64_t n);
+void axpy_avx512(float a, const float* x, float* y, int64_t n);
+}  // namespace cpu_detail
 
 }  // namespace hearth
