@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -38,6 +40,40 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
+// Sum of n floats with 4 independent 256-bit accumulators and the same 2 KiB software prefetch the
+// weight decoders use: far faster than memory, so it measures how fast the cores can stream reads.
+// AVX2 when present (every CPU the fast kernels target).
+__attribute__((target("avx2"))) float read_sum_avx2(const float* p, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + i + 512), _MM_HINT_T0);  // 2 KiB ahead, as the decoders
+    _mm_prefetch(reinterpret_cast<const char*>(p + i + 528), _MM_HINT_T0);
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+  }
+  alignas(32) float t[8];
+  _mm256_store_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float r = 0;
+  for (float v : t) r += v;
+  for (; i < n; ++i) r += p[i];
+  return r;
+}
+
+float read_sum(const float* p, int64_t n) {
+  if (cpu_features().avx2) return read_sum_avx2(p, n);
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += p[i + k];
+  float r = 0;
+  for (float v : acc) r += v;
+  for (; i < n; ++i) r += p[i];
+  return r;
+}
+
 struct Bandwidth {
   double copy_gbs = 0;  // (read + write) bytes / s of memcpy, STREAM "copy" convention
   double read_gbs = 0;  // bytes / s of a vectorised sum over the buffer
@@ -55,16 +91,13 @@ Bandwidth measure_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
     copy.push_back(2.0 * static_cast<double>(bytes) / (now() - t0));
     t0 = now();
     pool.parallel_for(n, [&](int64_t s, int64_t e) {
-      float acc[16] = {};
-      for (int64_t i = s; i + 16 <= e; i += 16)
-        for (int k = 0; k < 16; ++k) acc[k] += a[i + k];
-      float t = 0;
-      for (float v : acc) t += v;
-      sums[(s * pool.size() / n) * 16] += t;  // keep the loop alive
+      sums[(s * pool.size() / n) * 16] += read_sum(a.data() + s, e - s);  // keep the loop alive
     });
     read.push_back(static_cast<double>(bytes) / (now() - t0));
   }
-  return {median(copy) / 1e9, median(read) / 1e9};
+  // Best of the repetitions, as STREAM reports: the rate the machine can reach (these VMs are noisy).
+  return {*std::max_element(copy.begin(), copy.end()) / 1e9,
+          *std::max_element(read.begin(), read.end()) / 1e9};
 }
 
 }  // namespace
@@ -132,7 +165,7 @@ int main(int argc, char** argv) {
     decode.push_back(static_cast<double>(st.decode_tokens) / st.decode_seconds);
   }
   const int64_t rss = peak_rss_bytes();  // before the bandwidth buffers exist
-  const Bandwidth bw = measure_bandwidth(r.pool(), bw_mib << 20, 5);
+  const Bandwidth bw = measure_bandwidth(r.pool(), bw_mib << 20, 9);
   fmt::print("memory bandwidth ({} MiB buffers): copy {:.1f} GB/s (read+write), read {:.1f} GB/s\n", bw_mib,
              bw.copy_gbs, bw.read_gbs);
   const double pre = median(prefill), dec = median(decode);

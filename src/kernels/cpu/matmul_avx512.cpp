@@ -17,7 +17,7 @@ struct V512 {
   using reg = __m512;
   static constexpr int kWidth = 16;
   static constexpr int kRows = 4;
-  static constexpr int kTokens = 4;
+  static constexpr int kTokens = 6;
   static reg zero() { return _mm512_setzero_ps(); }
   static reg load(const float* p) { return _mm512_loadu_ps(p); }
   static reg load_partial(const float* p, int n) {

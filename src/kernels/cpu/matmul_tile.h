@@ -48,7 +48,9 @@ inline void dot_rows(const float* const* w_rows, const float* x, int64_t xs, int
     case 1: dot_tile<V, NR, 1>(w_rows, x, xs, k, y, ys); break;
     case 2: dot_tile<V, NR, 2>(w_rows, x, xs, k, y, ys); break;
     case 3: dot_tile<V, NR, 3>(w_rows, x, xs, k, y, ys); break;
-    default: dot_tile<V, NR, 4>(w_rows, x, xs, k, y, ys); break;
+    case 4: dot_tile<V, NR, 4>(w_rows, x, xs, k, y, ys); break;
+    case 5: dot_tile<V, NR, 5>(w_rows, x, xs, k, y, ys); break;
+    default: dot_tile<V, NR, 6>(w_rows, x, xs, k, y, ys); break;
   }
 }
 
