@@ -37,6 +37,7 @@ struct GenerateArgs {
   bool json = false;
   bool ignore_eos = false;
   bool no_generation_config = false;
+  bool int8_activations = false;
 };
 
 int fail(const Status& st) {
@@ -114,6 +115,7 @@ int run_generate(const GenerateArgs& a) {
   }
   RunnerOptions ropt;
   ropt.threads = a.threads;
+  ropt.weights.int8_activations = a.int8_activations;
   if (a.quantize == "q8_0") {
     ropt.weights.quantize = LoadQuantization::kQ8_0;
   } else if (a.quantize != "none") {
@@ -257,6 +259,10 @@ void add_generate_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--threads,-t", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
   cmd->add_option("--prefill-chunk", a->prefill_chunk, "Prompt tokens per forward step")
       ->check(CLI::Range(1, 1 << 20));
+  cmd->add_flag(
+      "--int8-activations", a->int8_activations,
+      "Q8_0 weights multiply activations quantized to int8 per 32-block (W8A8 as llama.cpp; AVX-512 VNNI): "
+      "faster decode, not bit-exact");
   cmd->add_flag("--json", a->json, "Print one JSON object: prompt_ids, ids, text, steps (logprobs), timings");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--no-generation-config", a->no_generation_config,

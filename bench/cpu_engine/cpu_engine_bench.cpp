@@ -117,6 +117,9 @@ int main(int argc, char** argv) {
   app.add_option("--decode-tokens", decode_tokens, "Tokens decoded per repetition");
   app.add_option("--reps", reps, "Repetitions (the median is reported)");
   app.add_option("--bandwidth-mib", bw_mib, "Buffer size of the bandwidth measurement");
+  bool int8_act = false;
+  app.add_flag("--int8-activations", int8_act,
+               "Q8_0 weights multiply int8-quantized activations (W8A8, VNNI)");
   app.add_option("--json", json_out, "Also write the results as JSON to this file");
   CLI11_PARSE(app, argc, argv);
 
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
   opt.threads = threads;
   opt.kv.max_tokens = prompt_tokens + decode_tokens + 16;
   if (quantize == "q8_0") opt.weights.quantize = LoadQuantization::kQ8_0;
+  opt.weights.int8_activations = int8_act;
   const double t0 = now();
   auto runner = ModelRunner::load(model, opt);
   if (!runner.is_ok()) {
@@ -185,6 +189,7 @@ int main(int argc, char** argv) {
   if (!json_out.empty()) {
     nlohmann::json j{{"model", model},
                      {"quantize", quantize},
+                     {"int8_activations", int8_act},
                      {"threads", r.pool().size()},
                      {"kernels", std::string(cpu_isa_name(cpu_isa()))},
                      {"prompt_tokens", prompt_tokens},

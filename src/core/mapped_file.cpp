@@ -72,4 +72,38 @@ void release_mapped_pages(const void* p, size_t n) {
   if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+Result<AnonymousBuffer> AnonymousBuffer::allocate(size_t bytes) {
+  AnonymousBuffer b;
+  if (bytes == 0) return b;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    return make_error(ErrorCode::kResourceExhausted, "cannot allocate {} bytes: {}", bytes,
+                      std::strerror(errno));
+  }
+  if (bytes >= (size_t{2} << 20)) (void)madvise(p, bytes, MADV_HUGEPAGE);
+  b.data_ = static_cast<uint8_t*>(p);
+  b.size_ = bytes;
+  return b;
+}
+
+AnonymousBuffer::AnonymousBuffer(AnonymousBuffer&& o) noexcept : data_(o.data_), size_(o.size_) {
+  o.data_ = nullptr;
+  o.size_ = 0;
+}
+
+AnonymousBuffer& AnonymousBuffer::operator=(AnonymousBuffer&& o) noexcept {
+  if (this != &o) {
+    if (data_ != nullptr) munmap(data_, size_);
+    data_ = o.data_;
+    size_ = o.size_;
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
+  return *this;
+}
+
+AnonymousBuffer::~AnonymousBuffer() {
+  if (data_ != nullptr) munmap(data_, size_);
+}
+
 }  // namespace hearth

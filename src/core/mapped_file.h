@@ -38,4 +38,25 @@ Status write_file(const std::string& path, std::string_view contents);
 // faults them back in). Used after weights are converted at load so RSS holds only the copies.
 void release_mapped_pages(const void* p, size_t n);
 
+// Zero-filled anonymous memory for large long-lived buffers (converted weights). Buffers of 2 MiB or
+// more ask for transparent huge pages (MADV_HUGEPAGE): streaming gigabytes of weights per token through
+// 4 KiB pages costs a TLB miss every page.
+class AnonymousBuffer {
+ public:
+  static Result<AnonymousBuffer> allocate(size_t bytes);
+  AnonymousBuffer() = default;
+  AnonymousBuffer(AnonymousBuffer&& o) noexcept;
+  AnonymousBuffer& operator=(AnonymousBuffer&& o) noexcept;
+  AnonymousBuffer(const AnonymousBuffer&) = delete;
+  AnonymousBuffer& operator=(const AnonymousBuffer&) = delete;
+  ~AnonymousBuffer();
+
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 }  // namespace hearth

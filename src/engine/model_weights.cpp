@@ -61,11 +61,13 @@ Result<WeightMatrix> ModelWeights::view(const TensorView& t, int64_t rows, int64
   return w;
 }
 
-WeightMatrix ModelWeights::quantize_q8_0(const WeightMatrix& w) {
+Result<WeightMatrix> ModelWeights::quantize_q8_0(const WeightMatrix& w) {
   WeightMatrix q = w;
   q.dtype = DType::kQ8_0;
   q.row_bytes = weight_row_bytes(DType::kQ8_0, w.cols);
-  auto& buf = bytes_.emplace_back(q.row_bytes * static_cast<uint64_t>(w.rows));
+  HEARTH_ASSIGN_OR_RETURN(AnonymousBuffer alloc,
+                          AnonymousBuffer::allocate(q.row_bytes * static_cast<uint64_t>(w.rows)));
+  auto& buf = bytes_.emplace_back(std::move(alloc));
   q.data = buf.data();
   owned_bytes_ += buf.size();
   auto work = [&](int64_t r0, int64_t r1) {
@@ -90,7 +92,13 @@ Result<WeightMatrix> ModelWeights::matrix(std::string_view name, int64_t rows, i
   const TensorView* t = checkpoint_->find(name);
   if (t == nullptr)
     return make_error(ErrorCode::kNotFound, "{}: tensor {} is missing", checkpoint_->path(), name);
-  return view(*t, rows, cols, name, true);
+  HEARTH_ASSIGN_OR_RETURN(WeightMatrix w, view(*t, rows, cols, name, true));
+  return with_activation_mode(w);
+}
+
+WeightMatrix ModelWeights::with_activation_mode(WeightMatrix w) const {
+  w.int8_activations = options_.int8_activations && w.dtype == DType::kQ8_0;
+  return w;
 }
 
 Result<WeightMatrix> ModelWeights::embedding(std::string_view name, int64_t rows, int64_t cols) {
@@ -113,9 +121,12 @@ Result<WeightMatrix> ModelWeights::expert(int64_t layer, int64_t e, std::string_
   mapped_bytes_ -= all.bytes();  // counted per expert below
   WeightMatrix w = all.slice_rows(e * rows, rows);
   const bool float_type = w.dtype == DType::kF32 || w.dtype == DType::kF16 || w.dtype == DType::kBF16;
-  if (options_.quantize == LoadQuantization::kQ8_0 && float_type && cols % 32 == 0) return quantize_q8_0(w);
+  if (options_.quantize == LoadQuantization::kQ8_0 && float_type && cols % 32 == 0) {
+    HEARTH_ASSIGN_OR_RETURN(WeightMatrix q, quantize_q8_0(w));
+    return with_activation_mode(q);
+  }
   mapped_bytes_ += w.bytes();
-  return w;
+  return with_activation_mode(w);
 }
 
 Result<const float*> ModelWeights::vector(std::string_view name, int64_t n) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/weight_matrix.h"
@@ -23,6 +24,9 @@ enum class LoadQuantization : uint8_t { kNone, kQ8_0 };
 
 struct WeightLoadOptions {
   LoadQuantization quantize = LoadQuantization::kNone;
+  // Q8_0 linear weights (from GGUF or quantized at load) multiply int8-quantized activations (W8A8,
+  // llama.cpp's scheme) where the CPU has AVX-512 VNNI: faster decode, activations rounded to 8 bits.
+  bool int8_activations = false;
 };
 
 class ModelWeights {
@@ -50,13 +54,14 @@ class ModelWeights {
  private:
   Result<WeightMatrix> view(const TensorView& t, int64_t rows, int64_t cols, std::string_view name,
                             bool allow_quantize);
-  WeightMatrix quantize_q8_0(const WeightMatrix& w);
+  Result<WeightMatrix> quantize_q8_0(const WeightMatrix& w);
+  WeightMatrix with_activation_mode(WeightMatrix w) const;
 
   std::shared_ptr<const Checkpoint> checkpoint_;
   WeightLoadOptions options_;
   ThreadPool* pool_;
-  std::deque<std::vector<float>> f32_;      // owned f32 buffers (stable addresses)
-  std::deque<std::vector<uint8_t>> bytes_;  // owned quantized buffers
+  std::deque<std::vector<float>> f32_;  // owned f32 buffers (stable addresses)
+  std::deque<AnonymousBuffer> bytes_;   // owned quantized buffers (huge pages where granted)
   uint64_t mapped_bytes_ = 0;
   uint64_t owned_bytes_ = 0;
 };

@@ -11,6 +11,7 @@
 
 #include "engine/model_runner.h"
 #include "fixture_convert.h"
+#include "kernels/cpu/cpu_features.h"
 #include "model/gguf_convert.h"
 
 namespace hearth {
@@ -23,6 +24,7 @@ struct ParityCase {
   DType convert_to = DType::kF32;  // kBF16/kF16: run a copy stored in that type (FP8 dequantized)
   LoadQuantization quantize = LoadQuantization::kNone;
   bool convert = false;
+  bool int8_activations = false;
 };
 
 std::vector<double> log_softmax(const float* logits, int64_t n) {
@@ -73,6 +75,8 @@ TEST_P(Parity, TeacherForcedLogprobsMatchTransformers) {
   opt.threads = 2;
   opt.kv.max_tokens = 256;
   opt.weights.quantize = pc.quantize;
+  opt.weights.int8_activations = pc.int8_activations;
+  if (pc.int8_activations && !cpu_features().avx512_vnni) GTEST_SKIP() << "W8A8 needs AVX-512 VNNI";
   std::string dir = fixture_dir(pc.fixture);
   if (pc.convert) {
     const std::string out = ::testing::TempDir() + "/hearth_parity_" + pc.name;
@@ -129,15 +133,19 @@ INSTANTIATE_TEST_SUITE_P(Fp8, Parity,
 
 // End to end against the unrounded F32 reference, for the dense families: how much rounding the
 // weights to BF16 / F16 / Q8_0 moves the top-5 logprobs of these random-weight models (measured max
-// 0.16, bound 0.25). MoE models are left out: rounding flips near-tied expert choices, a discontinuity
-// no tolerance describes; their formats are proven by FormatExact below instead.
+// 0.16, bound 0.25; W8A8 — Q8_0 weights times int8 activations — measured max 0.29, bound 0.4). MoE models
+// are left out: rounding flips near-tied expert choices, a discontinuity no tolerance describes; their
+// formats are proven by FormatExact below instead.
 INSTANTIATE_TEST_SUITE_P(
     Rounded, Parity,
-    ::testing::Values(ParityCase{"qwen2_bf16", "qwen2", 0.25, DType::kBF16, LoadQuantization::kNone, true},
-                      ParityCase{"llama_bf16", "llama", 0.25, DType::kBF16, LoadQuantization::kNone, true},
-                      ParityCase{"qwen2_f16", "qwen2", 0.25, DType::kF16, LoadQuantization::kNone, true},
-                      ParityCase{"qwen2_q8", "qwen2", 0.25, DType::kF32, LoadQuantization::kQ8_0},
-                      ParityCase{"llama_q8", "llama", 0.25, DType::kF32, LoadQuantization::kQ8_0}),
+    ::testing::Values(
+        ParityCase{"qwen2_bf16", "qwen2", 0.25, DType::kBF16, LoadQuantization::kNone, true},
+        ParityCase{"llama_bf16", "llama", 0.25, DType::kBF16, LoadQuantization::kNone, true},
+        ParityCase{"qwen2_f16", "qwen2", 0.25, DType::kF16, LoadQuantization::kNone, true},
+        ParityCase{"qwen2_q8", "qwen2", 0.25, DType::kF32, LoadQuantization::kQ8_0},
+        ParityCase{"llama_q8", "llama", 0.25, DType::kF32, LoadQuantization::kQ8_0},
+        ParityCase{"qwen2_q8_w8a8", "qwen2", 0.4, DType::kF32, LoadQuantization::kQ8_0, false, true},
+        ParityCase{"llama_q8_w8a8", "llama", 0.4, DType::kF32, LoadQuantization::kQ8_0, false, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Format exactness: an engine reading BF16 / F16 / FP8 / Q8_0 weights must compute exactly what it

@@ -2,11 +2,13 @@
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <span>
 #include <vector>
 
 #include "core/half.h"
+#include "kernels/cpu/cpu_features.h"
 #include "model/quant.h"
 
 namespace hearth {
@@ -91,10 +93,52 @@ void matmul_rows_scalar(const WeightMatrix& w, const float* x, int64_t x_stride,
 }
 }  // namespace cpu_detail
 
+namespace cpu_detail {
+void quantize_activations_q8(const float* x, int64_t x_stride, int64_t n, int64_t cols, uint8_t* xq,
+                             float* xd) {
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xt = x + t * x_stride;
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      float amax = 0.0f;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::abs(xt[b * 32 + i]));
+      const float d = amax / 127.0f;
+      const float id = d > 0.0f ? 1.0f / d : 0.0f;
+      xd[t * (cols / 32) + b] = d;
+      for (int i = 0; i < 32; ++i) {
+        const int q = static_cast<int>(std::nearbyint(xt[b * 32 + i] * id));
+        xq[t * cols + b * 32 + i] = static_cast<uint8_t>(std::clamp(q, -127, 127) + 128);
+      }
+    }
+  }
+}
+}  // namespace cpu_detail
+
 namespace {
+bool use_w8a8(CpuIsa isa, const WeightMatrix& w) {
+  return w.int8_activations && w.dtype == DType::kQ8_0 && isa == CpuIsa::kAvx512 &&
+         cpu_features().avx512_vnni && w.cols % 32 == 0;
+}
+
 void run_rows(CpuIsa isa, const WeightMatrix& w, int64_t r0, int64_t r1, const float* x, int64_t x_stride,
               int64_t n, float* y, int64_t y_stride, ThreadPool* pool) {
   if (n <= 0 || r1 <= r0) return;
+  if (use_w8a8(isa, w)) {
+    std::vector<uint8_t> xq(static_cast<size_t>(n * w.cols));
+    std::vector<float> xd(static_cast<size_t>(n * (w.cols / 32)));
+    cpu_detail::quantize_activations_q8(x, x_stride, n, w.cols, xq.data(), xd.data());
+    constexpr int64_t kGroup = 16;
+    const int64_t groups = (r1 - r0 + kGroup - 1) / kGroup;
+    auto run = [&](int64_t g0, int64_t g1) {
+      cpu_detail::matmul_rows_w8a8_avx512(w, xq.data(), xd.data(), n, y, y_stride, r0 + g0 * kGroup,
+                                          std::min(r1, r0 + g1 * kGroup), r0);
+    };
+    if (pool == nullptr || pool->size() == 1 || (r1 - r0) * w.cols * n < (1 << 15)) {
+      run(0, groups);
+    } else {
+      pool->parallel_for(groups, run);
+    }
+    return;
+  }
   auto* fn = &cpu_detail::matmul_rows_scalar;
   if (isa == CpuIsa::kAvx512) fn = &cpu_detail::matmul_rows_avx512;
   if (isa == CpuIsa::kAvx2) fn = &cpu_detail::matmul_rows_avx2;

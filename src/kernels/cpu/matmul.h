@@ -1,9 +1,10 @@
 #pragma once
 // Linear layers on the CPU: y[t][r] = sum_c W[r][c] * x[t][c] for n tokens at once (n = 1 is the
-// decode GEMV; prefill passes many tokens). The weight is decoded to f32 a few rows at a time and
-// multiplied with register tiles of rows x tokens in f32 (AVX-512 or AVX2+FMA, runtime dispatch);
-// every output element is accumulated in an order that depends only on its row and the ISA — never on
-// n, the tile it lands in or the thread count — so a sequence gets the same bits alone or in a batch.
+// decode GEMV; prefill passes many tokens). Q8_0 weights flagged int8_activations take the W8A8 path
+// (AVX-512 VNNI) instead; it is batch-invariant too, but not exact. The weight is decoded to f32 a few rows
+// at a time and multiplied with register tiles of rows x tokens in f32 (AVX-512 or AVX2+FMA, runtime
+// dispatch); every output element is accumulated in an order that depends only on its row and the ISA — never
+// on n, the tile it lands in or the thread count — so a sequence gets the same bits alone or in a batch.
 #include <cstdint>
 
 #include "core/thread_pool.h"
@@ -46,6 +47,14 @@ void matmul_rows_avx512(const WeightMatrix& w, const float* x, int64_t x_stride,
 void matmul_rows_scalar(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
                         int64_t y_stride, int64_t r0, int64_t r1, int64_t y_col0);
 void decode_row_avx2(const WeightMatrix& w, int64_t r, float* out);
+// W8A8 Q8_0 (AVX-512 VNNI): activations `xq` (n rows of cols bytes, q + 128) with one f32 scale per
+// 32-block in `xd` (n rows of cols / 32).
+void matmul_rows_w8a8_avx512(const WeightMatrix& w, const uint8_t* xq, const float* xd, int64_t n, float* y,
+                             int64_t y_stride, int64_t r0, int64_t r1, int64_t y_col0);
+// Quantizes n rows of x (cols a multiple of 32) for matmul_rows_w8a8_avx512: per 32-block d = amax / 127,
+// q = round(x / d), stored as q + 128.
+void quantize_activations_q8(const float* x, int64_t x_stride, int64_t n, int64_t cols, uint8_t* xq,
+                             float* xd);
 void decode_row_avx512(const WeightMatrix& w, int64_t r, float* out);
 }  // namespace cpu_detail
 

@@ -24,6 +24,9 @@ struct WeightMatrix {
   int64_t block_rows = 128;
   int64_t block_cols = 128;
   int64_t scale_cols = 0;
+  // Q8_0 only: multiply with activations quantized to int8 per 32-block (llama.cpp's W8A8 scheme,
+  // integer dot products on AVX-512 VNNI). Faster decode, not exact: off unless the caller asks.
+  bool int8_activations = false;
 
   const uint8_t* row(int64_t r) const { return data + static_cast<uint64_t>(r) * row_bytes; }
   // Rows [r0, r0 + n) as a matrix of their own (an expert's slice of a stacked tensor, a head's slice).

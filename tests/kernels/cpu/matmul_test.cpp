@@ -418,5 +418,54 @@ TEST(Matmul, UnalignedWeightDataGivesTheSameBits) {
   }
 }
 
+// ---- W8A8 (Q8_0 weights x int8 activations, AVX-512 VNNI) ------------------------------------------
+
+// The error of W8A8 against the exact product is the activation rounding: per 32-block at most
+// d_x / 2 per element times |w|, plus f32 rounding. Checked against that bound, for odd and even block
+// counts; results are bit-identical alone, batched and threaded.
+TEST(Matmul, W8a8StaysWithinTheActivationRoundingBoundAndIsBatchInvariant) {
+  if (!cpu_features().avx512_vnni) GTEST_SKIP() << "no AVX-512 VNNI";
+  for (const Shape& s :
+       {Shape{DType::kQ8_0, 37, 96}, Shape{DType::kQ8_0, 21, 64}, Shape{DType::kQ8_0, 6, 32}}) {
+    TestWeight tw = make_weight(s, 5);
+    tw.w.int8_activations = true;
+    const std::vector<float> wf = decode_all(tw.w);
+    std::mt19937 rng(9);
+    for (int64_t n : kTokenCounts) {
+      const std::vector<float> x = random_floats(rng, static_cast<size_t>(n * s.cols));
+      const std::vector<float> got = run_matmul(CpuIsa::kAvx512, tw.w, x.data(), n, nullptr);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t r = 0; r < s.rows; ++r) {
+          double exact = 0, bound = 0;
+          for (int64_t b = 0; b < s.cols / 32; ++b) {
+            float amax = 0;
+            for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[t * s.cols + b * 32 + i]));
+            for (int i = 0; i < 32; ++i) {
+              const double wv = wf[r * s.cols + b * 32 + i];
+              exact += wv * x[t * s.cols + b * 32 + i];
+              bound += std::fabs(wv) * (amax / 127.0 / 2.0 + 1e-6 * std::fabs(x[t * s.cols + b * 32 + i]));
+            }
+          }
+          ASSERT_LE(std::fabs(got[t * s.rows + r] - exact), bound + 1e-5)
+              << describe(s) << " n=" << n << " t=" << t;
+        }
+        // The same token alone gives the same bits.
+        const std::vector<float> alone = run_matmul(CpuIsa::kAvx512, tw.w, x.data() + t * s.cols, 1, nullptr);
+        ASSERT_TRUE(same_bits(alone.data(), got.data() + t * s.rows, s.rows))
+            << describe(s) << " token " << t;
+      }
+      const std::vector<float> threaded = run_matmul(CpuIsa::kAvx512, tw.w, x.data(), n, &pool_of(3));
+      ASSERT_TRUE(same_bits(threaded.data(), got.data(), n * s.rows)) << describe(s) << " threads";
+    }
+    // Without the flag the same weights take the exact path.
+    tw.w.int8_activations = false;
+    const std::vector<float> x = random_floats(rng, static_cast<size_t>(s.cols));
+    const std::vector<float> exact = run_matmul(CpuIsa::kAvx512, tw.w, x.data(), 1, nullptr);
+    tw.w.int8_activations = true;
+    const std::vector<float> w8a8 = run_matmul(CpuIsa::kAvx512, tw.w, x.data(), 1, nullptr);
+    EXPECT_FALSE(same_bits(exact.data(), w8a8.data(), s.rows)) << "W8A8 was not used";
+  }
+}
+
 }  // namespace
 }  // namespace hearth
