@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
     g.sampling.temperature = 0;
     GenerateStats st;
     GenerateOptions go;
-    go.prefill_chunk = prompt_tokens;
+    go.max_batched_tokens = prompt_tokens;
     auto out = generate(r, std::span<const GenerateRequest>(&g, 1), go, &st);
     if (!out.is_ok()) {
       fmt::print(stderr, "error: {}\n", out.status().message());

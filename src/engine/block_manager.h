@@ -1,33 +1,88 @@
 #pragma once
-// BlockManager: bookkeeping of the paged KV cache's blocks (which are free, who holds which). Pure
-// mechanism: the scheduler decides who gets blocks; this only allocates and frees them. Blocks carry a
-// reference count so that a later prefix cache can share them between sequences.
+// BlockManager: bookkeeping of the paged KV cache's blocks, with a hash-chained prefix cache. Pure
+// mechanism: the scheduler decides who gets blocks; this allocates, shares and frees them.
+//
+// Prefix cache (vLLM's design): a full block of `block_size` tokens is identified by the hash of
+// (parent block's hash, its tokens), the chain starting from a per-tenant salt, so that equal prompt
+// prefixes of the same tenant share blocks and different tenants never do (RELIABILITY.md: no
+// cross-tenant timing channel). A hit is verified against the block's stored tokens, so a hash
+// collision can never serve wrong KV. Blocks carry reference counts; a cached block whose count drops
+// to zero stays cached in an LRU list and is evicted only when a fresh block is needed.
 #include <cstdint>
+#include <list>
+#include <span>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
 
 namespace hearth {
 
+struct PrefixMatch {
+  std::vector<int32_t> blocks;  // shared blocks (ref counts taken), in order
+  int64_t tokens = 0;           // tokens they hold (blocks.size() * block_size)
+};
+
+struct PrefixCacheStats {
+  uint64_t queries = 0;      // tokens looked up (full blocks of prompts)
+  uint64_t hits = 0;         // of them found cached
+  uint64_t evictions = 0;    // cached blocks reused for new data
+};
+
 class BlockManager {
  public:
-  explicit BlockManager(int64_t num_blocks);
+  explicit BlockManager(int64_t num_blocks, int64_t block_size = 16, bool prefix_caching = true);
 
-  int64_t num_blocks() const { return static_cast<int64_t>(ref_.size()); }
-  int64_t num_free() const { return static_cast<int64_t>(free_.size()); }
+  int64_t num_blocks() const { return static_cast<int64_t>(blocks_.size()); }
+  int64_t block_size() const { return block_size_; }
+  // Blocks that an allocation can take: never used, freed, or cached with no holder (evictable).
+  int64_t num_free() const { return static_cast<int64_t>(free_.size() + lru_.size()); }
+  int64_t num_used() const { return num_blocks() - num_free(); }
+  bool prefix_caching() const { return prefix_caching_; }
+  const PrefixCacheStats& stats() const { return stats_; }
 
   // Appends n fresh blocks (ref count 1) to `table`; on shortage nothing changes and the error says
   // how many were needed and free.
   Status allocate(int64_t n, std::vector<int32_t>& table);
-  // Grows `table` to cover `tokens` positions of `block_size`.
-  Status ensure_capacity(std::vector<int32_t>& table, int64_t tokens, int64_t block_size);
+  // Grows `table` to cover `tokens` positions.
+  Status ensure_capacity(std::vector<int32_t>& table, int64_t tokens);
   // Drops one reference to each block of `table` and clears it.
   void release(std::vector<int32_t>& table);
-  int32_t ref_count(int32_t block) const { return ref_[static_cast<size_t>(block)]; }
+  int32_t ref_count(int32_t block) const { return blocks_[static_cast<size_t>(block)].ref; }
+
+  // The longest run of cached full blocks holding tokens[0 .. k * block_size) for `salt`, at most
+  // `max_tokens` tokens. Takes a reference on each returned block.
+  PrefixMatch match_prefix(std::span<const int32_t> tokens, std::string_view salt, int64_t max_tokens);
+  // Registers the full blocks of `table` whose KV now holds tokens[0 .. computed) as cached, so later
+  // prompts with the same prefix (and salt) can share them. Idempotent.
+  void commit(std::span<const int32_t> table, std::span<const int32_t> tokens, int64_t computed,
+              std::string_view salt);
+
+  // A salt's root hash (exposed for tests).
+  static uint64_t salt_hash(std::string_view salt);
 
  private:
-  std::vector<int32_t> ref_;
-  std::vector<int32_t> free_;  // a stack: the most recently freed block is reused first (warm in cache)
+  struct Block {
+    int32_t ref = 0;
+    bool cached = false;       // in hash_to_block_
+    uint64_t hash = 0;
+    uint64_t parent = 0;
+    std::vector<int32_t> tokens;  // the block's tokens, to verify hits
+    std::list<int32_t>::iterator lru_pos;
+    bool in_lru = false;
+  };
+  static uint64_t chain_hash(uint64_t parent, std::span<const int32_t> tokens);
+  int32_t take_block();  // a free block, else the least recently used cached one (evicted)
+  void uncache(int32_t b);
+
+  int64_t block_size_;
+  bool prefix_caching_;
+  std::vector<Block> blocks_;
+  std::vector<int32_t> free_;  // never-cached free blocks (a stack: recently freed reused first)
+  std::list<int32_t> lru_;     // cached blocks with ref 0, least recently used first
+  std::unordered_map<uint64_t, int32_t> hash_to_block_;
+  PrefixCacheStats stats_;
 };
 
 }  // namespace hearth

@@ -1,112 +1,109 @@
 #include "engine/generator.h"
 
-#include <algorithm>
 #include <chrono>
+#include <unordered_map>
+
+#include "engine/scheduler.h"
 
 namespace hearth {
 
-namespace {
-struct SeqState {
-  std::vector<int32_t> tokens;  // prompt + generated
-  int64_t prompt_len = 0;
-  int64_t computed = 0;  // tokens whose K/V are cached
-  std::vector<int32_t> blocks;
-  Sampler sampler;
-  bool done = false;
-  SeqState(const GenerateRequest& r, int64_t vocab)
-      : tokens(r.prompt), prompt_len(static_cast<int64_t>(r.prompt.size())), sampler(r.sampling, vocab) {
-    sampler.add_prompt(r.prompt);
-  }
-};
-}  // namespace
-
 Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<const GenerateRequest> requests,
                                              const GenerateOptions& options, GenerateStats* stats) {
-  if (options.prefill_chunk < 1) return make_error(ErrorCode::kInvalidArgument, "prefill_chunk must be >= 1");
+  SchedulerConfig cfg;
+  cfg.max_batched_tokens = options.max_batched_tokens;
+  cfg.max_num_seqs = options.max_num_seqs;
+  cfg.max_waiting = static_cast<int64_t>(requests.size());
+  HEARTH_RETURN_IF_ERROR(cfg.validate());
   const int64_t vocab = runner.spec().vocab_size;
-  std::vector<SeqState> seqs;
-  seqs.reserve(requests.size());
   std::vector<GenerateResult> results(requests.size());
+  // Validate everything before anything runs.
   for (size_t i = 0; i < requests.size(); ++i) {
     const GenerateRequest& r = requests[i];
-    if (r.prompt.empty())
-      return make_error(ErrorCode::kInvalidArgument, "request {}: the prompt is empty", i);
-    if (r.max_tokens < 0)
-      return make_error(ErrorCode::kInvalidArgument, "request {}: max_tokens must be >= 0", i);
+    if (r.prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "request {}: the prompt is empty", i);
+    if (r.max_tokens < 0) return make_error(ErrorCode::kInvalidArgument, "request {}: max_tokens must be >= 0", i);
     HEARTH_RETURN_IF_ERROR(r.sampling.validate().with_context(fmt::format("request {}", i)));
     if (static_cast<int64_t>(r.prompt.size()) + r.max_tokens > runner.max_context()) {
       return make_error(ErrorCode::kOutOfRange,
                         "request {}: prompt ({} tokens) + max_tokens ({}) exceeds the context of {}", i,
                         r.prompt.size(), r.max_tokens, runner.max_context());
     }
-    seqs.emplace_back(r, vocab);
+    for (int32_t t : r.prompt)
+      if (t < 0 || t >= vocab) {
+        return make_error(ErrorCode::kInvalidArgument, "request {}: token id {} is outside the vocabulary [0, {})",
+                          i, t, vocab);
+      }
+  }
+  Scheduler sched(cfg, runner.blocks());
+  std::unordered_map<uint64_t, Sampler> samplers;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const GenerateRequest& r = requests[i];
     if (r.max_tokens == 0) {
-      seqs.back().done = true;
       results[i].finish_reason = "length";
+      continue;
     }
+    SequenceRequest sr;
+    sr.prompt = r.prompt;
+    sr.max_tokens = r.max_tokens;
+    sr.sampling = r.sampling;
+    sr.stop_ids = r.stop_ids;
+    auto seq = std::make_unique<Sequence>(i, std::move(sr));
+    Sampler& sampler = samplers.try_emplace(i, r.sampling, vocab).first->second;
+    sampler.add_prompt(r.prompt);
+    HEARTH_RETURN_IF_ERROR(sched.add(std::move(seq)).with_context(fmt::format("request {}", i)));
   }
   GenerateStats local;
   GenerateStats& st = stats ? *stats : local;
   std::vector<float> logits;
-  Status status = Status::ok();
-  for (;;) {
-    ForwardBatch batch;
-    std::vector<size_t> owners;
-    bool has_prefill = false;
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      SeqState& s = seqs[i];
-      if (s.done) continue;
-      const int64_t remaining = static_cast<int64_t>(s.tokens.size()) - s.computed;
-      const int64_t take = std::min(remaining, options.prefill_chunk);
-      status = runner.blocks().ensure_capacity(s.blocks, s.computed + take, runner.kv().block_size());
-      if (!status.is_ok()) break;
-      SequenceChunk c;
-      c.tokens = std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.computed),
-                                                            static_cast<size_t>(take));
-      c.start_pos = s.computed;
-      c.block_table = s.blocks;
-      c.want_logits = s.computed + take == static_cast<int64_t>(s.tokens.size());
-      if (s.computed < s.prompt_len) {
-        has_prefill = true;
-        st.prefill_tokens += take;
-      } else {
-        st.decode_tokens += take;
-      }
-      batch.chunks.push_back(c);
-      owners.push_back(i);
+  while (!sched.idle()) {
+    SchedulerStep step = sched.schedule();
+    if (step.chunks.empty()) {
+      return make_error(ErrorCode::kInternal, "the scheduler made no progress ({} waiting, {} running)",
+                        sched.num_waiting(), sched.num_running());
     }
-    if (!status.is_ok() || batch.chunks.empty()) break;
+    ForwardBatch batch;
+    bool has_prefill = false;
+    for (const ScheduledChunk& c : step.chunks) {
+      SequenceChunk sc;
+      sc.tokens = std::span<const int32_t>(c.seq->tokens).subspan(static_cast<size_t>(c.start),
+                                                                   static_cast<size_t>(c.tokens));
+      sc.start_pos = c.start;
+      sc.block_table = c.seq->blocks;
+      sc.want_logits = c.want_logits;
+      batch.chunks.push_back(sc);
+      if (c.start < c.seq->prompt_len) {
+        has_prefill = true;
+        st.prefill_tokens += c.tokens;
+      } else {
+        st.decode_tokens += c.tokens;
+      }
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    status = runner.forward(batch, logits);
-    if (!status.is_ok()) break;
+    HEARTH_RETURN_IF_ERROR(runner.forward(batch, logits));
+    sched.on_computed(step);
     int64_t row = 0;
-    for (size_t j = 0; j < batch.chunks.size(); ++j) {
-      SeqState& s = seqs[owners[j]];
-      GenerateResult& out = results[owners[j]];
-      s.computed += static_cast<int64_t>(batch.chunks[j].tokens.size());
-      if (!batch.chunks[j].want_logits) continue;
+    for (const ScheduledChunk& c : step.chunks) {
+      if (!c.want_logits) continue;
       const std::span<const float> lrow(logits.data() + row * vocab, static_cast<size_t>(vocab));
       ++row;
-      SampledToken tok = s.sampler.sample(lrow);
-      const GenerateRequest& req = requests[owners[j]];
+      Sequence& seq = *c.seq;
+      SampledToken tok = samplers.at(seq.id).sample(lrow);
+      if (options.on_token) options.on_token(static_cast<size_t>(seq.id), tok);
+      GenerateResult& out = results[seq.id];
       out.ids.push_back(tok.id);
-      s.tokens.push_back(tok.id);
-      if (options.on_token) options.on_token(owners[j], tok);
       out.steps.push_back(std::move(tok));
-      const bool stop =
-          std::find(req.stop_ids.begin(), req.stop_ids.end(), out.ids.back()) != req.stop_ids.end();
-      if (stop || static_cast<int64_t>(out.ids.size()) >= req.max_tokens) {
-        s.done = true;
-        out.finish_reason = stop ? "stop" : "length";
-        runner.blocks().release(s.blocks);
-      }
+      sched.on_token(seq, out.ids.back());
     }
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     (has_prefill ? st.prefill_seconds : st.decode_seconds) += dt;
     ++st.steps;
+    st.preemptions += static_cast<int64_t>(step.preempted.size());
+    for (auto& done : sched.take_finished()) {
+      GenerateResult& out = results[done->id];
+      out.finish_reason = std::string(finish_reason_name(done->finish));
+      out.cached_prompt_tokens = done->cached_prompt_tokens;
+      out.preemptions = done->preemptions;
+    }
   }
-  for (SeqState& s : seqs) runner.blocks().release(s.blocks);
-  if (!status.is_ok()) return status;
   return results;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
-// generate(): runs several requests to completion on a ModelRunner — the batch loop `hearth generate`,
-// the parity tests and the CPU benchmark use. Every step batches all unfinished sequences: those still
-// in their prompt contribute a prefill chunk (up to prefill_chunk tokens), the others one decode
-// token, so prefill and decode mix as they will under the continuous-batching scheduler.
+// generate(): runs several requests to completion on a ModelRunner through the continuous-batching
+// Scheduler — the loop `hearth generate`, the tests and the CPU benchmark use. Each step the scheduler
+// picks decode tokens and prefill chunks within a token budget (so prefill and decode mix), admits
+// waiting requests as KV blocks allow (sharing cached prompt prefixes) and preempts when KV runs out;
+// the runner computes; each sequence's own Sampler picks its next token.
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -29,7 +30,8 @@ struct GenerateResult {
 };
 
 struct GenerateOptions {
-  int64_t prefill_chunk = 512;  // most prompt tokens one sequence contributes to a step
+  int64_t max_batched_tokens = 512;  // tokens computed per step (the chunked-prefill budget)
+  int64_t max_num_seqs = 256;        // sequences in one step
   // Called for every sampled token as soon as it exists (streaming output); `request` indexes requests.
   std::function<void(size_t request, const SampledToken& token)> on_token;
 };
@@ -40,6 +42,7 @@ struct GenerateStats {
   double prefill_seconds = 0;  // steps that contained prompt tokens
   double decode_seconds = 0;   // steps of decode tokens only
   int64_t steps = 0;
+  int64_t preemptions = 0;
 };
 
 Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<const GenerateRequest> requests,

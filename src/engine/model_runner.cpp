@@ -24,7 +24,7 @@ ModelRunner::ModelRunner(std::shared_ptr<const Checkpoint> checkpoint, std::uniq
       weights_(std::move(weights)),
       arch_(std::move(arch)),
       kv_(arch_->kv_layout(), options.kv),
-      blocks_(kv_.num_blocks()) {}
+      blocks_(kv_.num_blocks(), kv_.block_size(), options.prefix_caching) {}
 
 Result<std::unique_ptr<ModelRunner>> ModelRunner::load(const std::string& path,
                                                        const RunnerOptions& options) {

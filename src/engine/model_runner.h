@@ -19,6 +19,7 @@ namespace hearth {
 struct RunnerOptions {
   int threads = 0;  // 0: all hardware threads
   KvCacheConfig kv;
+  bool prefix_caching = true;  // share KV blocks of equal prompt prefixes (per tenant)
   WeightLoadOptions weights;
 
   Status validate() const;

@@ -46,7 +46,7 @@ std::vector<std::vector<float>> teacher_forced_logits(ModelRunner& r, const nloh
   std::vector<int32_t> tokens = prompt["ids"].get<std::vector<int32_t>>();
   std::vector<int32_t> blocks;
   EXPECT_TRUE(r.blocks()
-                  .ensure_capacity(blocks, tokens.size() + prompt["steps"].size(), r.kv().block_size())
+                  .ensure_capacity(blocks, tokens.size() + prompt["steps"].size())
                   .is_ok());
   std::vector<std::vector<float>> out;
   int64_t computed = 0;
