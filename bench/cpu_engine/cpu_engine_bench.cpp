@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   opt.kv.max_tokens = prompt_tokens + decode_tokens + 16;
   if (quantize == "q8_0") opt.weights.quantize = LoadQuantization::kQ8_0;
   opt.weights.int8_activations = int8_act;
+  opt.prefix_caching = false;  // every repetition computes its whole prompt
   const double t0 = now();
   auto runner = ModelRunner::load(model, opt);
   if (!runner.is_ok()) {

@@ -62,8 +62,8 @@ int32_t BlockManager::take_block() {
 
 Status BlockManager::allocate(int64_t n, std::vector<int32_t>& table) {
   if (n < 0 || n > num_free()) {
-    return make_error(ErrorCode::kResourceExhausted, "KV cache: {} blocks needed, {} of {} free", n, num_free(),
-                      num_blocks());
+    return make_error(ErrorCode::kResourceExhausted, "KV cache: {} blocks needed, {} of {} free", n,
+                      num_free(), num_blocks());
   }
   for (int64_t i = 0; i < n; ++i) table.push_back(take_block());
   return Status::ok();
@@ -90,7 +90,8 @@ void BlockManager::release(std::vector<int32_t>& table) {
   table.clear();
 }
 
-PrefixMatch BlockManager::match_prefix(std::span<const int32_t> tokens, std::string_view salt, int64_t max_tokens) {
+PrefixMatch BlockManager::match_prefix(std::span<const int32_t> tokens, std::string_view salt,
+                                       int64_t max_tokens) {
   PrefixMatch m;
   if (!prefix_caching_) return m;
   const int64_t full = std::min<int64_t>(static_cast<int64_t>(tokens.size()), max_tokens) / block_size_;
@@ -103,7 +104,8 @@ PrefixMatch BlockManager::match_prefix(std::span<const int32_t> tokens, std::str
     auto it = hash_to_block_.find(h);
     if (it == hash_to_block_.end()) break;
     Block& blk = blocks_[static_cast<size_t>(it->second)];
-    if (blk.parent != parent || !std::equal(chunk.begin(), chunk.end(), blk.tokens.begin(), blk.tokens.end())) break;
+    if (blk.parent != parent || !std::equal(chunk.begin(), chunk.end(), blk.tokens.begin(), blk.tokens.end()))
+      break;
     if (blk.in_lru) {
       lru_.erase(blk.lru_pos);
       blk.in_lru = false;
@@ -127,7 +129,7 @@ void BlockManager::commit(std::span<const int32_t> table, std::span<const int32_
     h = chain_hash(h, chunk);
     const int32_t b = table[static_cast<size_t>(i)];
     Block& blk = blocks_[static_cast<size_t>(b)];
-    if (blk.cached) continue;  // already registered (shared or committed before)
+    if (blk.cached) continue;                    // already registered (shared or committed before)
     if (hash_to_block_.count(h) != 0) continue;  // another block holds the same prefix: keep that one
     blk.cached = true;
     blk.hash = h;

@@ -25,9 +25,9 @@ struct PrefixMatch {
 };
 
 struct PrefixCacheStats {
-  uint64_t queries = 0;      // tokens looked up (full blocks of prompts)
-  uint64_t hits = 0;         // of them found cached
-  uint64_t evictions = 0;    // cached blocks reused for new data
+  uint64_t queries = 0;    // tokens looked up (full blocks of prompts)
+  uint64_t hits = 0;       // of them found cached
+  uint64_t evictions = 0;  // cached blocks reused for new data
 };
 
 class BlockManager {
@@ -65,7 +65,7 @@ class BlockManager {
  private:
   struct Block {
     int32_t ref = 0;
-    bool cached = false;       // in hash_to_block_
+    bool cached = false;  // in hash_to_block_
     uint64_t hash = 0;
     uint64_t parent = 0;
     std::vector<int32_t> tokens;  // the block's tokens, to verify hits

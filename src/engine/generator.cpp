@@ -19,8 +19,10 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
   // Validate everything before anything runs.
   for (size_t i = 0; i < requests.size(); ++i) {
     const GenerateRequest& r = requests[i];
-    if (r.prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "request {}: the prompt is empty", i);
-    if (r.max_tokens < 0) return make_error(ErrorCode::kInvalidArgument, "request {}: max_tokens must be >= 0", i);
+    if (r.prompt.empty())
+      return make_error(ErrorCode::kInvalidArgument, "request {}: the prompt is empty", i);
+    if (r.max_tokens < 0)
+      return make_error(ErrorCode::kInvalidArgument, "request {}: max_tokens must be >= 0", i);
     HEARTH_RETURN_IF_ERROR(r.sampling.validate().with_context(fmt::format("request {}", i)));
     if (static_cast<int64_t>(r.prompt.size()) + r.max_tokens > runner.max_context()) {
       return make_error(ErrorCode::kOutOfRange,
@@ -29,8 +31,8 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
     }
     for (int32_t t : r.prompt)
       if (t < 0 || t >= vocab) {
-        return make_error(ErrorCode::kInvalidArgument, "request {}: token id {} is outside the vocabulary [0, {})",
-                          i, t, vocab);
+        return make_error(ErrorCode::kInvalidArgument,
+                          "request {}: token id {} is outside the vocabulary [0, {})", i, t, vocab);
       }
   }
   Scheduler sched(cfg, runner.blocks());
@@ -64,8 +66,8 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
     bool has_prefill = false;
     for (const ScheduledChunk& c : step.chunks) {
       SequenceChunk sc;
-      sc.tokens = std::span<const int32_t>(c.seq->tokens).subspan(static_cast<size_t>(c.start),
-                                                                   static_cast<size_t>(c.tokens));
+      sc.tokens = std::span<const int32_t>(c.seq->tokens)
+                      .subspan(static_cast<size_t>(c.start), static_cast<size_t>(c.tokens));
       sc.start_pos = c.start;
       sc.block_table = c.seq->blocks;
       sc.want_logits = c.want_logits;

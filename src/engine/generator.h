@@ -24,9 +24,11 @@ struct GenerateRequest {
 };
 
 struct GenerateResult {
-  std::vector<int32_t> ids;         // generated tokens
-  std::vector<SampledToken> steps;  // one per generated token
-  std::string finish_reason;        // "length" or "stop"
+  std::vector<int32_t> ids;          // generated tokens
+  std::vector<SampledToken> steps;   // one per generated token
+  std::string finish_reason;         // "length" or "stop"
+  int64_t cached_prompt_tokens = 0;  // prompt tokens found in the prefix cache
+  int64_t preemptions = 0;           // times the sequence was preempted and recomputed
 };
 
 struct GenerateOptions {

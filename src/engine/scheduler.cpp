@@ -7,21 +7,18 @@ namespace hearth {
 
 std::string_view finish_reason_name(FinishReason r) {
   switch (r) {
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kCancelled:
-      return "cancelled";
-    case FinishReason::kNone:
-      break;
+    case FinishReason::kLength: return "length";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kNone: break;
   }
   return "";
 }
 
 Status SchedulerConfig::validate() const {
   if (max_num_seqs < 1 || max_num_seqs > 65536)
-    return make_error(ErrorCode::kInvalidArgument, "max_num_seqs must be in [1, 65536], got {}", max_num_seqs);
+    return make_error(ErrorCode::kInvalidArgument, "max_num_seqs must be in [1, 65536], got {}",
+                      max_num_seqs);
   if (max_batched_tokens < 1 || max_batched_tokens > (1 << 20))
     return make_error(ErrorCode::kInvalidArgument, "max_batched_tokens must be in [1, 2^20], got {}",
                       max_batched_tokens);
@@ -30,7 +27,8 @@ Status SchedulerConfig::validate() const {
   return Status::ok();
 }
 
-Scheduler::Scheduler(const SchedulerConfig& config, BlockManager& blocks) : config_(config), blocks_(blocks) {}
+Scheduler::Scheduler(const SchedulerConfig& config, BlockManager& blocks)
+    : config_(config), blocks_(blocks) {}
 
 int64_t Scheduler::num_waiting() const {
   return waiting_count_;
@@ -65,10 +63,12 @@ Status Scheduler::add(std::unique_ptr<Sequence> seq) {
                       "the request needs {} KV blocks ({} tokens) but the cache has {} in all", need_blocks,
                       seq->max_len(), blocks_.num_blocks());
   }
-  if (waiting_count_ + 1 > config_.max_waiting || waiting_tokens_ + seq->prompt_len > config_.max_waiting_tokens) {
+  if (waiting_count_ + 1 > config_.max_waiting ||
+      waiting_tokens_ + seq->prompt_len > config_.max_waiting_tokens) {
     ++counters_.rejected;
-    return make_error(ErrorCode::kResourceExhausted, "the queue is full ({} requests, {} prompt tokens waiting)",
-                      waiting_count_, waiting_tokens_);
+    return make_error(ErrorCode::kResourceExhausted,
+                      "the queue is full ({} requests, {} prompt tokens waiting)", waiting_count_,
+                      waiting_tokens_);
   }
   // A tenant that was idle starts level with the least-served active tenant: no credit is banked by
   // staying away, and a newcomer is not starved by history.
@@ -197,7 +197,8 @@ SchedulerStep Scheduler::schedule() {
     if (q == nullptr) break;
     Sequence& s = *q->fifo.front();
     // Shared prefix blocks; the last token is always computed, so its logits exist.
-    PrefixMatch m = blocks_.match_prefix(s.tokens, s.request.tenant, static_cast<int64_t>(s.tokens.size()) - 1);
+    PrefixMatch m =
+        blocks_.match_prefix(s.tokens, s.request.tenant, static_cast<int64_t>(s.tokens.size()) - 1);
     s.blocks = std::move(m.blocks);
     s.computed = m.tokens;
     const int64_t n = std::min(s.uncomputed(), budget);
@@ -212,7 +213,8 @@ SchedulerStep Scheduler::schedule() {
     waiting_tokens_ -= owned->prompt_len;
     --waiting_count_;
     ++counters_.admitted;
-    step.chunks.push_back({owned.get(), owned->computed, n, owned->computed + n == static_cast<int64_t>(owned->tokens.size())});
+    step.chunks.push_back(
+        {owned.get(), owned->computed, n, owned->computed + n == static_cast<int64_t>(owned->tokens.size())});
     budget -= n;
     running_.push_back(std::move(owned));
   }

@@ -27,9 +27,9 @@
 namespace hearth {
 
 struct SchedulerConfig {
-  int64_t max_num_seqs = 64;           // sequences in one batch
-  int64_t max_batched_tokens = 512;    // tokens computed per step (the chunked-prefill budget)
-  int64_t max_waiting = 1024;          // queued requests
+  int64_t max_num_seqs = 64;             // sequences in one batch
+  int64_t max_batched_tokens = 512;      // tokens computed per step (the chunked-prefill budget)
+  int64_t max_waiting = 1024;            // queued requests
   int64_t max_waiting_tokens = 1 << 22;  // queued prompt tokens
 
   Status validate() const;
@@ -37,8 +37,8 @@ struct SchedulerConfig {
 
 struct ScheduledChunk {
   Sequence* seq = nullptr;
-  int64_t start = 0;   // seq->computed when scheduled
-  int64_t tokens = 0;  // tokens to compute this step
+  int64_t start = 0;         // seq->computed when scheduled
+  int64_t tokens = 0;        // tokens to compute this step
   bool want_logits = false;  // the chunk reaches the end of the sequence: sample after it
 };
 

@@ -14,8 +14,8 @@ enum class FinishReason : uint8_t { kNone, kLength, kStop, kCancelled };
 std::string_view finish_reason_name(FinishReason r);  // "", "length", "stop", "cancelled"
 
 struct SequenceRequest {
-  std::vector<int32_t> prompt;    // >= 1 token
-  int64_t max_tokens = 16;        // >= 1
+  std::vector<int32_t> prompt;  // >= 1 token
+  int64_t max_tokens = 16;      // >= 1
   SamplingParams sampling;
   std::vector<int32_t> stop_ids;  // generation ends after one of these (included in the output)
   std::string tenant;             // fairness key and prefix-cache salt ("" = the default tenant)
@@ -36,7 +36,10 @@ struct Sequence {
   FinishReason finish = FinishReason::kNone;
 
   Sequence(uint64_t id_, SequenceRequest r)
-      : id(id_), request(std::move(r)), tokens(request.prompt), prompt_len(static_cast<int64_t>(tokens.size())) {}
+      : id(id_),
+        request(std::move(r)),
+        tokens(request.prompt),
+        prompt_len(static_cast<int64_t>(tokens.size())) {}
   int64_t output_len() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
   int64_t uncomputed() const { return static_cast<int64_t>(tokens.size()) - computed; }
   // The most tokens this sequence can ever hold.

@@ -53,12 +53,13 @@ TEST(BlockManager, PrefixCacheSharesFullBlocksOfTheSameTenantOnly) {
   diverging[5] = 99;  // second block differs
   PrefixMatch partial = bm.match_prefix(diverging, "tenant-1", 9);
   EXPECT_EQ(partial.tokens, 4);
-  EXPECT_EQ(bm.match_prefix(prompt, "tenant-1", 7).tokens, 4) << "max_tokens caps the match";
+  PrefixMatch capped = bm.match_prefix(prompt, "tenant-1", 7);
+  EXPECT_EQ(capped.tokens, 4) << "max_tokens caps the match";
   bm.release(m.blocks);
   bm.release(partial.blocks);
-  std::vector<int32_t> capped = bm.match_prefix(prompt, "tenant-1", 7).blocks;
-  bm.release(capped);
+  bm.release(capped.blocks);
   EXPECT_EQ(bm.stats().hits, 8u + 4u + 4u);
+  EXPECT_EQ(bm.ref_count(a[0]), 1) << "only the owner holds it again";
 }
 
 TEST(BlockManager, ReleasedCachedBlocksStayReusableUntilEvictedLeastRecentlyUsedFirst) {

@@ -45,9 +45,7 @@ std::string fixture_dir(const char* name) {
 std::vector<std::vector<float>> teacher_forced_logits(ModelRunner& r, const nlohmann::json& prompt) {
   std::vector<int32_t> tokens = prompt["ids"].get<std::vector<int32_t>>();
   std::vector<int32_t> blocks;
-  EXPECT_TRUE(r.blocks()
-                  .ensure_capacity(blocks, tokens.size() + prompt["steps"].size())
-                  .is_ok());
+  EXPECT_TRUE(r.blocks().ensure_capacity(blocks, tokens.size() + prompt["steps"].size()).is_ok());
   std::vector<std::vector<float>> out;
   int64_t computed = 0;
   for (const auto& s : prompt["steps"]) {

@@ -31,7 +31,8 @@ std::vector<int32_t> alone(const SequenceRequest& r) {
   return out;
 }
 
-SequenceRequest request(std::vector<int32_t> prompt, int64_t max_tokens, std::string tenant = "", int prio = 0) {
+SequenceRequest request(std::vector<int32_t> prompt, int64_t max_tokens, std::string tenant = "",
+                        int prio = 0) {
   SequenceRequest r;
   r.prompt = std::move(prompt);
   r.max_tokens = max_tokens;
@@ -159,7 +160,8 @@ TEST(Scheduler, ATenantFloodDoesNotStarveANewcomer) {
   cfg.max_batched_tokens = 64;
   Scheduler s(cfg, bm);
   for (uint64_t i = 0; i < 40; ++i)
-    ASSERT_TRUE(s.add(std::make_unique<Sequence>(i, request({static_cast<int32_t>(i), 1, 2, 3}, 6, "flood"))).is_ok());
+    ASSERT_TRUE(s.add(std::make_unique<Sequence>(i, request({static_cast<int32_t>(i), 1, 2, 3}, 6, "flood")))
+                    .is_ok());
   std::vector<uint64_t> admitted;  // ids in admission order
   std::set<uint64_t> seen;
   auto step = [&] {
@@ -175,7 +177,8 @@ TEST(Scheduler, ATenantFloodDoesNotStarveANewcomer) {
   const size_t before = admitted.size();
   ASSERT_LT(before, 40u) << "the flood must still be queued when the newcomer arrives";
   for (uint64_t i = 100; i < 104; ++i)
-    ASSERT_TRUE(s.add(std::make_unique<Sequence>(i, request({static_cast<int32_t>(i), 1, 2, 3}, 6, "quiet"))).is_ok());
+    ASSERT_TRUE(s.add(std::make_unique<Sequence>(i, request({static_cast<int32_t>(i), 1, 2, 3}, 6, "quiet")))
+                    .is_ok());
   while (!s.idle()) step();
   // After the newcomer arrives, admissions alternate between the tenants (equal weights): its 4
   // requests are all admitted within the next 8 admissions, not after the ~30 queued flood requests.
