@@ -257,7 +257,8 @@ void add_generate_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--device", a->device, "Where to run: cpu");
   cmd->add_option("--quantize", a->quantize, "Quantize F32/F16/BF16 linear weights at load: none or q8_0");
   cmd->add_option("--threads,-t", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--prefill-chunk", a->prefill_chunk, "Tokens computed per forward step (prompts longer than this are prefilled in chunks)")
+  cmd->add_option("--prefill-chunk", a->prefill_chunk,
+                  "Tokens computed per forward step (prompts longer than this are prefilled in chunks)")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_flag(
       "--int8-activations", a->int8_activations,
