@@ -115,27 +115,36 @@ PrefixMatch BlockManager::match_prefix(std::span<const int32_t> tokens, std::str
   }
   m.tokens = static_cast<int64_t>(m.blocks.size()) * block_size_;
   stats_.hits += static_cast<uint64_t>(m.tokens);
+  // h went one block past the match when the loop broke on a miss: recompute the chain at the match.
+  uint64_t chain = salt_hash(salt);
+  for (size_t i = 0; i < m.blocks.size(); ++i) chain = blocks_[static_cast<size_t>(m.blocks[i])].hash;
+  m.chain = chain;
   return m;
 }
 
 void BlockManager::commit(std::span<const int32_t> table, std::span<const int32_t> tokens, int64_t computed,
-                          std::string_view salt) {
+                          std::string_view salt, PrefixChain& chain) {
   if (!prefix_caching_) return;
+  if (!chain.started) {
+    chain.started = true;
+    chain.blocks = 0;
+    chain.hash = salt_hash(salt);
+  }
   const int64_t full = std::min<int64_t>(computed / block_size_, static_cast<int64_t>(table.size()));
-  uint64_t h = salt_hash(salt);
-  for (int64_t i = 0; i < full; ++i) {
+  for (int64_t i = chain.blocks; i < full; ++i) {
     const auto chunk = tokens.subspan(static_cast<size_t>(i * block_size_), static_cast<size_t>(block_size_));
-    const uint64_t parent = h;
-    h = chain_hash(h, chunk);
+    const uint64_t parent = chain.hash;
+    chain.hash = chain_hash(parent, chunk);
+    chain.blocks = i + 1;
     const int32_t b = table[static_cast<size_t>(i)];
     Block& blk = blocks_[static_cast<size_t>(b)];
-    if (blk.cached) continue;                    // already registered (shared or committed before)
-    if (hash_to_block_.count(h) != 0) continue;  // another block holds the same prefix: keep that one
+    if (blk.cached) continue;                             // shared from the cache, or committed before
+    if (hash_to_block_.count(chain.hash) != 0) continue;  // another block holds this prefix: keep that one
     blk.cached = true;
-    blk.hash = h;
+    blk.hash = chain.hash;
     blk.parent = parent;
     blk.tokens.assign(chunk.begin(), chunk.end());
-    hash_to_block_.emplace(h, b);
+    hash_to_block_.emplace(chain.hash, b);
   }
 }
 

@@ -22,6 +22,14 @@ namespace hearth {
 struct PrefixMatch {
   std::vector<int32_t> blocks;  // shared blocks (ref counts taken), in order
   int64_t tokens = 0;           // tokens they hold (blocks.size() * block_size)
+  uint64_t chain = 0;           // the hash chain after the last matched block (the salt's root if none)
+};
+
+// Where a sequence's registration in the prefix cache stands, so that commit() hashes each block once.
+struct PrefixChain {
+  int64_t blocks = 0;  // leading full blocks already registered (or matched)
+  uint64_t hash = 0;   // the chain hash after them
+  bool started = false;
 };
 
 struct PrefixCacheStats {
@@ -55,9 +63,10 @@ class BlockManager {
   // `max_tokens` tokens. Takes a reference on each returned block.
   PrefixMatch match_prefix(std::span<const int32_t> tokens, std::string_view salt, int64_t max_tokens);
   // Registers the full blocks of `table` whose KV now holds tokens[0 .. computed) as cached, so later
-  // prompts with the same prefix (and salt) can share them. Idempotent.
+  // prompts with the same prefix (and salt) can share them. `chain` carries the progress between calls
+  // (each block is hashed once); a fresh PrefixChain starts from the salt.
   void commit(std::span<const int32_t> table, std::span<const int32_t> tokens, int64_t computed,
-              std::string_view salt);
+              std::string_view salt, PrefixChain& chain);
 
   // A salt's root hash (exposed for tests).
   static uint64_t salt_hash(std::string_view salt);

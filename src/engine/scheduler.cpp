@@ -136,6 +136,7 @@ void Scheduler::preempt(size_t i, SchedulerStep& step) {
   std::unique_ptr<Sequence> s = std::move(running_[i]);
   running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
   blocks_.release(s->blocks);
+  s->prefix = PrefixChain{};
   s->computed = 0;  // recompute: its tokens so far (prompt + output) become the new prompt's work
   ++s->preemptions;
   ++counters_.preemptions;
@@ -201,10 +202,12 @@ SchedulerStep Scheduler::schedule() {
         blocks_.match_prefix(s.tokens, s.request.tenant, static_cast<int64_t>(s.tokens.size()) - 1);
     s.blocks = std::move(m.blocks);
     s.computed = m.tokens;
+    s.prefix = PrefixChain{static_cast<int64_t>(s.blocks.size()), m.chain, true};
     const int64_t n = std::min(s.uncomputed(), budget);
     if (!blocks_.ensure_capacity(s.blocks, s.computed + n).is_ok()) {
       blocks_.release(s.blocks);  // not enough KV now: try again next step (nothing is preempted for it)
       s.computed = 0;
+      s.prefix = PrefixChain{};
       break;
     }
     if (s.preemptions == 0) s.cached_prompt_tokens = std::min(m.tokens, s.prompt_len);
@@ -229,7 +232,7 @@ void Scheduler::on_computed(const SchedulerStep& step) {
   for (const ScheduledChunk& c : step.chunks) {
     Sequence& s = *c.seq;
     s.computed = c.start + c.tokens;
-    blocks_.commit(s.blocks, s.tokens, s.computed, s.request.tenant);
+    blocks_.commit(s.blocks, s.tokens, s.computed, s.request.tenant, s.prefix);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/block_manager.h"
 #include "engine/sampler.h"
 
 namespace hearth {
@@ -30,6 +31,7 @@ struct Sequence {
   int64_t computed = 0;              // tokens whose K/V are in the cache
   int64_t cached_prompt_tokens = 0;  // of the prompt, found in the prefix cache at (last) admission
   std::vector<int32_t> blocks;       // block table
+  PrefixChain prefix;                // prefix-cache registration progress
   uint64_t arrival = 0;              // admission order (FCFS)
   int64_t preemptions = 0;
   bool cancelled = false;

@@ -41,7 +41,8 @@ TEST(BlockManager, PrefixCacheSharesFullBlocksOfTheSameTenantOnly) {
   const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   std::vector<int32_t> a;
   ASSERT_TRUE(bm.ensure_capacity(a, 10).is_ok());  // 3 blocks
-  bm.commit(a, prompt, 10, "tenant-1");            // blocks 0, 1 full; the third holds 2 tokens
+  PrefixChain ca;
+  bm.commit(a, prompt, 10, "tenant-1", ca);  // blocks 0, 1 full; the third holds 2 tokens
   PrefixMatch m = bm.match_prefix(prompt, "tenant-1", 9);
   EXPECT_EQ(m.tokens, 8);
   ASSERT_EQ(m.blocks.size(), 2u);
@@ -67,9 +68,10 @@ TEST(BlockManager, ReleasedCachedBlocksStayReusableUntilEvictedLeastRecentlyUsed
   std::vector<int32_t> a, b;
   const std::vector<int32_t> pa = {1, 2, 3, 4}, pb = {5, 6, 7, 8};
   ASSERT_TRUE(bm.ensure_capacity(a, 4).is_ok());
-  bm.commit(a, pa, 4, "");
+  PrefixChain ca, cb;
+  bm.commit(a, pa, 4, "", ca);
   ASSERT_TRUE(bm.ensure_capacity(b, 4).is_ok());
-  bm.commit(b, pb, 4, "");
+  bm.commit(b, pb, 4, "", cb);
   bm.release(a);  // a's blocks become evictable, still cached
   bm.release(b);
   EXPECT_EQ(bm.num_free(), 4);

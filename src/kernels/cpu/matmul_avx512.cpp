@@ -238,48 +238,67 @@ void fused_dispatch(const WeightMatrix& w, const float* x, int64_t xs, int64_t n
 }
 }  // namespace
 
+namespace {
+// Rows [r, r + NR) x tokens [t0, t0 + nt) of the W8A8 product (see matmul_rows_w8a8_avx512). Every
+// (row, token) accumulator sees the same operations in the same order whatever NR and nt are.
+template <int NR>
+void w8a8_tile(const WeightMatrix& w, const uint8_t* xq, const float* xd, int64_t t0, int nt, float* y,
+               int64_t ys, int64_t r, int64_t y_col0) {
+  const int64_t cols = w.cols, blocks = cols / 32;
+  const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[NR][4];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm512_setzero_ps();
+  for (int64_t b = 0; b < blocks; b += 2) {
+    const bool pair = b + 1 < blocks;
+    __m512i wv[NR], corr[NR];
+    __m512 dw[NR];
+    for (int i = 0; i < NR; ++i) {
+      const uint8_t* ba = w.row(r + i) + b * 34;
+      _mm_prefetch(reinterpret_cast<const char*>(ba + 2048), _MM_HINT_T0);
+      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ba + 2));
+      wv[i] = pair ? _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ba + 36)), 1)
+                   : _mm512_zextsi256_si512(lo);
+      corr[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), k128, wv[i]);
+      dw[i] = _mm512_mask_blend_ps(static_cast<__mmask16>(0xFF00), _mm512_set1_ps(f16_at(ba)),
+                                   _mm512_set1_ps(pair ? f16_at(ba + 34) : 0.0f));
+    }
+    for (int t = 0; t < nt; ++t) {
+      const uint8_t* xt = xq + (t0 + t) * cols + b * 32;
+      const float* dt = xd + (t0 + t) * blocks + b;
+      const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt));
+      const __m512i xv =
+          pair ? _mm512_inserti64x4(_mm512_castsi256_si512(xlo),
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt + 32)), 1)
+               : _mm512_zextsi256_si512(xlo);
+      const __m512 dx = _mm512_mask_blend_ps(static_cast<__mmask16>(0xFF00), _mm512_set1_ps(dt[0]),
+                                             _mm512_set1_ps(pair ? dt[1] : 0.0f));
+      for (int i = 0; i < NR; ++i) {
+        const __m512i dp = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv[i]), corr[i]);
+        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_mul_ps(dw[i], dx), acc[i][t]);
+      }
+    }
+  }
+  for (int i = 0; i < NR; ++i)
+    for (int t = 0; t < nt; ++t) y[(t0 + t) * ys + (r + i - y_col0)] = _mm512_reduce_add_ps(acc[i][t]);
+}
+}  // namespace
+
 void matmul_rows_w8a8_avx512(const WeightMatrix& w, const uint8_t* xq, const float* xd, int64_t n, float* y,
                              int64_t ys, int64_t r0, int64_t r1, int64_t y_col0) {
   // Integer dot products with vpdpbusd (u8 x s8): activations are stored as q + 128 (u8), so each
   // 4-byte lane computes sum((q + 128) * w) and 128 * sum(w) (the same instruction on a vector of
   // 128s) is subtracted. Two Q8_0 blocks (64 weights) per step: lanes 0-7 belong to the first block,
-  // 8-15 to the second, each scaled by its weight scale x activation scale.
-  const int64_t cols = w.cols, blocks = cols / 32, xblocks = cols / 32;
-  const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t t0 = 0; t0 < n; t0 += 4) {
-    const int nt = static_cast<int>(std::min<int64_t>(4, n - t0));
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = w.row(r);
-      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-      for (int64_t b = 0; b < blocks; b += 2) {
-        const uint8_t* ba = row + b * 34;
-        _mm_prefetch(reinterpret_cast<const char*>(ba + 2048), _MM_HINT_T0);
-        const bool pair = b + 1 < blocks;
-        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ba + 2));
-        const __m512i wv =
-            pair ? _mm512_inserti64x4(_mm512_castsi256_si512(lo),
-                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ba + 36)), 1)
-                 : _mm512_zextsi256_si512(lo);
-        const __m512i corr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), k128, wv);
-        const __m512 dw = _mm512_mask_blend_ps(static_cast<__mmask16>(0xFF00), _mm512_set1_ps(f16_at(ba)),
-                                               _mm512_set1_ps(pair ? f16_at(ba + 34) : 0.0f));
-        for (int t = 0; t < nt; ++t) {
-          const uint8_t* xt = xq + (t0 + t) * cols + b * 32;
-          const float* dt = xd + (t0 + t) * xblocks + b;
-          const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt));
-          const __m512i xv =
-              pair ? _mm512_inserti64x4(_mm512_castsi256_si512(xlo),
-                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt + 32)), 1)
-                   : _mm512_zextsi256_si512(xlo);
-          const __m512i dp = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv), corr);
-          const __m512 dx = _mm512_mask_blend_ps(static_cast<__mmask16>(0xFF00), _mm512_set1_ps(dt[0]),
-                                                 _mm512_set1_ps(pair ? dt[1] : 0.0f));
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_mul_ps(dw, dx), acc[t]);
-        }
-      }
-      for (int t = 0; t < nt; ++t) y[(t0 + t) * ys + (r - y_col0)] = _mm512_reduce_add_ps(acc[t]);
-    }
-  }
+  // 8-15 to the second, each scaled by its weight scale x activation scale. Rows go in pairs, outer,
+  // so that a pair's weights stay in L1 while every token tile passes over them.
+  int64_t r = r0;
+  for (; r + 2 <= r1; r += 2)
+    for (int64_t t0 = 0; t0 < n; t0 += 4)
+      w8a8_tile<2>(w, xq, xd, t0, static_cast<int>(std::min<int64_t>(4, n - t0)), y, ys, r, y_col0);
+  for (; r < r1; ++r)
+    for (int64_t t0 = 0; t0 < n; t0 += 4)
+      w8a8_tile<1>(w, xq, xd, t0, static_cast<int>(std::min<int64_t>(4, n - t0)), y, ys, r, y_col0);
 }
 
 void matmul_rows_avx512(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
