@@ -293,9 +293,12 @@ void matmul_rows_w8a8_avx512(const WeightMatrix& w, const uint8_t* xq, const flo
   // 8-15 to the second, each scaled by its weight scale x activation scale. Rows go in pairs, outer,
   // so that a pair's weights stay in L1 while every token tile passes over them.
   int64_t r = r0;
-  for (; r + 2 <= r1; r += 2)
-    for (int64_t t0 = 0; t0 < n; t0 += 4)
-      w8a8_tile<2>(w, xq, xd, t0, static_cast<int>(std::min<int64_t>(4, n - t0)), y, ys, r, y_col0);
+  // Decode (one token tile) goes row by row: measured faster than pairs there (13.2 -> 15 tok/s on the
+  // 1.5B shape); prefill shares each token tile's activations between two rows.
+  if (n > 4)
+    for (; r + 2 <= r1; r += 2)
+      for (int64_t t0 = 0; t0 < n; t0 += 4)
+        w8a8_tile<2>(w, xq, xd, t0, static_cast<int>(std::min<int64_t>(4, n - t0)), y, ys, r, y_col0);
   for (; r < r1; ++r)
     for (int64_t t0 = 0; t0 < n; t0 += 4)
       w8a8_tile<1>(w, xq, xd, t0, static_cast<int>(std::min<int64_t>(4, n - t0)), y, ys, r, y_col0);
