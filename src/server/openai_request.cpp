@@ -119,11 +119,11 @@ std::optional<ApiError> parse_body(std::string_view body, const RequestLimits& l
 
 bool parse_generation(Fields& f, const ojson& obj, const RequestLimits& limits, bool chat,
                       GenerationFields* g) {
-  double d = 0;
   int64_t i = 0;
   SamplingParams& s = g->sampling;
-  if (f.number("temperature", 0, 2, &d)) s.temperature = static_cast<float>(d);
-  if (f.has("temperature") && f.error) return false;
+  double d = s.temperature;  // absent fields keep the defaults
+  if (!f.number("temperature", 0, 2, &d)) return false;
+  s.temperature = static_cast<float>(d);
   d = 1;
   if (!f.number("top_p", 0, 1, &d, true)) return false;
   s.top_p = static_cast<float>(d);

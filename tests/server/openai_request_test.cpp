@@ -22,7 +22,8 @@ std::string chat(const std::string& extra) {
 }
 
 TEST(OpenAiRequest, AMinimalChatGetsTheDefaults) {
-  const auto& r = ok_chat(parse_chat_completion(chat("")));
+  const ChatParse parsed = parse_chat_completion(chat(""));
+  const auto& r = ok_chat(parsed);
   EXPECT_EQ(r.model, "deepseek");
   ASSERT_EQ(r.messages.size(), 1u);
   EXPECT_EQ(r.messages[0]["content"], "Hi");
@@ -34,11 +35,12 @@ TEST(OpenAiRequest, AMinimalChatGetsTheDefaults) {
 }
 
 TEST(OpenAiRequest, EveryFieldIsRead) {
-  const auto& r = ok_chat(parse_chat_completion(chat(
+  const ChatParse parsed = parse_chat_completion(chat(
       R"(,"stream":true,"stream_options":{"include_usage":true},"n":3,"stop":["a","bb"],"max_completion_tokens":64,)"
       R"("temperature":0.5,"top_p":0.9,"top_k":40,"min_p":0.05,"presence_penalty":0.5,"frequency_penalty":-0.5,)"
       R"("repetition_penalty":1.1,"seed":42,"logprobs":true,"top_logprobs":5,"user":"alice","priority":-3,)"
-      R"("response_format":{"type":"json_object"},"parallel_tool_calls":false,"store":false)")));
+      R"("response_format":{"type":"json_object"},"parallel_tool_calls":false,"store":false)"));
+  const auto& r = ok_chat(parsed);
   EXPECT_TRUE(r.gen.stream);
   EXPECT_TRUE(r.gen.include_usage);
   EXPECT_EQ(r.gen.n, 3);
@@ -60,12 +62,13 @@ TEST(OpenAiRequest, EveryFieldIsRead) {
 }
 
 TEST(OpenAiRequest, MessagesAreNormalisedForTheChatTemplate) {
-  const auto& r = ok_chat(parse_chat_completion(
+  const ChatParse parsed = parse_chat_completion(
       R"({"model":"m","messages":[{"role":"developer","content":"be brief"},)"
       R"({"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},)"
       R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":{"x":1}}}]},)"
       R"({"role":"tool","tool_call_id":"c1","content":"42"}],)"
-      R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"required"})"));
+      R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"required"})");
+  const auto& r = ok_chat(parsed);
   EXPECT_EQ(r.messages[0]["role"], "system");
   EXPECT_EQ(r.messages[1]["content"], "ab");
   EXPECT_EQ(r.messages[2]["content"], "")
