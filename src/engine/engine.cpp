@@ -128,19 +128,25 @@ void Engine::loop() {
   finish_all(make_error(ErrorCode::kResourceExhausted, "the engine stopped"));
 }
 
+EngineEvent Engine::final_event(const Sequence& done, const Live& live) {
+  EngineEvent e;
+  e.id = done.id;
+  e.finished = true;
+  e.reason = done.finish;
+  e.prompt_tokens = done.prompt_len;
+  e.cached_prompt_tokens = done.cached_prompt_tokens;
+  e.completion_tokens = done.output_len();
+  e.queue_seconds = live.queue_seconds;
+  e.first_token_seconds = live.first_token_seconds;
+  return e;
+}
+
 void Engine::step() {
   SchedulerStep plan = scheduler_.schedule();
   uint64_t gen_tokens = 0, prompt_tokens = 0;
   if (!plan.chunks.empty()) {
-    ForwardBatch batch;
+    const ForwardBatch batch = to_forward_batch(plan);
     for (const ScheduledChunk& c : plan.chunks) {
-      SequenceChunk sc;
-      sc.tokens = std::span<const int32_t>(c.seq->tokens)
-                      .subspan(static_cast<size_t>(c.start), static_cast<size_t>(c.tokens));
-      sc.start_pos = c.start;
-      sc.block_table = c.seq->blocks;
-      sc.want_logits = c.want_logits;
-      batch.chunks.push_back(sc);
       Live& live = live_.at(c.seq->id);
       if (!live.scheduled) {
         live.scheduled = true;
@@ -181,16 +187,7 @@ void Engine::step() {
   for (auto& done : scheduler_.take_finished()) {
     auto it = live_.find(done->id);
     if (it == live_.end()) continue;
-    EngineEvent e;
-    e.id = done->id;
-    e.finished = true;
-    e.reason = done->finish;
-    e.prompt_tokens = done->prompt_len;
-    e.cached_prompt_tokens = done->cached_prompt_tokens;
-    e.completion_tokens = done->output_len();
-    e.queue_seconds = it->second.queue_seconds;
-    e.first_token_seconds = it->second.first_token_seconds;
-    it->second.callback(e);
+    it->second.callback(final_event(*done, it->second));
     live_.erase(it);
     ++finished;
   }
@@ -219,13 +216,9 @@ void Engine::finish_all(const Status& error) {
   for (auto& done : scheduler_.take_finished()) {
     auto it = live_.find(done->id);
     if (it == live_.end()) continue;
-    EngineEvent e;
-    e.id = done->id;
-    e.finished = true;
+    EngineEvent e = final_event(*done, it->second);
     e.reason = FinishReason::kCancelled;
     e.error = error;
-    e.prompt_tokens = done->prompt_len;
-    e.completion_tokens = done->output_len();
     it->second.callback(e);
     live_.erase(it);
   }

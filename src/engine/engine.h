@@ -99,6 +99,7 @@ class Engine {
   void loop();
   void step();
   void finish_all(const Status& error);
+  static EngineEvent final_event(const Sequence& done, const Live& live);
 
   ModelRunner& runner_;
   EngineConfig config_;

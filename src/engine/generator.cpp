@@ -62,16 +62,9 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
       return make_error(ErrorCode::kInternal, "the scheduler made no progress ({} waiting, {} running)",
                         sched.num_waiting(), sched.num_running());
     }
-    ForwardBatch batch;
+    const ForwardBatch batch = to_forward_batch(step);
     bool has_prefill = false;
     for (const ScheduledChunk& c : step.chunks) {
-      SequenceChunk sc;
-      sc.tokens = std::span<const int32_t>(c.seq->tokens)
-                      .subspan(static_cast<size_t>(c.start), static_cast<size_t>(c.tokens));
-      sc.start_pos = c.start;
-      sc.block_table = c.seq->blocks;
-      sc.want_logits = c.want_logits;
-      batch.chunks.push_back(sc);
       if (c.start < c.seq->prompt_len) {
         has_prefill = true;
         st.prefill_tokens += c.tokens;

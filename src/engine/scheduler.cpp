@@ -15,6 +15,21 @@ std::string_view finish_reason_name(FinishReason r) {
   return "";
 }
 
+ForwardBatch to_forward_batch(const SchedulerStep& step) {
+  ForwardBatch batch;
+  batch.chunks.reserve(step.chunks.size());
+  for (const ScheduledChunk& c : step.chunks) {
+    SequenceChunk sc;
+    sc.tokens = std::span<const int32_t>(c.seq->tokens)
+                    .subspan(static_cast<size_t>(c.start), static_cast<size_t>(c.tokens));
+    sc.start_pos = c.start;
+    sc.block_table = c.seq->blocks;
+    sc.want_logits = c.want_logits;
+    batch.chunks.push_back(sc);
+  }
+  return batch;
+}
+
 Status SchedulerConfig::validate() const {
   if (max_num_seqs < 1 || max_num_seqs > 65536)
     return make_error(ErrorCode::kInvalidArgument, "max_num_seqs must be in [1, 65536], got {}",

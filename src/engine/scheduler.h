@@ -22,6 +22,7 @@
 
 #include "core/status.h"
 #include "engine/block_manager.h"
+#include "engine/forward_batch.h"
 #include "engine/sequence.h"
 
 namespace hearth {
@@ -47,6 +48,10 @@ struct SchedulerStep {
   int64_t num_tokens = 0;
   std::vector<uint64_t> preempted;  // ids preempted during this step's planning
 };
+
+// The batch a step computes: each chunk's tokens, start position and block table, in step order.
+// The spans point into the sequences, which stay put until the step is done.
+ForwardBatch to_forward_batch(const SchedulerStep& step);
 
 struct SchedulerCounters {
   uint64_t preemptions = 0;
