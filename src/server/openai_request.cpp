@@ -260,7 +260,13 @@ bool parse_message(const ojson& m, size_t index, const RequestLimits& limits, Fi
   if (content.size() > limits.max_content_bytes)
     return top.fail(where + ".content",
                     fmt::format("content longer than {} bytes", limits.max_content_bytes));
-  msg["content"] = content;  // templates want a string; null (assistant with tool calls) becomes ""
+  // An assistant turn without content (tool calls only) keeps null: DeepSeek's templates render tool
+  // calls only when content is none. Templates that need a string (Qwen3) get "" at render time.
+  if (has_content) {
+    msg["content"] = content;
+  } else {
+    msg["content"] = nullptr;
+  }
   if (m.contains("name") && !m["name"].is_null()) {
     if (!m["name"].is_string()) return top.fail(where + ".name", "'name' must be a string");
     msg["name"] = m["name"];

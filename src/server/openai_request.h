@@ -57,7 +57,8 @@ struct GenerationFields {
 
 struct ChatCompletionRequest {
   std::string model;
-  // Messages as the chat template reads them (ordered keys, content normalised to a string).
+  // Messages as the chat template reads them (ordered keys; content a string, or null for an assistant
+  // turn that only calls tools).
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   std::optional<nlohmann::ordered_json> tools;  // [{"type":"function","function":{...}}]
   std::string tool_choice = "auto";             // "none", "auto", "required" or the function's name

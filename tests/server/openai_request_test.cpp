@@ -71,8 +71,8 @@ TEST(OpenAiRequest, MessagesAreNormalisedForTheChatTemplate) {
   const auto& r = ok_chat(parsed);
   EXPECT_EQ(r.messages[0]["role"], "system");
   EXPECT_EQ(r.messages[1]["content"], "ab");
-  EXPECT_EQ(r.messages[2]["content"], "")
-      << "null content becomes an empty string (Qwen3's template needs it)";
+  EXPECT_TRUE(r.messages[2]["content"].is_null())
+      << "kept null: DeepSeek's templates render tool calls only then";
   EXPECT_EQ(r.messages[2]["tool_calls"][0]["function"]["arguments"], R"({"x":1})")
       << "arguments as a JSON string, as DeepSeek's template prints them";
   EXPECT_EQ(r.messages[3]["tool_call_id"], "c1");
