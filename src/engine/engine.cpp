@@ -155,8 +155,7 @@ void Engine::step() {
       if (c.start < c.seq->prompt_len)
         prompt_tokens += static_cast<uint64_t>(std::min(c.tokens, c.seq->prompt_len - c.start));
     }
-    std::vector<float> logits;
-    const Status st = runner_.forward(batch, logits);
+    const Status st = runner_.forward(batch, logits_);
     if (!st.is_ok()) {
       finish_all(st);
       return;
@@ -168,7 +167,7 @@ void Engine::step() {
       if (!c.want_logits) continue;
       Live& live = live_.at(c.seq->id);
       SampledToken tok = live.sampler.sample(
-          std::span<const float>(logits.data() + row * vocab, static_cast<size_t>(vocab)));
+          std::span<const float>(logits_.data() + row * vocab, static_cast<size_t>(vocab)));
       ++row;
       ++gen_tokens;
       if (!live.first_token) {

@@ -105,6 +105,7 @@ class Engine {
   EngineConfig config_;
   Scheduler scheduler_;
   std::unordered_map<uint64_t, Live> live_;  // engine thread only
+  std::vector<float> logits_;                // engine thread only: reused every step
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

@@ -83,18 +83,47 @@ class Fields {
   const ojson& obj_;
 };
 
+using FieldSet = std::set<std::string, std::less<>>;
+
 // Fields OpenAI defines that hearth accepts and ignores (they change nothing in a self-hosted model).
-const std::set<std::string, std::less<>>& ignored_fields() {
-  static const std::set<std::string, std::less<>> k = {
-      "parallel_tool_calls", "metadata",        "store",      "service_tier",
-      "reasoning_effort",    "modalities",      "prediction", "web_search_options",
-      "safety_identifier",   "prompt_cache_key"};
+const FieldSet& ignored_fields() {
+  static const FieldSet k = {"parallel_tool_calls", "metadata",        "store",      "service_tier",
+                             "reasoning_effort",    "modalities",      "prediction", "web_search_options",
+                             "safety_identifier",   "prompt_cache_key"};
   return k;
 }
 
-std::optional<ApiError> check_fields(const ojson& obj, const std::set<std::string, std::less<>>& known) {
+// The sampling and stopping fields both endpoints read (parse_generation).
+const FieldSet& generation_fields() {
+  static const FieldSet k = {"model",
+                             "stream",
+                             "stream_options",
+                             "n",
+                             "stop",
+                             "max_tokens",
+                             "temperature",
+                             "top_p",
+                             "top_k",
+                             "min_p",
+                             "presence_penalty",
+                             "frequency_penalty",
+                             "repetition_penalty",
+                             "seed",
+                             "logprobs",
+                             "user",
+                             "priority",
+                             "logit_bias",
+                             "best_of"};
+  return k;
+}
+
+// Refuses a field that is neither in `known`, nor in `shared` (when given), nor ignorable.
+std::optional<ApiError> check_fields(const ojson& obj, const FieldSet& known,
+                                     const FieldSet* shared = nullptr) {
   for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (known.count(it.key()) || ignored_fields().count(it.key())) continue;
+    if (known.count(it.key()) || (shared != nullptr && shared->count(it.key())) ||
+        ignored_fields().count(it.key()))
+      continue;
     // OpenAI's own wording, so clients that match on it keep working.
     return invalid(it.key(), fmt::format("Unrecognized request argument supplied: {}", it.key()));
   }
@@ -223,14 +252,13 @@ bool parse_generation(Fields& f, const ojson& obj, const RequestLimits& limits, 
 bool parse_message(const ojson& m, size_t index, const RequestLimits& limits, Fields& top, ojson* out) {
   const std::string where = fmt::format("messages[{}]", index);
   if (!m.is_object()) return top.fail(where, fmt::format("'{}' must be an object", where));
-  static const std::set<std::string, std::less<>> kKnown = {
-      "role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content", "refusal"};
+  static const FieldSet kKnown = {"role",         "content",           "name",   "tool_calls",
+                                  "tool_call_id", "reasoning_content", "refusal"};
   if (auto e = check_fields(m, kKnown)) return top.fail(where + "." + e->param, e->message);
   if (!m.contains("role") || !m["role"].is_string())
     return top.fail(where + ".role", fmt::format("'{}.role' is required", where));
   const std::string role = m["role"].get<std::string>();
-  static const std::set<std::string, std::less<>> kRoles = {"system", "developer", "user", "assistant",
-                                                            "tool"};
+  static const FieldSet kRoles = {"system", "developer", "user", "assistant", "tool"};
   if (!kRoles.count(role))
     return top.fail(where + ".role",
                     fmt::format("'{}' is not a role (system, developer, user, assistant, tool)", role));
@@ -305,32 +333,9 @@ bool parse_message(const ojson& m, size_t index, const RequestLimits& limits, Fi
 ChatParse parse_chat_completion(std::string_view body, const RequestLimits& limits) {
   ojson obj;
   if (auto e = parse_body(body, limits, &obj)) return *e;
-  static const std::set<std::string, std::less<>> kKnown = {"model",
-                                                            "messages",
-                                                            "stream",
-                                                            "stream_options",
-                                                            "n",
-                                                            "stop",
-                                                            "max_tokens",
-                                                            "max_completion_tokens",
-                                                            "temperature",
-                                                            "top_p",
-                                                            "top_k",
-                                                            "min_p",
-                                                            "presence_penalty",
-                                                            "frequency_penalty",
-                                                            "repetition_penalty",
-                                                            "seed",
-                                                            "logprobs",
-                                                            "top_logprobs",
-                                                            "user",
-                                                            "priority",
-                                                            "tools",
-                                                            "tool_choice",
-                                                            "response_format",
-                                                            "logit_bias",
-                                                            "best_of"};
-  if (auto e = check_fields(obj, kKnown)) return *e;
+  static const FieldSet kChat = {"messages", "max_completion_tokens", "top_logprobs",
+                                 "tools",    "tool_choice",           "response_format"};
+  if (auto e = check_fields(obj, kChat, &generation_fields())) return *e;
   ChatCompletionRequest r;
   Fields f(obj);
   if (!f.string("model", 256, &r.model, true)) return *f.error;
@@ -390,29 +395,8 @@ ChatParse parse_chat_completion(std::string_view body, const RequestLimits& limi
 CompletionParse parse_completion(std::string_view body, const RequestLimits& limits) {
   ojson obj;
   if (auto e = parse_body(body, limits, &obj)) return *e;
-  static const std::set<std::string, std::less<>> kKnown = {"model",
-                                                            "prompt",
-                                                            "stream",
-                                                            "stream_options",
-                                                            "n",
-                                                            "stop",
-                                                            "max_tokens",
-                                                            "temperature",
-                                                            "top_p",
-                                                            "top_k",
-                                                            "min_p",
-                                                            "presence_penalty",
-                                                            "frequency_penalty",
-                                                            "repetition_penalty",
-                                                            "seed",
-                                                            "logprobs",
-                                                            "echo",
-                                                            "user",
-                                                            "priority",
-                                                            "logit_bias",
-                                                            "best_of",
-                                                            "suffix"};
-  if (auto e = check_fields(obj, kKnown)) return *e;
+  static const FieldSet kCompletion = {"prompt", "echo", "suffix"};
+  if (auto e = check_fields(obj, kCompletion, &generation_fields())) return *e;
   CompletionRequest r;
   Fields f(obj);
   if (!f.string("model", 256, &r.model, true)) return *f.error;
