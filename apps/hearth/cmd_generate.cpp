@@ -15,6 +15,7 @@
 #include "engine/generator.h"
 #include "engine/model_runner.h"
 #include "kernels/cpu/cpu_features.h"
+#include "model/generation_config.h"
 #include "model/tokenizer/detokenizer.h"
 
 namespace hearth::app {
@@ -67,42 +68,6 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text) {
   return ids;
 }
 
-// Defaults from generation_config.json (what the model's authors recommend), overridden by flags.
-struct GenDefaults {
-  std::optional<float> temperature, top_p;
-  std::optional<int32_t> top_k;
-  std::vector<int32_t> eos;
-  bool greedy = false;
-};
-
-GenDefaults read_generation_config(const std::string& model) {
-  GenDefaults d;
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path p = fs::path(model) / "generation_config.json";
-  if (!fs::is_regular_file(p, ec)) return d;
-  std::ifstream in(p);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
-  if (!check_json_limits(text, {.max_bytes = 1 << 20, .max_depth = 8}, p.string()).is_ok()) return d;
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return d;
-  if (j.contains("do_sample") && j["do_sample"].is_boolean() && !j["do_sample"].get<bool>()) d.greedy = true;
-  if (j.contains("temperature") && j["temperature"].is_number())
-    d.temperature = j["temperature"].get<float>();
-  if (j.contains("top_p") && j["top_p"].is_number()) d.top_p = j["top_p"].get<float>();
-  if (j.contains("top_k") && j["top_k"].is_number_integer()) d.top_k = j["top_k"].get<int32_t>();
-  if (j.contains("eos_token_id")) {
-    const auto& e = j["eos_token_id"];
-    if (e.is_number_integer()) d.eos.push_back(e.get<int32_t>());
-    if (e.is_array())
-      for (const auto& x : e)
-        if (x.is_number_integer()) d.eos.push_back(x.get<int32_t>());
-  }
-  return d;
-}
-
 int run_generate(const GenerateArgs& a) {
   if (a.device != "cpu") {
     return fail(make_error(
@@ -150,7 +115,12 @@ int run_generate(const GenerateArgs& a) {
                  std::string(cpu_isa_name(cpu_isa())).c_str());
   }
 
-  const GenDefaults defaults = a.no_generation_config ? GenDefaults{} : read_generation_config(a.model);
+  GenerationDefaults defaults;
+  if (!a.no_generation_config) {
+    auto gc = load_generation_config(a.model);
+    if (!gc.is_ok()) return fail(gc.status());
+    defaults = std::move(*gc);
+  }
   GenerateRequest req;
   req.prompt = prompt;
   req.max_tokens = a.max_tokens;

@@ -167,12 +167,6 @@ int run_inspect(const std::string& path, bool as_json) {
   return 0;
 }
 
-std::string exe_dir() {
-  std::error_code ec;
-  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string() : p.parent_path().string();
-}
-
 struct SynthArgs {
   std::string preset;
   std::string out;

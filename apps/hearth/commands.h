@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "model/tokenizer/tokenizer.h"
+#include "model/model_files.h"
 
 namespace hearth::app {
 
@@ -19,6 +19,7 @@ void add_tokenize_command(CLI::App& app, RunFn* run);
 void add_model_command(CLI::App& app, RunFn* run);
 void add_template_command(CLI::App& app, RunFn* run);
 void add_generate_command(CLI::App& app, RunFn* run);
+void add_serve_command(CLI::App& app, RunFn* run);
 void print_version(bool json);
 
 }  // namespace hearth::app
@@ -31,7 +32,6 @@ void register_all_commands(CLI::App& app, RunFn* run);
 namespace hearth::app {
 // All of standard input (the text/JSON commands read).
 std::string read_stdin();
-
-// Loads the tokenizer of a model directory (tokenizer.json) or GGUF file.
-Result<std::shared_ptr<const tok::Tokenizer>> load_tokenizer_for(const std::string& path);
+// The directory of the running executable ("" when unknown).
+std::string exe_dir();
 }  // namespace hearth::app

@@ -35,6 +35,7 @@ class ModelRunner {
   const ModelWeights& weights() const { return *weights_; }
   BlockManager& blocks() { return blocks_; }
   KvCache& kv() { return kv_; }
+  const KvCache& kv() const { return kv_; }
   ThreadPool& pool() { return *pool_; }
   int64_t max_context() const;  // positions the model accepts (max_position_embeddings)
 

@@ -10,12 +10,13 @@
 
 namespace hearth::server {
 
-nlohmann::json ApiError::to_json() const {
-  nlohmann::json e{{"message", message},
-                   {"type", type},
-                   {"param", param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param)},
-                   {"code", code.empty() ? nlohmann::json(nullptr) : nlohmann::json(code)}};
-  return nlohmann::json{{"error", e}};
+nlohmann::ordered_json ApiError::to_json() const {
+  using oj = nlohmann::ordered_json;
+  oj e{{"message", message},
+       {"type", type},
+       {"param", param.empty() ? oj(nullptr) : oj(param)},
+       {"code", code.empty() ? oj(nullptr) : oj(code)}};
+  return oj{{"error", e}};
 }
 
 namespace {
@@ -175,6 +176,9 @@ bool parse_generation(Fields& f, const ojson& obj, const RequestLimits& limits, 
     if (!f.integer("seed", INT64_MIN, INT64_MAX, &i)) return false;
     s.seed = static_cast<uint64_t>(i);
   }
+  g->has_temperature = f.has("temperature");
+  g->has_top_p = f.has("top_p");
+  g->has_top_k = f.has("top_k");
   if (chat) {
     if (!f.boolean("logprobs", &g->logprobs)) return false;
     i = 0;
@@ -333,8 +337,8 @@ bool parse_message(const ojson& m, size_t index, const RequestLimits& limits, Fi
 ChatParse parse_chat_completion(std::string_view body, const RequestLimits& limits) {
   ojson obj;
   if (auto e = parse_body(body, limits, &obj)) return *e;
-  static const FieldSet kChat = {"messages", "max_completion_tokens", "top_logprobs",
-                                 "tools",    "tool_choice",           "response_format"};
+  static const FieldSet kChat = {"messages",    "max_completion_tokens", "top_logprobs",        "tools",
+                                 "tool_choice", "response_format",       "chat_template_kwargs"};
   if (auto e = check_fields(obj, kChat, &generation_fields())) return *e;
   ChatCompletionRequest r;
   Fields f(obj);
@@ -379,6 +383,21 @@ ChatParse parse_chat_completion(std::string_view body, const RequestLimits& limi
     }
     if (r.tool_choice != "none" && r.tool_choice != "auto" && !r.tools)
       return invalid("tool_choice", "'tool_choice' needs 'tools'");
+  }
+  if (f.has("chat_template_kwargs")) {
+    // vLLM's extension: extra template variables (enable_thinking, ...). Only plain names; they cannot
+    // replace the variables the server sets.
+    const ojson& kw = obj["chat_template_kwargs"];
+    if (!kw.is_object()) return invalid("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    if (kw.size() > 64)
+      return invalid("chat_template_kwargs", "'chat_template_kwargs' has more than 64 entries");
+    for (auto it = kw.begin(); it != kw.end(); ++it) {
+      const std::string& k = it.key();
+      if (k == "messages" || k == "tools" || k == "add_generation_prompt" || k == "bos_token" ||
+          k == "eos_token" || k.empty() || k.size() > 64)
+        return invalid("chat_template_kwargs", fmt::format("'chat_template_kwargs' may not set '{}'", k));
+    }
+    r.template_kwargs = kw;
   }
   if (f.has("response_format")) {
     const ojson& rf = obj["response_format"];

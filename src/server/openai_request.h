@@ -22,9 +22,9 @@ struct ApiError {
   int status = 400;
   std::string type = "invalid_request_error";
   std::string message;
-  std::string param;  // the offending field ("messages[2].content"), "" when none
-  std::string code;   // e.g. "context_length_exceeded", "" when none
-  nlohmann::json to_json() const;
+  std::string param;                       // the offending field ("messages[2].content"), "" when none
+  std::string code;                        // e.g. "context_length_exceeded", "" when none
+  nlohmann::ordered_json to_json() const;  // keys in OpenAI's order: message, type, param, code
 };
 
 struct RequestLimits {
@@ -45,6 +45,8 @@ struct RequestLimits {
 // The sampling and stopping fields shared by both endpoints.
 struct GenerationFields {
   SamplingParams sampling;  // temperature, top_p, top_k, min_p, penalties, seed, top_logprobs
+  // Whether the request set these (otherwise the model's generation_config.json defaults apply).
+  bool has_temperature = false, has_top_p = false, has_top_k = false;
   bool logprobs = false;
   std::optional<int64_t> max_tokens;  // max_tokens / max_completion_tokens; unset: up to the context
   std::vector<std::string> stop;
@@ -63,6 +65,7 @@ struct ChatCompletionRequest {
   std::optional<nlohmann::ordered_json> tools;  // [{"type":"function","function":{...}}]
   std::string tool_choice = "auto";             // "none", "auto", "required" or the function's name
   bool json_object = false;                     // response_format {"type":"json_object"}
+  nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();  // chat_template_kwargs
   GenerationFields gen;
 };
 

@@ -138,7 +138,7 @@ TEST(OpenAiRequest, MalformedBodiesAreClientErrors) {
   const ApiError e = err(parse_chat_completion("{"));
   EXPECT_EQ(
       e.to_json().dump(),
-      R"({"error":{"code":null,"message":"the request body is not valid JSON","param":null,"type":"invalid_request_error"}})");
+      R"({"error":{"message":"the request body is not valid JSON","type":"invalid_request_error","param":null,"code":null}})");
 }
 
 TEST(OpenAiRequest, CompletionPromptsInEveryForm) {
