@@ -114,7 +114,8 @@ const FieldSet& generation_fields() {
                              "user",
                              "priority",
                              "logit_bias",
-                             "best_of"};
+                             "best_of",
+                             "ignore_eos"};
   return k;
 }
 
@@ -231,6 +232,7 @@ bool parse_generation(Fields& f, const ojson& obj, const RequestLimits& limits, 
     if (!g->stream) return f.fail("stream_options", "'stream_options' is only allowed when 'stream' is true");
   }
   if (!f.string("user", limits.max_user_bytes, &g->user)) return false;
+  if (!f.boolean("ignore_eos", &g->ignore_eos)) return false;
   i = 0;
   if (!f.integer("priority", -1000000, 1000000, &i)) return false;
   g->priority = static_cast<int32_t>(i);

@@ -54,6 +54,7 @@ struct GenerationFields {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   std::string user;            // tenant key for fairness and the prefix-cache salt
+  bool ignore_eos = false;     // vLLM's extension: generate max_tokens even past end-of-sequence
   int32_t priority = 0;
 };
 

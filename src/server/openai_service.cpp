@@ -472,7 +472,7 @@ struct OpenAiService::Impl {
     if (!g.has_temperature) sr.sampling.temperature = d.greedy ? 0.0f : d.temperature.value_or(1.0f);
     if (!g.has_top_p) sr.sampling.top_p = d.top_p.value_or(1.0f);
     if (!g.has_top_k) sr.sampling.top_k = d.top_k.value_or(0);
-    sr.stop_ids = m().stop_ids;
+    if (!g.ignore_eos) sr.stop_ids = m().stop_ids;
     const std::string_view tenant = ex.header(svc.config_.tenant_header);
     sr.tenant = !tenant.empty() ? std::string(tenant.substr(0, 256)) : g.user;
     sr.priority = g.priority;
@@ -522,7 +522,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
         started_(Clock::now()) {
     id_ = (api == Api::kChat ? "chatcmpl-" : "cmpl-") + random_hex(24);
     created_ = static_cast<int64_t>(std::time(nullptr));
-    stop_set_.insert(model_.stop_ids.begin(), model_.stop_ids.end());
+    if (!gen.ignore_eos) stop_set_.insert(model_.stop_ids.begin(), model_.stop_ids.end());
   }
 
   void add_choice(OutputParserConfig pc, std::string echo_text = {}) {
