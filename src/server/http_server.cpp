@@ -107,6 +107,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void post(F&& fn) {
     net::post(stream_.get_executor(), std::forward<F>(fn));
   }
+  // Runs fn now when called on the strand, else posts it: an answer written from a handler or a drain
+  // costs no extra trip through the queue.
+  template <typename F>
+  void dispatch(F&& fn) {
+    net::dispatch(stream_.get_executor(), std::forward<F>(fn));
+  }
 
   // --- called on the strand by Exchange ---
   void respond(Exchange& ex, int status, std::string content_type, std::string body, HttpHeaders headers) {
@@ -398,27 +404,27 @@ std::string_view Exchange::header(std::string_view name) const {
 }
 
 void Exchange::respond(int status, std::string content_type, std::string body, HttpHeaders headers) {
-  session_->post([self = shared_from_this(), status, ct = std::move(content_type), b = std::move(body),
-                  h = std::move(headers)]() mutable {
+  session_->dispatch([self = shared_from_this(), status, ct = std::move(content_type), b = std::move(body),
+                      h = std::move(headers)]() mutable {
     self->session_->respond(*self, status, std::move(ct), std::move(b), std::move(h));
   });
 }
 
 void Exchange::start_stream(int status, std::string content_type, HttpHeaders headers) {
-  session_->post(
+  session_->dispatch(
       [self = shared_from_this(), status, ct = std::move(content_type), h = std::move(headers)]() mutable {
         self->session_->start_stream(*self, status, std::move(ct), std::move(h));
       });
 }
 
 void Exchange::send_chunk(std::string data) {
-  session_->post([self = shared_from_this(), d = std::move(data)]() mutable {
+  session_->dispatch([self = shared_from_this(), d = std::move(data)]() mutable {
     self->session_->send_chunk(std::move(d));
   });
 }
 
 void Exchange::end_stream() {
-  session_->post([self = shared_from_this()] { self->session_->end_stream(); });
+  session_->dispatch([self = shared_from_this()] { self->session_->end_stream(); });
 }
 
 void Exchange::post(std::function<void()> fn) {
@@ -426,7 +432,7 @@ void Exchange::post(std::function<void()> fn) {
 }
 
 void Exchange::on_close(std::function<void()> fn) {
-  session_->post([self = shared_from_this(), f = std::move(fn)]() mutable {
+  session_->dispatch([self = shared_from_this(), f = std::move(fn)]() mutable {
     self->session_->set_on_close(*self, std::move(f));
   });
 }

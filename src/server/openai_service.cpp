@@ -80,6 +80,33 @@ std::string random_hex(size_t n) {
   return s;
 }
 
+// A JSON string literal, quotes included. The text comes from the detokenizer, which only emits whole
+// UTF-8 characters; bytes >= 0x80 pass through.
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c >= 0x20) {
+      out += ch;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  out += '"';
+}
+
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -747,11 +774,62 @@ class Generation : public std::enable_shared_from_this<Generation> {
                 {"model", model_name_}};
   }
 
+  // The common chunk (text only, no logprobs or tool calls) is formatted directly: it is the one sent
+  // per token per stream, and building it as a JSON tree costs more than the rest of the token's path.
+  bool fast_chunk(size_t i, Choice& c, ChoiceDelta& d, std::string& out) {
+    if (!d.logprobs.is_null() || !d.tool_calls.empty()) return false;
+    std::string body;
+    if (api_ == Api::kChat) {
+      std::string delta;
+      if (!c.role_sent) {
+        c.role_sent = true;
+        delta += R"("role":"assistant","content":"")";
+      }
+      if (!d.reasoning.empty()) {
+        if (!delta.empty()) delta += ',';
+        delta += R"("reasoning_content":)";
+        append_json_string(delta, d.reasoning);
+      }
+      if (!d.content.empty()) {
+        if (!delta.empty()) delta += ',';
+        delta += R"("content":)";
+        append_json_string(delta, d.content);
+      }
+      if (delta.empty() && !d.finished) return true;
+      body = fmt::format(R"({{"index":{},"delta":{{{}}},"logprobs":null,"finish_reason":)", i, delta);
+    } else {
+      std::string text = std::move(c.echo_pending);  // echo: the prompt goes out with the first chunk
+      c.echo_pending.clear();
+      text += d.content;
+      if (text.empty() && !d.finished) return true;
+      body = fmt::format(R"({{"index":{},"text":)", i);
+      append_json_string(body, text);
+      body += R"(,"logprobs":null,"finish_reason":)";
+    }
+    if (d.finished) {
+      append_json_string(body, c.finish_reason);
+    } else {
+      body += "null";
+    }
+    body += '}';
+    if (chunk_prefix_.empty()) {
+      std::string base = dump(chunk_base());  // {"id":..,"object":..,"created":..,"model":..}
+      base.pop_back();
+      chunk_prefix_ = "data: " + base + R"(,"choices":[)";
+    }
+    out += chunk_prefix_;
+    out += body;
+    out += gen_.include_usage ? R"(],"usage":null})" : "]}";
+    out += "\n\n";
+    return true;
+  }
+
   void stream_out(std::vector<ChoiceDelta>& deltas) {
     std::string out;
     for (size_t i = 0; i < choices_.size(); ++i) {
       Choice& c = *choices_[i];
       ChoiceDelta& d = deltas[i];
+      if (fast_chunk(i, c, d, out)) continue;
       json choice;
       if (api_ == Api::kChat) {
         json delta = json::object();
@@ -910,6 +988,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   std::string id_;
   int64_t created_ = 0;
   std::unordered_set<int32_t> stop_set_;
+  std::string chunk_prefix_;  // "data: {\"id\":...,\"choices\":["
   std::vector<std::unique_ptr<Choice>> choices_;
   std::string engine_error_;
   bool answered_ = false;
