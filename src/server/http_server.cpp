@@ -9,6 +9,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -117,6 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- called on the strand by Exchange ---
   void respond(Exchange& ex, int status, std::string content_type, std::string body, HttpHeaders headers) {
     if (ex.responded_.exchange(true)) return;
+    ex.completed_.store(true, std::memory_order_release);
     if (dead_ || phase_ != Phase::kHandling) return;
     const bool keep = keep_alive_;
     out_ += head(status, content_type, body.size(), keep, http10_, headers, shared_->config.server_header);
@@ -148,16 +150,18 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     flush();
   }
-  void end_stream() {
+  void end_stream(Exchange& ex) {
+    if (!ex.responded_.load(std::memory_order_relaxed) || ex.completed_.exchange(true)) return;
     if (dead_ || phase_ != Phase::kHandling || !streaming_) return;
     if (!http10_) out_ += "0\r\n\r\n";
     finish_exchange();
   }
-  // An exchange was destroyed. If it was this connection's current one and never answered (a bug
-  // upstream), answer rather than leave the client hanging.
-  void exchange_gone(bool responded, const std::string& what) {
-    if (responded || phase_ != Phase::kHandling || !current_.expired() || dead_) return;
-    HEARTH_LOG_ERROR("http: {} finished without a response", what);
+  // An exchange was destroyed. If it was this connection's current one and its response was never
+  // completed (a bug upstream: no answer, or a stream without end_stream), finish it rather than
+  // leave the client hanging.
+  void exchange_gone(const std::string& what) {
+    if (phase_ != Phase::kHandling || !current_.expired() || dead_) return;
+    HEARTH_LOG_ERROR("http: {} finished without {}", what, streaming_ ? "ending its stream" : "a response");
     if (streaming_) {
       if (!http10_) out_ += "0\r\n\r\n";
     } else {
@@ -191,9 +195,38 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     stream_.expires_after(std::chrono::seconds(shared_->config.idle_timeout_s));
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    header_bytes_ = 0;
+    read_header();
+  }
+
+  // The request header, fed to the parser here rather than by http::async_read_header: Beast
+  // (1.74) applies header_limit only to the bytes it holds unparsed, so a client whose every read
+  // ends one byte into the next field line has each complete line consumed, and its header could
+  // grow without bound. Counting the consumed bytes makes max_header_bytes hold.
+  void read_header() {
+    while (buffer_.size() > 0) {
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      header_bytes_ += used;
+      if (header_bytes_ > shared_->config.max_header_bytes) {
+        return on_read_error(http::error::header_limit);
+      }
+      if (ec == http::error::need_more) break;
+      if (ec) return on_read_error(ec);
+      if (parser_->is_header_done()) return on_header({});
+      if (used == 0) break;
+    }
+    stream_.async_read_some(buffer_.prepare(beast::read_size(buffer_, 65536)),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec == net::error::eof) {
+                                ec = self->parser_->got_some() ? http::error::partial_message
+                                                               : http::error::end_of_stream;
+                              }
+                              if (ec) return self->on_read_error(ec);
+                              self->buffer_.commit(n);
+                              self->read_header();
+                            });
   }
 
   void on_header(beast::error_code ec) {
@@ -363,6 +396,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<HttpServer::Shared> shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  uint64_t header_bytes_ = 0;  // of the request being read
   std::weak_ptr<Exchange> current_;
   std::string out_;       // bytes waiting for the next write
   std::string inflight_;  // bytes being written
@@ -383,12 +417,12 @@ Exchange::Exchange(std::shared_ptr<Session> session, HttpRequest request)
     : session_(std::move(session)), request_(std::move(request)) {}
 
 Exchange::~Exchange() {
-  const bool responded = responded_.load(std::memory_order_acquire);
-  if (responded) return;
+  // Every strand call holds the exchange, so by now they have all run: completed_ is final.
+  if (completed_.load(std::memory_order_acquire)) return;
   std::string what =
       fmt::format("{} {}", std::string(request_.method_string()), std::string(request_.target()));
   auto session = session_;
-  session->post([session, w = std::move(what)] { session->exchange_gone(false, w); });
+  session->post([session, w = std::move(what)] { session->exchange_gone(w); });
 }
 
 std::string_view Exchange::path() const {
@@ -424,7 +458,7 @@ void Exchange::send_chunk(std::string data) {
 }
 
 void Exchange::end_stream() {
-  session_->dispatch([self = shared_from_this()] { self->session_->end_stream(); });
+  session_->dispatch([self = shared_from_this()] { self->session_->end_stream(*self); });
 }
 
 void Exchange::post(std::function<void()> fn) {

@@ -65,7 +65,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   HttpRequest request_;
   std::function<void()> on_close_;  // strand only
   std::atomic<bool> closed_{false};
-  std::atomic<bool> responded_{false};  // set on the strand
+  std::atomic<bool> responded_{false};  // respond() or start_stream() taken; set on the strand
+  std::atomic<bool> completed_{false};  // respond() or end_stream() taken; set on the strand
 };
 
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;

@@ -69,7 +69,9 @@ StopResult StopMatcher::push(std::string_view delta) {
   size_t cut = held_.size() - std::min(hold, held_.size());
   // Never split a code point: move the cut back to a sequence start, and keep an incomplete
   // trailing sequence (a byte-level detokenizer may deliver one) until its remaining bytes arrive.
-  while (cut > 0 && cut < held_.size() && is_continuation(held_[cut])) --cut;
+  // At most 3 steps: a code point has at most 3 continuation bytes (invalid text must not make this
+  // rescan everything held).
+  for (int step = 0; step < 3 && cut > 0 && cut < held_.size() && is_continuation(held_[cut]); ++step) --cut;
   cut = std::min(cut, held_.size() - utf8::incomplete_tail(held_));
   out.text = held_.substr(0, cut);
   held_.erase(0, cut);
