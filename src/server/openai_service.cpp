@@ -64,6 +64,12 @@ json token_bytes_json(std::string_view bytes) {
   return b;
 }
 
+// Characters (code points) of valid UTF-8 text: the unit of the completions API's text_offset.
+size_t utf8_chars(std::string_view s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; }));
+}
+
 // Constant-time comparison of the presented key with the configured one: both are hashed first, so
 // neither the length nor the content leaks through timing.
 bool key_matches(std::string_view presented, const std::array<unsigned char, 32>& want) {
@@ -556,7 +562,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
     auto c = std::make_unique<Choice>(model_.tokenizer, gen_.stop, pc);
     if (!echo_text.empty()) {
       c->text = echo_text;
-      c->text_offset = c->text.size();
+      c->text_offset = utf8_chars(c->text);
       c->echo_pending = std::move(echo_text);
     }
     choices_.push_back(std::move(c));
@@ -727,7 +733,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
     c.lp_values.push_back(finite_logprob(t.logprob));
     c.lp_top.push_back(std::move(top));
     c.lp_offsets.push_back(c.text_offset);
-    c.text_offset += bytes.size();
+    c.text_offset += utf8_chars(token);  // offsets count characters, as OpenAI's and vLLM's do
   }
 
   void on_final(Choice& c, const EngineEvent& e, ChoiceDelta& d) {
@@ -783,7 +789,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
       std::string delta;
       if (!c.role_sent) {
         c.role_sent = true;
-        delta += R"("role":"assistant","content":"")";
+        delta += d.content.empty() ? R"("role":"assistant","content":"")" : R"("role":"assistant")";
       }
       if (!d.reasoning.empty()) {
         if (!delta.empty()) delta += ',';
