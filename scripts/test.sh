@@ -56,6 +56,14 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$JOBS" --timeout 900); then
     failures+=("ctest-asan")
   fi
+  stage "hearth serve under ASan+UBSan (integration scripts against build-asan/hearth)"
+  for t in tests/integration/serve_api.sh tests/integration/serve_openai_sdk.sh; do
+    echo "--- $t"
+    if ! HEARTH_BIN="$ROOT/build-asan/hearth" ASAN_OPTIONS=detect_leaks=1 \
+         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash "$t"; then
+      failures+=("$t (asan)")
+    fi
+  done
 fi
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
