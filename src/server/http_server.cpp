@@ -317,6 +317,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void finish_exchange() {
     phase_ = Phase::kFlushing;
+    // The response is complete: a disconnect now concerns nobody. Dropping the callback also breaks
+    // any reference cycle through what it captured.
+    if (auto ex = current_.lock()) ex->on_close_ = nullptr;
     shared_->exchanges_open.fetch_sub(1, std::memory_order_relaxed);
     flush();
   }

@@ -572,7 +572,10 @@ class Generation : public std::enable_shared_from_this<Generation> {
   // Submits every choice. On a refusal, cancels what was submitted and returns the error.
   std::optional<ApiError> submit(std::vector<SequenceRequest> requests) {
     auto self = shared_from_this();
-    ex_->on_close([self] { self->client_gone(); });
+    // Weak: the exchange must not keep its generation alive (the generation holds the exchange).
+    ex_->on_close([weak = weak_from_this()] {
+      if (auto g = weak.lock()) g->client_gone();
+    });
     for (size_t i = 0; i < requests.size(); ++i) {
       auto id = model_.engine->submit(std::move(requests[i]),
                                       [self, i](const EngineEvent& e) { self->enqueue(i, e); });
