@@ -166,7 +166,8 @@ int run_bench(BenchArgs a) {
     s.label = label;
     s.concurrency = pt.concurrency;
     s.rate = pt.rate;
-    if (!a.quiet || points.size() == 1) std::fputs(ops::format_table(s).c_str(), stdout);
+    // A run where nothing succeeded has no table to show: the error goes to stderr below.
+    if ((!a.quiet || points.size() == 1) && s.completed > 0) std::fputs(ops::format_table(s).c_str(), stdout);
     runs.push_back(std::move(s));
   }
   if (runs.size() > 1) std::fputs(ops::format_sweep_table(runs).c_str(), stdout);

@@ -31,9 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 
-std::string dump(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, kReplace);
-}
 std::string dump(const ojson& j) {
   return j.dump(-1, ' ', false, kReplace);
 }

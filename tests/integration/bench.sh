@@ -37,6 +37,7 @@ pass "serve is listening ($URL)"
 CHECK="minimal form: 16 requests complete, none fail, 16 x 16 output tokens, model from /v1/models" \
   expect_exit 0 "$HEARTH" bench --url "$URL" --concurrency 4 --requests 16 --input-len 32 --output-len 16 \
   --json "$IT_TMP/out.json"
+check "the table reports the run" grep -q "Successful requests:" "$IT_OUT"
 check "the JSON has completed/failed, ttft/itl/e2e with mean/p50/p90/p99, throughputs" python3 - "$IT_TMP/out.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -50,7 +51,6 @@ assert 0 < d["ttft"]["p50"] <= d["e2e"]["p50"]
 assert d["output_tokens_per_s"] > 0 and d["requests_per_s"] > 0
 assert d["total_input_tokens"] >= 16 * 16, d["total_input_tokens"]  # ~32 words each; usage reports the real count
 PY
-check "the table reports the run" grep -q "Successful requests:" "$IT_OUT"
 
 CHECK="exact input lengths with --tokenizer (token-id prompts)" expect_exit 0 "$HEARTH" bench --url "$URL" \
   --requests 4 --input-len 40 --output-len 4 --tokenizer "$IT_TMP/tiny" --json "$IT_TMP/tok.json" -q
@@ -65,12 +65,12 @@ import json; d = json.load(open('$IT_TMP/chat.json')); assert d['completed'] == 
 CHECK="sweep over concurrency 1,4 with an HTML report and SLO goodput" expect_exit 0 "$HEARTH" bench --url "$URL" \
   --concurrency 1,4 --requests 8 --input-len 16 --output-len 8 --slo-ttft-ms 60000 --json "$IT_TMP/sweep.json" \
   --html "$IT_TMP/sweep.html" -q
+check "the sweep table is printed" grep -q "concurrency 4" "$IT_OUT"
 check "sweep JSON has two runs with goodput = throughput under a loose SLO" python3 -c "
 import json; d = json.load(open('$IT_TMP/sweep.json'))
 assert d['sweep'] == 'concurrency' and [r['concurrency'] for r in d['runs']] == [1, 4], d
 for r in d['runs']: assert r['good_requests'] == r['completed'] == 8, r"
 check "the HTML report has charts and a table" grep -q "<svg" "$IT_TMP/sweep.html"
-check "the sweep table is printed" grep -q "concurrency 4" "$IT_OUT"
 
 printf '%s\n' '{"prompt": "Tell me about lighthouses", "output_len": 3}' \
   '{"conversations": [{"from": "human", "value": "hello"}, {"from": "gpt", "value": "hi"}]}' >"$IT_TMP/data.jsonl"

@@ -216,23 +216,23 @@ std::string html_report(const std::vector<BenchSummary>& runs, const std::string
     }
     svg += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">output tokens/s</text>)", (L + W - R) / 2,
                        H - 8);
-    svg += fmt::format(R"(<text x="14" y="{}" transform="rotate(-90 14 {})" text - anchor =
-                           "middle" > ms</ text>) ", (T + H - B) / 2, (T + H - B) / 2);
-        auto series = [&](auto get, const char* color, const char* label, int row) {
-          std::string pts;
-          for (const auto& s : runs)
-            pts += fmt::format("{:.1f},{:.1f} ", X(s.output_tokens_per_s), Y(get(s) * 1e3));
-          svg +=
-              fmt::format(R"(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)", color, pts);
-          for (const auto& s : runs) {
-            svg += fmt::format(
-                R"(<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"><title>{}: {:.2f} ms at {:.1f} tok/s</title></circle>)",
-                X(s.output_tokens_per_s), Y(get(s) * 1e3), color, html_escape(s.label), get(s) * 1e3,
-                s.output_tokens_per_s);
-          }
-          svg += fmt::format(R"(<text x="{}" y="{}" fill="{}">{}</text>)", W - R - 40, T + 12 * row, color,
-                             label);
-        };
+    svg +=
+        fmt::format(R"x(<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">ms</text>)x",
+                    (T + H - B) / 2, (T + H - B) / 2);
+    auto series = [&](auto get, const char* color, const char* label, int row) {
+      std::string pts;
+      for (const auto& s : runs)
+        pts += fmt::format("{:.1f},{:.1f} ", X(s.output_tokens_per_s), Y(get(s) * 1e3));
+      svg += fmt::format(R"(<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>)", color, pts);
+      for (const auto& s : runs) {
+        svg += fmt::format(
+            R"(<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"><title>{}: {:.2f} ms at {:.1f} tok/s</title></circle>)",
+            X(s.output_tokens_per_s), Y(get(s) * 1e3), color, html_escape(s.label), get(s) * 1e3,
+            s.output_tokens_per_s);
+      }
+      svg +=
+          fmt::format(R"(<text x="{}" y="{}" fill="{}">{}</text>)", W - R - 40, T + 12 * row, color, label);
+    };
     series(get50, "#1f77b4", "p50", 1);
     series(get99, "#d62728", "p99", 2);
     svg += "</svg>";
