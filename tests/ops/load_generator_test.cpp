@@ -5,6 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "ops/bench/load_generator.h"
 #include "ops/bench/report.h"
@@ -25,7 +28,10 @@ class FakeOpenAi {
     server_ = std::move(*s);
     server_->start();
   }
-  ~FakeOpenAi() { server_->stop(); }
+  ~FakeOpenAi() {
+    for (auto& t : workers_) t.join();  // before the server: they still call into its exchanges
+    server_->stop();
+  }
   uint16_t port() const { return server_->port(); }
   std::atomic<int> requests{0};
 
@@ -50,6 +56,22 @@ class FakeOpenAi {
       return;
     }
     ex->start_stream(200, "text/event-stream");
+    if (prompt == "slow") {  // one chunk every 20 ms from another thread, as an engine would
+      std::lock_guard<std::mutex> lock(mu_);
+      workers_.emplace_back([ex, n] {
+        for (int i = 0; i < n; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          ex->send_chunk(R"(data: {"choices":[{"index":0,"text":"t","finish_reason":null}]})"
+                         "\n\n");
+        }
+        ex->send_chunk(
+            fmt::format(R"(data: {{"choices":[],"usage":{{"prompt_tokens":3,"completion_tokens":{}}}}})"
+                        "\n\ndata: [DONE]\n\n",
+                        n));
+        ex->end_stream();
+      });
+      return;
+    }
     for (int i = 0; i < n; ++i) {
       ex->send_chunk(
           R"(data: {"id":"c","object":"text_completion","choices":[{"index":0,"text":"tok","finish_reason":null}]})"
@@ -66,6 +88,8 @@ class FakeOpenAi {
     ex->end_stream();
   }
   std::unique_ptr<server::HttpServer> server_;
+  std::mutex mu_;
+  std::vector<std::thread> workers_;
 };
 
 LoadConfig config_for(const FakeOpenAi& f) {
@@ -104,6 +128,24 @@ TEST(LoadGenerator, ClosedLoopCountsTokensFromUsage) {
     EXPECT_GT(rec.ttft, 0);
     EXPECT_GE(rec.e2e, rec.ttft);
     EXPECT_LE(rec.itl.size(), 6u);  // 7 text chunks, possibly coalesced into fewer reads
+  }
+}
+
+TEST(LoadGenerator, TimingFollowsTheStream) {
+  FakeOpenAi f;
+  LoadConfig c = config_for(f);
+  c.requests = 2;
+  auto r = run_load(c, {prompt("slow", 5)});
+  ASSERT_TRUE(r.is_ok());
+  for (const auto& rec : r->records) {
+    ASSERT_TRUE(rec.ok) << rec.error_detail;
+    EXPECT_EQ(rec.output_tokens, 5);
+    // Chunks 20 ms apart: TTFT >= 20 ms, four gaps of about 20 ms each, E2E >= 100 ms. Lower bounds only
+    // (a loaded machine makes them longer, never shorter).
+    EXPECT_GE(rec.ttft, 0.015);
+    ASSERT_EQ(rec.itl.size(), 4u);
+    for (double g : rec.itl) EXPECT_GE(g, 0.010);
+    EXPECT_GE(rec.e2e, rec.ttft + 0.06);
   }
 }
 

@@ -219,7 +219,8 @@ net::awaitable<void> one_request(beast::tcp_stream& s, beast::flat_buffer& buf, 
   while (!p.is_done()) {
     p.get().body().data = chunk;
     p.get().body().size = sizeof chunk;
-    co_await http::async_read(s, buf, p, net::redirect_error(net::use_awaitable, ec));
+    // read_some: hand over what has arrived (read would wait to fill the buffer, hiding the timing).
+    co_await http::async_read_some(s, buf, p, net::redirect_error(net::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) break;
     const size_t n = sizeof chunk - p.get().body().size;
