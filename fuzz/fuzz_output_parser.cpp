@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/output_parser.h"
+#include "model/output_parser.h"
 
 namespace {
 

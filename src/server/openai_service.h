@@ -20,10 +20,10 @@
 #include "engine/engine.h"
 #include "model/chat_template/chat_template.h"
 #include "model/generation_config.h"
+#include "model/output_parser.h"
 #include "model/tokenizer/tokenizer.h"
 #include "server/http_server.h"
 #include "server/openai_request.h"
-#include "server/output_parser.h"
 
 namespace hearth::server {
 

@@ -4,9 +4,9 @@
 #include <string>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "engine/engine.h"
 #include "server/http_server.h"
-#include "server/metrics.h"
 
 namespace hearth::server {
 

@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-namespace hearth::server {
+namespace hearth {
 
 enum class ToolCallFormat { kNone, kDeepSeek, kQwen };
 
@@ -99,4 +99,4 @@ class OutputParser {
   std::vector<ToolCall> tool_calls_;
 };
 
-}  // namespace hearth::server
+}  // namespace hearth

@@ -1,7 +1,7 @@
 // Prometheus registry as a specification: the exact exposition text, escaping, number formatting,
 // name validation, lock-free updates that lose nothing under contention, and (when promtool is
 // installed) that promtool accepts what we render.
-#include "server/metrics.h"
+#include "core/metrics.h"
 
 #include <algorithm>
 #include <atomic>
@@ -18,7 +18,7 @@
 
 #include <gtest/gtest.h>
 
-namespace hearth::server {
+namespace hearth {
 namespace {
 
 template <typename T>
@@ -396,4 +396,4 @@ TEST(Metrics, PromtoolOnlyObjectsToTheColonsInVllmStyleNames) {
 }
 
 }  // namespace
-}  // namespace hearth::server
+}  // namespace hearth

@@ -1,5 +1,5 @@
 // Prometheus registry and text exposition 0.0.4 (see metrics.h for the rules it follows).
-#include "server/metrics.h"
+#include "core/metrics.h"
 
 #include <algorithm>
 #include <array>
@@ -10,7 +10,7 @@
 
 #include "core/utf8.h"
 
-namespace hearth::server {
+namespace hearth {
 
 // ---------------------------------------------------------------------------------------------------
 // Formatting and validation.
@@ -450,4 +450,4 @@ std::span<const double> request_latency() {
 }
 }  // namespace buckets
 
-}  // namespace hearth::server
+}  // namespace hearth

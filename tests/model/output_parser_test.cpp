@@ -1,12 +1,12 @@
 // OutputParser as a specification: model output text -> reasoning, content and tool calls, the same
 // whether it arrives whole, split at any byte, or byte by byte.
-#include "server/output_parser.h"
+#include "model/output_parser.h"
 
 #include <gtest/gtest.h>
 
 #include "core/utf8.h"
 
-namespace hearth::server {
+namespace hearth {
 namespace {
 
 using Call = std::pair<std::string, std::string>;  // name, arguments
@@ -278,4 +278,4 @@ TEST(OutputParser, LongOutputByteByByte) {
 }
 
 }  // namespace
-}  // namespace hearth::server
+}  // namespace hearth

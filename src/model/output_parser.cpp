@@ -1,6 +1,6 @@
 // OutputParser: the streaming state machine that splits model output into reasoning, content and
 // tool calls (formats in output_parser.h).
-#include "server/output_parser.h"
+#include "model/output_parser.h"
 
 #include <algorithm>
 #include <array>
@@ -10,7 +10,7 @@
 
 #include "core/json_guard.h"
 
-namespace hearth::server {
+namespace hearth {
 
 namespace {
 
@@ -374,4 +374,4 @@ void OutputParser::complete_call(ParsedDelta& out) {
   state_ = deepseek ? State::kToolSection : State::kAfterTools;
 }
 
-}  // namespace hearth::server
+}  // namespace hearth

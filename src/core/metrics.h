@@ -30,7 +30,7 @@
 
 #include "core/status.h"
 
-namespace hearth::server {
+namespace hearth {
 
 // A double updated with compare-exchange, so concurrent adds are never lost.
 class AtomicDouble {
@@ -258,4 +258,4 @@ bool is_valid_label_name(std::string_view name);
 
 inline constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-}  // namespace hearth::server
+}  // namespace hearth
