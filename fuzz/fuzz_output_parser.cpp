@@ -17,11 +17,11 @@
 
 namespace {
 
-using hearth::server::OutputParser;
-using hearth::server::OutputParserConfig;
-using hearth::server::ParsedDelta;
-using hearth::server::ToolCall;
-using hearth::server::ToolCallFormat;
+using hearth::OutputParser;
+using hearth::OutputParserConfig;
+using hearth::ParsedDelta;
+using hearth::ToolCall;
+using hearth::ToolCallFormat;
 
 // Piece lengths 0..max from a xorshift sequence seeded by the input.
 std::vector<std::string_view> split(std::string_view s, uint8_t seed) {
