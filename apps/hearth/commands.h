@@ -21,6 +21,7 @@ void add_template_command(CLI::App& app, RunFn* run);
 void add_generate_command(CLI::App& app, RunFn* run);
 void add_serve_command(CLI::App& app, RunFn* run);
 void add_bench_command(CLI::App& app, RunFn* run);
+void add_plan_command(CLI::App& app, RunFn* run);
 void print_version(bool json);
 
 }  // namespace hearth::app
