@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_split.h"
 #include "model/output_parser.h"
 
 namespace {
@@ -23,20 +24,8 @@ using hearth::ParsedDelta;
 using hearth::ToolCall;
 using hearth::ToolCallFormat;
 
-// Piece lengths 0..max from a xorshift sequence seeded by the input.
 std::vector<std::string_view> split(std::string_view s, uint8_t seed) {
-  std::vector<std::string_view> pieces;
-  uint32_t x = 0x85EBCA6Bu ^ (static_cast<uint32_t>(seed) * 0x01000193u) ^ static_cast<uint32_t>(s.size());
-  const uint32_t max = 1 + (seed & 15u) * ((seed & 0x80u) ? 8u : 1u);
-  while (!s.empty()) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    const size_t n = std::min<size_t>(s.size(), x % (max + 1));
-    pieces.push_back(s.substr(0, n));
-    s.remove_prefix(n);
-  }
-  return pieces;
+  return hearth::fuzz::split_stream(s, seed, 0x85EBCA6Bu);
 }
 
 struct Totals {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/utf8.h"
+#include "fuzz_split.h"
 #include "server/stop_matcher.h"
 
 namespace {
@@ -41,20 +42,8 @@ Outcome reference(std::string_view stream, const std::vector<std::string>& stops
   return {std::string(stream.substr(0, best_start)), true};
 }
 
-// Piece lengths 0..max from a xorshift sequence seeded by the input.
 std::vector<std::string_view> split(std::string_view s, uint8_t seed) {
-  std::vector<std::string_view> pieces;
-  uint32_t x = 0x9E3779B9u ^ (static_cast<uint32_t>(seed) * 0x01000193u) ^ static_cast<uint32_t>(s.size());
-  const uint32_t max = 1 + (seed & 15u) * ((seed & 0x80u) ? 8u : 1u);
-  while (!s.empty()) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    const size_t n = std::min<size_t>(s.size(), x % (max + 1));
-    pieces.push_back(s.substr(0, n));
-    s.remove_prefix(n);
-  }
-  return pieces;
+  return hearth::fuzz::split_stream(s, seed, 0x9E3779B9u);
 }
 
 }  // namespace

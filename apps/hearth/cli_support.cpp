@@ -20,4 +20,14 @@ std::string exe_dir() {
   return ec ? std::string() : p.parent_path().string();
 }
 
+int apply_quantize_flag(const std::string& value, RunnerOptions* options) {
+  if (value == "q8_0") {
+    options->weights.quantize = LoadQuantization::kQ8_0;
+  } else if (value != "none") {
+    std::fprintf(stderr, "error: --quantize must be none or q8_0, got '%s'\n", value.c_str());
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace hearth::app

@@ -81,12 +81,7 @@ int run_generate(const GenerateArgs& a) {
   RunnerOptions ropt;
   ropt.threads = a.threads;
   ropt.weights.int8_activations = a.int8_activations;
-  if (a.quantize == "q8_0") {
-    ropt.weights.quantize = LoadQuantization::kQ8_0;
-  } else if (a.quantize != "none") {
-    std::fprintf(stderr, "error: --quantize must be none or q8_0, got '%s'\n", a.quantize.c_str());
-    return 2;
-  }
+  if (int rc = apply_quantize_flag(a.quantize, &ropt); rc != 0) return rc;
   auto tok = load_tokenizer_for(a.model);
   if (!tok.is_ok()) return fail(tok.status());
   std::vector<int32_t> prompt;

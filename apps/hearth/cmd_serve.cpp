@@ -112,12 +112,7 @@ int run_serve(ServeArgs a) {
   ropt.kv.max_tokens = a.kv_tokens;
   ropt.prefix_caching = !a.no_prefix_caching;
   ropt.weights.int8_activations = a.int8_activations;
-  if (a.quantize == "q8_0") {
-    ropt.weights.quantize = LoadQuantization::kQ8_0;
-  } else if (a.quantize != "none") {
-    std::fprintf(stderr, "error: --quantize must be none or q8_0, got '%s'\n", a.quantize.c_str());
-    return 2;
-  }
+  if (int rc = apply_quantize_flag(a.quantize, &ropt); rc != 0) return rc;
   const auto t0 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "serve: loading %s ...\n", a.model.c_str());
   auto runner = ModelRunner::load(a.model, ropt);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "engine/model_runner.h"
 #include "model/model_files.h"
 
 namespace hearth::app {
@@ -36,4 +37,6 @@ namespace hearth::app {
 std::string read_stdin();
 // The directory of the running executable ("" when unknown).
 std::string exe_dir();
+// --quantize none|q8_0 into the runner options; 0, or 2 (a usage error, printed) for another value.
+int apply_quantize_flag(const std::string& value, RunnerOptions* options);
 }  // namespace hearth::app

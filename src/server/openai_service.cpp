@@ -50,6 +50,12 @@ ApiError api_error(int status, std::string type, std::string message, std::strin
   return e;
 }
 
+// 503 while draining after SIGTERM.
+ApiError shutting_down() {
+  return api_error(503, "server_error", "The server is shutting down; retry on another replica.", "",
+                   "service_unavailable");
+}
+
 // A logprob JSON can carry: -inf (a token the sampler could never pick) becomes OpenAI's floor.
 double finite_logprob(float lp) {
   return std::isfinite(lp) ? static_cast<double>(lp) : -9999.0;
@@ -236,6 +242,13 @@ struct OpenAiService::Impl {
   void send_error(Exchange& ex, const ApiError& e, HttpHeaders headers = {}) {
     if (svc.metrics_) svc.metrics_->http_response(e.status);
     ex.respond(e.status, "application/json", dump(e.to_json()), std::move(headers));
+  }
+  // An error that may clear with time: 429 and 503 say when to retry.
+  void send_refusal(Exchange& ex, const ApiError& e) {
+    HttpHeaders h;
+    if (e.status == 429) h.emplace_back("Retry-After", std::to_string(svc.config_.retry_after_s));
+    if (e.status == 503) h.emplace_back("Retry-After", "5");
+    send_error(ex, e, std::move(h));
   }
   void send_json(Exchange& ex, int status, const json& body) {
     if (svc.metrics_) svc.metrics_->http_response(status);
@@ -599,8 +612,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
       case ErrorCode::kResourceExhausted:
         if (impl_.svc.draining()) {
           if (metrics_) metrics_->request_rejected("draining");
-          return api_error(503, "server_error", "The server is shutting down; retry on another replica.", "",
-                           "service_unavailable");
+          return shutting_down();
         }
         if (metrics_) metrics_->request_rejected("queue_full");
         return api_error(429, "rate_limit_error",
@@ -1014,12 +1026,7 @@ void OpenAiService::Impl::chat(const std::shared_ptr<Exchange>& ex) {
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(*ex, *e);
   ChatCompletionRequest& r = std::get<ChatCompletionRequest>(parsed);
   if (r.model != m().name) return send_error(*ex, model_not_found(r.model));
-  if (svc.draining()) {
-    return send_error(*ex,
-                      api_error(503, "server_error", "The server is shutting down; retry on another replica.",
-                                "", "service_unavailable"),
-                      {{"Retry-After", "5"}});
-  }
+  if (svc.draining()) return send_refusal(*ex, shutting_down());
   if (r.tool_choice != "none" && r.tool_choice != "auto") {
     return send_error(
         *ex, api_error(400, "invalid_request_error",
@@ -1061,12 +1068,7 @@ void OpenAiService::Impl::chat(const std::shared_ptr<Exchange>& ex) {
     if (sr.sampling.seed) sr.sampling.seed = *sr.sampling.seed + static_cast<uint64_t>(i);
     reqs.push_back(std::move(sr));
   }
-  if (auto e = gen->submit(std::move(reqs))) {
-    HttpHeaders h;
-    if (e->status == 429) h.emplace_back("Retry-After", std::to_string(svc.config_.retry_after_s));
-    if (e->status == 503) h.emplace_back("Retry-After", "5");
-    send_error(*ex, *e, std::move(h));
-  }
+  if (auto e = gen->submit(std::move(reqs))) send_refusal(*ex, *e);
 }
 
 void OpenAiService::Impl::completion(const std::shared_ptr<Exchange>& ex) {
@@ -1074,12 +1076,7 @@ void OpenAiService::Impl::completion(const std::shared_ptr<Exchange>& ex) {
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(*ex, *e);
   CompletionRequest& r = std::get<CompletionRequest>(parsed);
   if (r.model != m().name) return send_error(*ex, model_not_found(r.model));
-  if (svc.draining()) {
-    return send_error(*ex,
-                      api_error(503, "server_error", "The server is shutting down; retry on another replica.",
-                                "", "service_unavailable"),
-                      {{"Retry-After", "5"}});
-  }
+  if (svc.draining()) return send_refusal(*ex, shutting_down());
   if (r.echo && r.gen.logprobs) {
     return send_error(*ex, api_error(400, "invalid_request_error",
                                      "echo with logprobs (prompt logprobs) is not supported", "echo"));
@@ -1125,12 +1122,7 @@ void OpenAiService::Impl::completion(const std::shared_ptr<Exchange>& ex) {
       reqs.push_back(std::move(sr));
     }
   }
-  if (auto e = gen->submit(std::move(reqs))) {
-    HttpHeaders h;
-    if (e->status == 429) h.emplace_back("Retry-After", std::to_string(svc.config_.retry_after_s));
-    if (e->status == 503) h.emplace_back("Retry-After", "5");
-    send_error(*ex, *e, std::move(h));
-  }
+  if (auto e = gen->submit(std::move(reqs))) send_refusal(*ex, *e);
 }
 
 OpenAiService::OpenAiService(ServedModel model, ServiceConfig config, ServeMetrics* metrics,

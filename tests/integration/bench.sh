@@ -8,31 +8,11 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 hearth_it_init
 
-SERVER_PID=
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null
-  rm -rf "$IT_TMP"
-}
-trap cleanup EXIT
-
 expect_exit 0 "$HEARTH" bench --help
 CHECK="model synth --preset tiny" expect_exit 0 "$HEARTH" model synth --preset tiny --out "$IT_TMP/tiny"
 
-"$HEARTH" serve --model "$IT_TMP/tiny" --served-model-name bench-tiny --port 0 --port-file "$IT_TMP/port" \
-  --max-num-seqs 16 >"$IT_TMP/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 300); do
-  [ -s "$IT_TMP/port" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if [ ! -s "$IT_TMP/port" ]; then
-  fail "serve did not start" "$(tail -20 "$IT_TMP/serve.log")"
-  finish
-fi
-URL=http://127.0.0.1:$(cat "$IT_TMP/port")
-pass "serve is listening ($URL)"
+start_server bench --model "$IT_TMP/tiny" --served-model-name bench-tiny --max-num-seqs 16
+URL=http://127.0.0.1:$PORT
 
 CHECK="minimal form: 16 requests complete, none fail, 16 x 16 output tokens, model from /v1/models" \
   expect_exit 0 "$HEARTH" bench --url "$URL" --concurrency 4 --requests 16 --input-len 32 --output-len 16 \
@@ -86,7 +66,5 @@ CHECK="no server: a clear error" expect_error 1 "connect" "$HEARTH" bench --url 
 CHECK="no bound: exit 2" expect_error 2 "--requests" "$HEARTH" bench --url "$URL" -q
 CHECK="https is refused with advice" expect_error 1 "https" "$HEARTH" bench --url https://x --requests 1 -q
 
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID"
-SERVER_PID=
+stop_server bench
 finish

@@ -32,7 +32,7 @@ hearth_it_init() {
     exit 1
   fi
   IT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/hearth-it.XXXXXX")
-  trap 'rm -rf "$IT_TMP"' EXIT
+  trap _it_cleanup EXIT
   trap 'exit 130' INT TERM
   IT_OUT=$IT_TMP/.last.out
   IT_ERR=$IT_TMP/.last.err
@@ -243,3 +243,43 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "lib.sh: helpers sourced by the cli_*.sh scripts; nothing to run"
   exit 0
 fi
+
+# --- hearth serve in the background -------------------------------------------------------------
+# start_server NAME ARGS...: starts `hearth serve ARGS` on a free port (its log in $IT_TMP/NAME.log);
+# sets SERVER_PID and PORT, records the pid for the EXIT trap (killed there), and passes a check; fails
+# the script when the port file does not appear in 30 s.
+# stop_server NAME: SIGTERM to SERVER_PID; a check that it exits 0.
+SERVER_PIDS=()
+start_server() {
+  local name=$1
+  shift
+  rm -f "$IT_TMP/$name.port"
+  "$HEARTH" serve --port 0 --port-file "$IT_TMP/$name.port" "$@" >"$IT_TMP/$name.log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_PIDS+=("$SERVER_PID")
+  local i
+  for ((i = 0; i < 300; i++)); do
+    if [ -s "$IT_TMP/$name.port" ]; then
+      PORT=$(cat "$IT_TMP/$name.port")
+      pass "$name: serve is listening (port $PORT)"
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "$name: serve did not start" "$(tail -20 "$IT_TMP/$name.log")"
+  finish
+}
+stop_server() {
+  kill -TERM "$SERVER_PID"
+  local rc=0
+  wait "$SERVER_PID" || rc=$?
+  if [ "$rc" = 0 ]; then pass "$1: serve exits 0 on SIGTERM"; else fail "$1: serve exits 0 on SIGTERM" "status $rc"; fi
+}
+
+# shellcheck disable=SC2317  # run by the EXIT trap
+_it_cleanup() {
+  local p
+  for p in "${SERVER_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$IT_TMP"
+}

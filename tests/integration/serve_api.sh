@@ -11,37 +11,6 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 hearth_it_init
 
-SERVER_PIDS=()
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-  local p
-  for p in "${SERVER_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$IT_TMP"
-}
-trap cleanup EXIT
-
-# start_server NAME ARGS...: starts `hearth serve ARGS` on a free port; sets SERVER_PID and PORT
-# (and records the pid for the EXIT trap). Fails the script when the port file does not appear in 30 s.
-start_server() {
-  local name=$1
-  shift
-  rm -f "$IT_TMP/$name.port"
-  "$HEARTH" serve --port 0 --port-file "$IT_TMP/$name.port" "$@" >"$IT_TMP/$name.log" 2>&1 &
-  SERVER_PID=$!
-  SERVER_PIDS+=("$SERVER_PID")
-  local i
-  for ((i = 0; i < 300; i++)); do
-    if [ -s "$IT_TMP/$name.port" ]; then
-      PORT=$(cat "$IT_TMP/$name.port")
-      pass "$name: serve is listening (port $PORT)"
-      return 0
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  fail "$name: serve did not start" "$(tail -20 "$IT_TMP/$name.log")"
-  finish
-}
 
 MODEL=$IT_TMP/tiny
 NAME=hearth-test

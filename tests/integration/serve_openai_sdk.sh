@@ -13,31 +13,11 @@ if ! command -v node >/dev/null || [ ! -f "$SDK" ]; then
   finish
 fi
 
-SERVER_PID=
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null
-  rm -rf "$IT_TMP"
-}
-trap cleanup EXIT
-
 check "model synth --preset tiny" "$HEARTH" model synth --preset tiny --out "$IT_TMP/tiny"
 KEY=sdk-test-key
-"$HEARTH" serve --model "$IT_TMP/tiny" --served-model-name hearth-sdk --api-key "$KEY" --port 0 \
-  --port-file "$IT_TMP/port" >"$IT_TMP/serve.log" 2>&1 &
-SERVER_PID=$!
-for ((i = 0; i < 300; i++)); do
-  [ -s "$IT_TMP/port" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if [ ! -s "$IT_TMP/port" ]; then
-  fail "serve starts" "$(tail -20 "$IT_TMP/serve.log")"
-  finish
-fi
-pass "serve is listening (port $(cat "$IT_TMP/port"))"
+start_server sdk --model "$IT_TMP/tiny" --served-model-name hearth-sdk --api-key "$KEY"
 
-HEARTH_URL=http://127.0.0.1:$(cat "$IT_TMP/port") HEARTH_MODEL=hearth-sdk HEARTH_API_KEY=$KEY OPENAI_SDK=$SDK \
+HEARTH_URL=http://127.0.0.1:$PORT HEARTH_MODEL=hearth-sdk HEARTH_API_KEY=$KEY OPENAI_SDK=$SDK \
   timeout -k 5 120 node "$(dirname "$0")/serve_openai_sdk.mjs" >"$IT_TMP/node.out" 2>&1
 node_rc=$?
 label=
@@ -61,9 +41,5 @@ else
   fail "serve_openai_sdk.mjs ran to the end" "exit status $node_rc" "$(tail -15 "$IT_TMP/node.out")"
 fi
 
-kill -TERM "$SERVER_PID"
-rc=0
-wait "$SERVER_PID" || rc=$?
-SERVER_PID=
-if [ "$rc" = 0 ]; then pass "serve exits 0 on SIGTERM"; else fail "serve exits 0 on SIGTERM" "status $rc"; fi
+stop_server sdk
 finish
