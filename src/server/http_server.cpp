@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 
+#include "core/json_string.h"
 #include "core/log.h"
 
 namespace hearth::server {
@@ -41,24 +42,19 @@ struct HttpServer::Shared {
 namespace {
 
 std::string error_body(std::string_view message, std::string_view type, std::string_view code) {
-  // The OpenAI error object; the message is escaped by hand to keep this layer free of a JSON writer.
-  std::string m;
-  m.reserve(message.size() + 8);
-  for (char c : message) {
-    switch (c) {
-      case '"': m += "\\\""; break;
-      case '\\': m += "\\\\"; break;
-      case '\n': m += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          m += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          m += c;
-        }
-    }
+  // The OpenAI error object, formatted by hand: this layer has no JSON writer.
+  std::string out = R"({"error":{"message":)";
+  append_json_string(out, message);
+  out += R"(,"type":)";
+  append_json_string(out, type);
+  out += R"(,"param":null,"code":)";
+  if (code.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, code);
   }
-  return fmt::format(R"({{"error":{{"message":"{}","type":"{}","param":null,"code":{}}}}})", m, type,
-                     code.empty() ? std::string("null") : fmt::format("\"{}\"", code));
+  out += "}}";
+  return out;
 }
 
 std::string head(int status, std::string_view content_type, std::optional<size_t> length, bool keep_alive,

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "core/json_guard.h"
+#include "core/json_string.h"
 #include "core/log.h"
 #include "core/utf8.h"
 #include "model/model_files.h"
@@ -87,33 +88,6 @@ std::string random_hex(size_t n) {
   std::string s(n, '0');
   for (size_t i = 0; i < n; ++i) s[i] = kHex[rng() & 15];
   return s;
-}
-
-// A JSON string literal, quotes included. The text comes from the detokenizer, which only emits whole
-// UTF-8 characters; bytes >= 0x80 pass through.
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c >= 0x20) {
-      out += ch;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  out += '"';
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
