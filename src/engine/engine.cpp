@@ -166,8 +166,15 @@ void Engine::step() {
     for (const ScheduledChunk& c : plan.chunks) {
       if (!c.want_logits) continue;
       Live& live = live_.at(c.seq->id);
-      SampledToken tok = live.sampler.sample(
-          std::span<const float>(logits_.data() + row * vocab, static_cast<size_t>(vocab)));
+      const std::span<const float> lrow(logits_.data() + row * vocab, static_cast<size_t>(vocab));
+      TokenConstraint* constraint = c.seq->request.constraint.get();
+      if (constraint != nullptr) {
+        allowed_.resize(static_cast<size_t>(vocab));
+        constraint->fill_allowed(allowed_);
+      }
+      SampledToken tok =
+          constraint != nullptr ? live.sampler.sample(lrow, allowed_) : live.sampler.sample(lrow);
+      if (constraint != nullptr) constraint->accept(tok.id);
       ++row;
       ++gen_tokens;
       if (!live.first_token) {

@@ -106,6 +106,7 @@ class Engine {
   Scheduler scheduler_;
   std::unordered_map<uint64_t, Live> live_;  // engine thread only
   std::vector<float> logits_;                // engine thread only: reused every step
+  std::vector<uint8_t> allowed_;             // engine thread only: a constrained sequence's mask
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

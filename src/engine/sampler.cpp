@@ -140,7 +140,7 @@ int32_t Sampler::draw(std::span<const float> work, float max) {
   return cand_.back().id;  // rounding: cum can end a hair below total
 }
 
-SampledToken Sampler::sample(std::span<const float> logits) {
+SampledToken Sampler::sample(std::span<const float> logits, std::span<const uint8_t> allowed) {
   assert(static_cast<int64_t>(logits.size()) == vocab_size_);
   // Defensive in release builds: never index past either buffer.
   const size_t n = std::min(logits.size(), static_cast<size_t>(vocab_size_));
@@ -159,6 +159,12 @@ SampledToken Sampler::sample(std::span<const float> logits) {
     apply_penalties(work, std::span<const int32_t>(output_counts_.data(), n),
                     std::span<const uint8_t>(in_prompt_.data(), n), params_.repetition_penalty,
                     params_.frequency_penalty, params_.presence_penalty);
+  }
+
+  if (!allowed.empty()) {
+    const size_t m = std::min(n, allowed.size());
+    for (size_t i = 0; i < m; ++i)
+      if (allowed[i] == 0) work[i] = kNegInf;
   }
 
   // argmax also covers the degenerate rows: all -inf gives id 0.

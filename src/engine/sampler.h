@@ -55,7 +55,9 @@ class Sampler {
   void add_prompt(std::span<const int32_t> prompt_ids);
 
   // Samples from `logits` (vocab_size floats, not modified) and records the chosen token as output.
-  SampledToken sample(std::span<const float> logits);
+  // With `allowed` (vocab_size entries, guided decoding), only ids whose entry is non-zero can be chosen;
+  // logprobs stay those of the model's raw distribution.
+  SampledToken sample(std::span<const float> logits, std::span<const uint8_t> allowed = {});
 
   const SamplingParams& params() const { return params_; }
 

