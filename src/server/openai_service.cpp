@@ -760,6 +760,23 @@ class Generation : public std::enable_shared_from_this<Generation> {
     }
   }
 
+  // One access-log line per request: what ran, for whom, how it ended, what it cost.
+  void log_request(double e2e) const {
+    int64_t prompt = 0, cached = 0, completion = 0;
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      if (i % static_cast<size_t>(gen_.n) == 0) {
+        prompt += choices_[i]->prompt_tokens;
+        cached += choices_[i]->cached_tokens;
+      }
+      completion += choices_[i]->tokens;
+    }
+    HEARTH_LOG_INFO("{} {} {}{} n={} prompt={} cached={} completion={} finish={} e2e={:.3f}s{}", id_,
+                    api_ == Api::kChat ? "chat" : "completion", gen_.stream ? "stream" : "json",
+                    gen_.user.empty() ? "" : " user=" + gen_.user.substr(0, 64), choices_.size(), prompt,
+                    cached, completion, choices_.empty() ? "" : choices_[0]->finish_reason, e2e,
+                    gone_ ? " (client gone)" : (engine_error_.empty() ? "" : " (engine error)"));
+  }
+
   json chunk_base() const {
     return json{{"id", id_},
                 {"object", api_ == Api::kChat ? "chat.completion.chunk" : "text_completion"},
@@ -897,7 +914,9 @@ class Generation : public std::enable_shared_from_this<Generation> {
   void finish() {
     if (answered_) return;
     answered_ = true;
-    if (metrics_) metrics_->observe_e2e(seconds_between(started_, Clock::now()));
+    const double e2e = seconds_between(started_, Clock::now());
+    if (metrics_) metrics_->observe_e2e(e2e);
+    log_request(e2e);
     if (gone_) return;
     if (gen_.stream) {
       std::string out;
