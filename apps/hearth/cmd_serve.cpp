@@ -145,7 +145,6 @@ int run_serve(ServeArgs a) {
       hc, [&service](std::shared_ptr<server::Exchange> ex) { service.handle(std::move(ex)); });
   if (!http.is_ok()) return fail(http.status());
   metrics.set_http(http->get());
-  service.set_http(http->get());
   (*http)->start();
   const uint16_t port = (*http)->port();
   if (!a.port_file.empty()) {

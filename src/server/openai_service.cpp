@@ -182,7 +182,6 @@ struct Choice {
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;
   std::string finish_reason;
-  size_t tool_calls_sent = 0;
   json logprobs_content = json::array();  // chat: entries; completions: built in the parallel arrays below
   json lp_tokens = json::array(), lp_values = json::array(), lp_top = json::array(),
        lp_offsets = json::array();
@@ -1113,12 +1112,10 @@ void OpenAiService::Impl::completion(const std::shared_ptr<Exchange>& ex) {
   if (auto e = gen->submit(std::move(reqs))) send_refusal(*ex, *e);
 }
 
-OpenAiService::OpenAiService(ServedModel model, ServiceConfig config, ServeMetrics* metrics,
-                             const HttpServer* http)
+OpenAiService::OpenAiService(ServedModel model, ServiceConfig config, ServeMetrics* metrics)
     : model_(std::move(model)),
       config_(std::move(config)),
       metrics_(metrics),
-      http_(http),
       impl_(std::make_unique<Impl>(*this)) {
   if (!config_.api_key.empty()) {
     SHA256(reinterpret_cast<const unsigned char*>(config_.api_key.data()), config_.api_key.size(),

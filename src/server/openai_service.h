@@ -63,8 +63,7 @@ struct ServiceConfig {
 
 class OpenAiService {
  public:
-  OpenAiService(ServedModel model, ServiceConfig config, ServeMetrics* metrics,
-                const HttpServer* http = nullptr);
+  OpenAiService(ServedModel model, ServiceConfig config, ServeMetrics* metrics);
   ~OpenAiService();
 
   // The HttpServer handler.
@@ -73,7 +72,6 @@ class OpenAiService {
   // After this, generation requests get 503 and /ready reports draining.
   void set_draining() { draining_.store(true); }
   bool draining() const { return draining_.load(); }
-  void set_http(const HttpServer* http) { http_ = http; }
 
   const ServedModel& model() const { return model_; }
 
@@ -83,7 +81,6 @@ class OpenAiService {
   ServedModel model_;
   ServiceConfig config_;
   ServeMetrics* metrics_;
-  const HttpServer* http_;
   std::atomic<bool> draining_{false};
   std::unique_ptr<Impl> impl_;
 };
