@@ -4,6 +4,10 @@
 
 #include "commands.h"
 
+#include <fmt/format.h>
+
+#include "kernels/cpu/cpu_features.h"
+
 namespace hearth::app {
 
 std::string read_stdin() {
@@ -28,6 +32,49 @@ int apply_quantize_flag(const std::string& value, RunnerOptions* options) {
     return 2;
   }
   return 0;
+}
+
+void add_device_flags(CLI::App* cmd, DeviceFlags* f) {
+  cmd->add_option("--device", f->device, "Where to run: cpu, cuda or cuda:N (GPU N)")->capture_default_str();
+  cmd->add_option("--gpu-memory-utilization", f->gpu_memory_utilization,
+                  "CUDA: fraction of the GPU's memory to use; the KV cache gets what weights and buffers leave")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 1.0));
+  cmd->add_flag("--no-cuda-graphs", f->no_cuda_graphs, "CUDA: launch decode steps kernel by kernel");
+}
+
+int apply_device_flags(const DeviceFlags& f, RunnerOptions* o) {
+  if (f.device == "cpu") {
+    o->device = RunnerDevice::kCpu;
+    return 0;
+  }
+  if (f.device.rfind("cuda", 0) != 0) {
+    std::fprintf(stderr, "error: --device must be cpu, cuda or cuda:N, got '%s'\n", f.device.c_str());
+    return 2;
+  }
+  o->device = RunnerDevice::kCuda;
+  if (f.device.size() > 4) {
+    const std::string idx = f.device.substr(4);
+    if (idx.size() < 2 || idx[0] != ':' || idx.find_first_not_of("0123456789", 1) != std::string::npos ||
+        idx.size() > 4) {
+      std::fprintf(stderr, "error: --device must be cpu, cuda or cuda:N, got '%s'\n", f.device.c_str());
+      return 2;
+    }
+    o->gpu.device = std::stoi(idx.substr(1));
+  }
+  o->gpu.gpu_memory_utilization = f.gpu_memory_utilization;
+  o->gpu.cuda_graphs = !f.no_cuda_graphs;
+  return 0;
+}
+
+std::string describe_runner(const ModelRunner& r) {
+  if (const DeviceModel* d = r.device_model(); d != nullptr) {
+    const DeviceMemoryReport m = d->memory();
+    return fmt::format("cuda ({}, weights {:.2f} GiB, KV {:.2f} GiB, buffers {:.2f} GiB)", m.device_name,
+                       static_cast<double>(m.weight_bytes) / (1 << 30), static_cast<double>(m.kv_bytes) / (1 << 30),
+                       static_cast<double>(m.activation_bytes) / (1 << 30));
+  }
+  return fmt::format("cpu ({} kernels, {} threads)", cpu_isa_name(cpu_isa()), r.pool().size());
 }
 
 }  // namespace hearth::app

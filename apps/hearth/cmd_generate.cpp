@@ -31,7 +31,7 @@ struct GenerateArgs {
   float repetition_penalty = 1.0f, frequency_penalty = 0.0f, presence_penalty = 0.0f;
   std::optional<uint64_t> seed;
   int32_t top_logprobs = 0;
-  std::string device = "cpu";
+  DeviceFlags dev;
   std::string quantize = "none";
   int threads = 0;
   int64_t prefill_chunk = 512;
@@ -69,16 +69,12 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text) {
 }
 
 int run_generate(const GenerateArgs& a) {
-  if (a.device != "cpu") {
-    return fail(make_error(
-        ErrorCode::kUnsupported,
-        "--device {}: only the CPU engine exists in this build (the GPU engine is issue #6)", a.device));
-  }
   if (a.prompt.empty() == a.prompt_ids.empty()) {
     std::fprintf(stderr, "error: give exactly one of --prompt and --prompt-ids\n");
     return 2;
   }
   RunnerOptions ropt;
+  if (int rc = apply_device_flags(a.dev, &ropt); rc != 0) return rc;
   ropt.threads = a.threads;
   ropt.weights.int8_activations = a.int8_activations;
   if (int rc = apply_quantize_flag(a.quantize, &ropt); rc != 0) return rc;
@@ -95,6 +91,9 @@ int run_generate(const GenerateArgs& a) {
     prompt = std::move(*ids);
   }
   ropt.kv.max_tokens = static_cast<int64_t>(prompt.size()) + a.max_tokens;
+  ropt.kv.num_blocks = ropt.kv.blocks();
+  ropt.gpu.max_seqs = 1;
+  ropt.gpu.max_batch_tokens = std::max<int64_t>(a.prefill_chunk, 1);
 
   const auto t0 = std::chrono::steady_clock::now();
   if (!a.json) std::fprintf(stderr, "loading %s ...\n", a.model.c_str());
@@ -102,7 +101,10 @@ int run_generate(const GenerateArgs& a) {
   if (!runner.is_ok()) return fail(runner.status());
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelRunner& r = **runner;
-  if (!a.json) {
+  if (!a.json && r.device() == RunnerDevice::kCuda) {
+    std::fprintf(stderr, "loaded %s in %.2f s on %s\n", std::string(architecture_name(r.spec().architecture)).c_str(),
+                 load_s, describe_runner(r).c_str());
+  } else if (!a.json) {
     std::fprintf(stderr, "loaded %s in %.2f s: %.2f GiB mapped, %.2f GiB converted; %d threads, %s kernels\n",
                  std::string(architecture_name(r.spec().architecture)).c_str(), load_s,
                  static_cast<double>(r.weights().mapped_bytes()) / (1 << 30),
@@ -219,7 +221,7 @@ void add_generate_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--seed", a->seed, "Seed of the sampler's random generator (reproducible output)");
   cmd->add_option("--top-logprobs", a->top_logprobs, "Report the k most likely tokens per step (0-20)")
       ->check(CLI::Range(0, 20));
-  cmd->add_option("--device", a->device, "Where to run: cpu");
+  add_device_flags(cmd, &a->dev);
   cmd->add_option("--quantize", a->quantize, "Quantize F32/F16/BF16 linear weights at load: none or q8_0");
   cmd->add_option("--threads,-t", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
   cmd->add_option("--prefill-chunk", a->prefill_chunk,

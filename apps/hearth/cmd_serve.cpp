@@ -38,16 +38,16 @@ struct ServeArgs {
   std::string port_file;
   std::string served_model_name;
   std::string api_key;
-  std::string device = "cpu";
+  DeviceFlags dev;
   std::string quantize = "none";
   bool int8_activations = false;
   int threads = 0;
   int io_threads = 2;
-  int64_t max_num_seqs = 64;
-  int64_t max_batched_tokens = 512;
+  int64_t max_num_seqs = 0;        // 0: 64 on the CPU, 256 on a GPU
+  int64_t max_batched_tokens = 0;  // 0: 512 on the CPU, 8192 on a GPU
   int64_t max_queue_requests = 1024;
   int64_t max_queue_tokens = 1 << 22;
-  int64_t kv_tokens = 65536;
+  int64_t kv_tokens = 0;  // 0: 65536 on the CPU; on a GPU whatever --gpu-memory-utilization leaves
   int64_t max_model_len = 0;
   bool no_prefix_caching = false;
   double drain_timeout = 30;
@@ -77,11 +77,6 @@ Status ensure_demo_model(const std::string& dir) {
 }
 
 int run_serve(ServeArgs a) {
-  if (a.device != "cpu") {
-    return fail(make_error(
-        ErrorCode::kUnsupported,
-        "--device {}: only the CPU engine exists in this build (the GPU engine is issue #6)", a.device));
-  }
   if (a.demo) {
     if (a.model.empty()) a.model = a.demo_dir;
     if (Status st = ensure_demo_model(a.model); !st.is_ok()) return fail(st);
@@ -108,8 +103,18 @@ int run_serve(ServeArgs a) {
   signal(SIGPIPE, SIG_IGN);
 
   RunnerOptions ropt;
+  if (int rc = apply_device_flags(a.dev, &ropt); rc != 0) return rc;
+  const bool gpu = ropt.device == RunnerDevice::kCuda;
+  if (a.max_num_seqs == 0) a.max_num_seqs = gpu ? 256 : 64;
+  if (a.max_batched_tokens == 0) a.max_batched_tokens = gpu ? 8192 : 512;
   ropt.threads = a.threads;
-  ropt.kv.max_tokens = a.kv_tokens;
+  ropt.gpu.max_seqs = a.max_num_seqs;
+  ropt.gpu.max_batch_tokens = std::max(a.max_batched_tokens, a.max_num_seqs);
+  if (gpu) {
+    ropt.kv.num_blocks = a.kv_tokens > 0 ? (a.kv_tokens + ropt.kv.block_size - 1) / ropt.kv.block_size : 0;
+  } else {
+    ropt.kv.max_tokens = a.kv_tokens > 0 ? a.kv_tokens : 65536;
+  }
   ropt.prefix_caching = !a.no_prefix_caching;
   ropt.weights.int8_activations = a.int8_activations;
   if (int rc = apply_quantize_flag(a.quantize, &ropt); rc != 0) return rc;
@@ -154,13 +159,13 @@ int run_serve(ServeArgs a) {
   }
   std::fprintf(
       stderr,
-      "serve: %s (%s, %s kernels, %d threads) loaded in %.2f s; context %lld tokens, KV cache %lld tokens\n"
+      "serve: %s (%s, %s) loaded in %.2f s; context %lld tokens, KV cache %lld tokens\n"
       "serve: model \"%s\" at http://%s:%u/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, "
       "/metrics)%s\n",
       a.model.c_str(), std::string(architecture_name((*runner)->spec().architecture)).c_str(),
-      std::string(cpu_isa_name(cpu_isa())).c_str(), (*runner)->pool().size(), load_s,
+      describe_runner(**runner).c_str(), load_s,
       static_cast<long long>(max_len),
-      static_cast<long long>((*runner)->kv().num_blocks() * (*runner)->kv().block_size()), name.c_str(),
+      static_cast<long long>((*runner)->kv_num_blocks() * (*runner)->kv_block_size()), name.c_str(),
       a.host.c_str(), port, a.api_key.empty() ? "" : "; API key required");
   std::fprintf(stderr, "serve: listening on http://%s:%u\n", a.host.c_str(), port);
 
@@ -215,7 +220,7 @@ void add_serve_command(CLI::App& app, RunFn* run) {
                   "The model name clients send (default: the model directory's name)");
   cmd->add_option("--api-key", args->api_key,
                   "Require 'Authorization: Bearer KEY' on /v1/* (or set HEARTH_API_KEY)");
-  cmd->add_option("--device", args->device, "cpu (cuda: issue #6)")->capture_default_str();
+  add_device_flags(cmd, &args->dev);
   cmd->add_option("--quantize", args->quantize, "Weights at load: none or q8_0")->capture_default_str();
   cmd->add_flag("--int8-activations", args->int8_activations, "With Q8_0 weights: int8 activations (VNNI)");
   cmd->add_option("--threads", args->threads, "Engine compute threads (default: all cores)");
@@ -231,8 +236,9 @@ void add_serve_command(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--max-queue-tokens", args->max_queue_tokens, "Queued prompt tokens before 429")
       ->capture_default_str();
-  cmd->add_option("--kv-tokens", args->kv_tokens, "KV-cache capacity in tokens (all sequences together)")
-      ->capture_default_str();
+  cmd->add_option("--kv-tokens", args->kv_tokens,
+                  "KV-cache capacity in tokens, all sequences together (default: 65536 on the CPU; on a GPU what "
+                  "--gpu-memory-utilization leaves)");
   cmd->add_option(
       "--max-model-len", args->max_model_len,
       "Longest prompt + completion one request may use (default: the model's context, capped by the KV "

@@ -39,4 +39,16 @@ std::string read_stdin();
 std::string exe_dir();
 // --quantize none|q8_0 into the runner options; 0, or 2 (a usage error, printed) for another value.
 int apply_quantize_flag(const std::string& value, RunnerOptions* options);
+
+// --device cpu|cuda[:N] and the GPU options shared by serve and generate.
+struct DeviceFlags {
+  std::string device = "cpu";
+  double gpu_memory_utilization = 0.9;
+  bool no_cuda_graphs = false;
+};
+void add_device_flags(CLI::App* cmd, DeviceFlags* flags);
+// Applies the flags to the runner options; 0, or 2 (a usage error, printed).
+int apply_device_flags(const DeviceFlags& flags, RunnerOptions* options);
+// "cpu (avx512, 8 threads)" or "cuda (NVIDIA H100, weights 3.3 GiB, KV 60.1 GiB)" for start-up lines.
+std::string describe_runner(const ModelRunner& runner);
 }  // namespace hearth::app

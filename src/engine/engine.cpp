@@ -49,10 +49,10 @@ Result<uint64_t> Engine::submit(SequenceRequest request, EngineCallback callback
                       "the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens",
                       request.prompt.size(), request.max_tokens, runner_.max_context());
   }
-  const int64_t bs = runner_.kv().block_size();
-  if ((len + bs - 1) / bs > runner_.kv().num_blocks()) {
+  const int64_t bs = runner_.kv_block_size();
+  if ((len + bs - 1) / bs > runner_.kv_num_blocks()) {
     return make_error(ErrorCode::kOutOfRange, "the request needs {} tokens of KV cache; the cache holds {}",
-                      len, runner_.kv().num_blocks() * bs);
+                      len, runner_.kv_num_blocks() * bs);
   }
   const int64_t prompt_len = static_cast<int64_t>(request.prompt.size());
   std::lock_guard<std::mutex> lock(mu_);
@@ -145,7 +145,12 @@ void Engine::step() {
   SchedulerStep plan = scheduler_.schedule();
   uint64_t gen_tokens = 0, prompt_tokens = 0;
   if (!plan.chunks.empty()) {
-    const ForwardBatch batch = to_forward_batch(plan);
+    ForwardBatch batch = to_forward_batch(plan);
+    for (size_t i = 0; i < batch.chunks.size(); ++i) {
+      const Sequence& seq = *plan.chunks[i].seq;
+      batch.chunks[i].device_greedy =
+          seq.request.constraint == nullptr && live_.at(seq.id).sampler.argmax_only();
+    }
     for (const ScheduledChunk& c : plan.chunks) {
       Live& live = live_.at(c.seq->id);
       if (!live.scheduled) {
@@ -155,7 +160,7 @@ void Engine::step() {
       if (c.start < c.seq->prompt_len)
         prompt_tokens += static_cast<uint64_t>(std::min(c.tokens, c.seq->prompt_len - c.start));
     }
-    const Status st = runner_.forward(batch, logits_);
+    const Status st = runner_.forward(batch, logits_, &greedy_);
     if (!st.is_ok()) {
       finish_all(st);
       return;
@@ -163,7 +168,8 @@ void Engine::step() {
     scheduler_.on_computed(plan);
     const int64_t vocab = runner_.spec().vocab_size;
     int64_t row = 0;
-    for (const ScheduledChunk& c : plan.chunks) {
+    for (size_t i = 0; i < plan.chunks.size(); ++i) {
+      const ScheduledChunk& c = plan.chunks[i];
       if (!c.want_logits) continue;
       Live& live = live_.at(c.seq->id);
       const std::span<const float> lrow(logits_.data() + row * vocab, static_cast<size_t>(vocab));
@@ -172,8 +178,13 @@ void Engine::step() {
         allowed_.resize(static_cast<size_t>(vocab));
         constraint->fill_allowed(allowed_);
       }
-      SampledToken tok =
-          constraint != nullptr ? live.sampler.sample(lrow, allowed_) : live.sampler.sample(lrow);
+      SampledToken tok;
+      if (batch.chunks[i].device_greedy && !greedy_.empty()) {
+        const DeviceToken& d = greedy_[static_cast<size_t>(row)];
+        tok = live.sampler.accept(d.id, d.logprob);
+      } else {
+        tok = constraint != nullptr ? live.sampler.sample(lrow, allowed_) : live.sampler.sample(lrow);
+      }
       if (constraint != nullptr) constraint->accept(tok.id);
       ++row;
       ++gen_tokens;

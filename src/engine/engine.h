@@ -107,6 +107,7 @@ class Engine {
   std::unordered_map<uint64_t, Live> live_;  // engine thread only
   std::vector<float> logits_;                // engine thread only: reused every step
   std::vector<uint8_t> allowed_;             // engine thread only: a constrained sequence's mask
+  std::vector<DeviceToken> greedy_;          // engine thread only: the device's argmax per logit row
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

@@ -14,6 +14,7 @@ struct SequenceChunk {
   int64_t start_pos = 0;                 // tokens already in the KV cache
   std::span<const int32_t> block_table;  // covers start_pos + tokens.size() positions
   bool want_logits = true;               // logits of the chunk's last token
+  bool device_greedy = false;            // a device backend may answer with its argmax, not logits
 };
 
 struct ForwardBatch {

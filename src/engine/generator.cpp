@@ -56,13 +56,16 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
   GenerateStats local;
   GenerateStats& st = stats ? *stats : local;
   std::vector<float> logits;
+  std::vector<DeviceToken> greedy;
   while (!sched.idle()) {
     SchedulerStep step = sched.schedule();
     if (step.chunks.empty()) {
       return make_error(ErrorCode::kInternal, "the scheduler made no progress ({} waiting, {} running)",
                         sched.num_waiting(), sched.num_running());
     }
-    const ForwardBatch batch = to_forward_batch(step);
+    ForwardBatch batch = to_forward_batch(step);
+    for (size_t i = 0; i < batch.chunks.size(); ++i)
+      batch.chunks[i].device_greedy = samplers.at(step.chunks[i].seq->id).argmax_only();
     bool has_prefill = false;
     for (const ScheduledChunk& c : step.chunks) {
       if (c.start < c.seq->prompt_len) {
@@ -73,15 +76,19 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
       }
     }
     const auto t0 = std::chrono::steady_clock::now();
-    HEARTH_RETURN_IF_ERROR(runner.forward(batch, logits));
+    HEARTH_RETURN_IF_ERROR(runner.forward(batch, logits, &greedy));
     sched.on_computed(step);
     int64_t row = 0;
-    for (const ScheduledChunk& c : step.chunks) {
+    for (size_t i = 0; i < step.chunks.size(); ++i) {
+      const ScheduledChunk& c = step.chunks[i];
       if (!c.want_logits) continue;
       const std::span<const float> lrow(logits.data() + row * vocab, static_cast<size_t>(vocab));
-      ++row;
       Sequence& seq = *c.seq;
-      SampledToken tok = samplers.at(seq.id).sample(lrow);
+      Sampler& sampler = samplers.at(seq.id);
+      SampledToken tok = batch.chunks[i].device_greedy && !greedy.empty()
+                             ? sampler.accept(greedy[static_cast<size_t>(row)].id, greedy[static_cast<size_t>(row)].logprob)
+                             : sampler.sample(lrow);
+      ++row;
       if (options.on_token) options.on_token(static_cast<size_t>(seq.id), tok);
       GenerateResult& out = results[seq.id];
       out.ids.push_back(tok.id);

@@ -183,4 +183,12 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const uint
   return result;
 }
 
+SampledToken Sampler::accept(int32_t id, float logprob) {
+  if (id >= 0 && id < vocab_size_) ++output_counts_[static_cast<size_t>(id)];
+  SampledToken t;
+  t.id = id;
+  t.logprob = logprob;
+  return t;
+}
+
 }  // namespace hearth

@@ -61,6 +61,15 @@ class Sampler {
 
   const SamplingParams& params() const { return params_; }
 
+  // True when sample() would return the plain argmax with its raw logprob and nothing else (greedy, no
+  // penalties, no top_logprobs): a device backend can then answer without copying the logits row.
+  bool argmax_only() const {
+    return params_.greedy() && params_.repetition_penalty == 1.0f && params_.frequency_penalty == 0.0f &&
+           params_.presence_penalty == 0.0f && params_.top_logprobs == 0;
+  }
+  // Records a token chosen elsewhere (the device's argmax) as sample() would have.
+  SampledToken accept(int32_t id, float logprob);
+
  private:
   // Temperature, min_p, top_k, top_p and the random draw over penalised logits `work` whose
   // largest value is `max` (not -inf).

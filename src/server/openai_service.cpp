@@ -134,8 +134,8 @@ Result<ServedModel> prepare_served_model(const std::string& path, std::string na
   if (m.tokenizer->eos_id()) stops.insert(*m.tokenizer->eos_id());
   m.stop_ids.assign(stops.begin(), stops.end());
   std::sort(m.stop_ids.begin(), m.stop_ids.end());
-  const int64_t bs = runner.kv().block_size();
-  const int64_t kv_tokens = runner.kv().num_blocks() * bs;
+  const int64_t bs = runner.kv_block_size();
+  const int64_t kv_tokens = runner.kv_num_blocks() * bs;
   m.max_model_len = std::min(runner.max_context(), kv_tokens);
   if (max_model_len > 0) {
     if (max_model_len > m.max_model_len) {

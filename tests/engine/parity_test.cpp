@@ -11,11 +11,16 @@
 
 #include "engine/model_runner.h"
 #include "fixture_convert.h"
+#include "parity_util.h"
 #include "kernels/cpu/cpu_features.h"
 #include "model/gguf_convert.h"
 
 namespace hearth {
 namespace {
+
+using testing::fixture_dir;
+using testing::log_softmax;
+using testing::teacher_forced_logits;
 
 struct ParityCase {
   const char* name;
@@ -26,44 +31,6 @@ struct ParityCase {
   bool convert = false;
   bool int8_activations = false;
 };
-
-std::vector<double> log_softmax(const float* logits, int64_t n) {
-  double mx = logits[0];
-  for (int64_t i = 1; i < n; ++i) mx = std::max<double>(mx, logits[i]);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(logits[i] - mx);
-  std::vector<double> out(n);
-  for (int64_t i = 0; i < n; ++i) out[i] = logits[i] - mx - std::log(sum);
-  return out;
-}
-
-std::string fixture_dir(const char* name) {
-  return std::string(HEARTH_FIXTURES_DIR) + "/engine/" + name;
-}
-
-// Prefills the prompt, then feeds the reference's tokens one by one: the logits of every step.
-std::vector<std::vector<float>> teacher_forced_logits(ModelRunner& r, const nlohmann::json& prompt) {
-  std::vector<int32_t> tokens = prompt["ids"].get<std::vector<int32_t>>();
-  std::vector<int32_t> blocks;
-  EXPECT_TRUE(r.blocks().ensure_capacity(blocks, tokens.size() + prompt["steps"].size()).is_ok());
-  std::vector<std::vector<float>> out;
-  int64_t computed = 0;
-  for (const auto& s : prompt["steps"]) {
-    ForwardBatch b;
-    SequenceChunk c;
-    c.tokens = std::span<const int32_t>(tokens).subspan(computed);
-    c.start_pos = computed;
-    c.block_table = blocks;
-    b.chunks.push_back(c);
-    std::vector<float> logits;
-    EXPECT_TRUE(r.forward(b, logits).is_ok());
-    out.push_back(std::move(logits));
-    computed = static_cast<int64_t>(tokens.size());
-    tokens.push_back(s["id"].get<int32_t>());
-  }
-  r.blocks().release(blocks);
-  return out;
-}
 
 class Parity : public ::testing::TestWithParam<ParityCase> {};
 
@@ -85,31 +52,7 @@ TEST_P(Parity, TeacherForcedLogprobsMatchTransformers) {
   auto runner = ModelRunner::load(dir, opt);
   ASSERT_TRUE(runner.is_ok()) << runner.status().to_string();
   ModelRunner& r = **runner;
-  std::ifstream in(dir + "/reference.json");
-  const auto ref = nlohmann::json::parse(in);
-  const int64_t vocab = r.spec().vocab_size;
-  double worst = 0;
-  for (const auto& p : ref["prompts"]) {
-    const auto logits = teacher_forced_logits(r, p);
-    ASSERT_EQ(logits.size(), p["steps"].size());
-    for (size_t step = 0; step < logits.size(); ++step) {
-      ASSERT_EQ(static_cast<int64_t>(logits[step].size()), vocab);
-      const auto lp = log_softmax(logits[step].data(), vocab);
-      const auto& s = p["steps"][step];
-      const int32_t got = static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin());
-      // A different argmax is only acceptable when the reference's top two are tied within tolerance.
-      const double gap = s["top"][0][1].get<double>() - s["top"][1][1].get<double>();
-      if (gap > pc.tolerance) {
-        EXPECT_EQ(got, s["id"].get<int32_t>()) << pc.name << " prompt " << p["prompt"] << " step " << step;
-      }
-      for (const auto& t : s["top"]) {
-        const double d = std::abs(lp[t[0].get<int32_t>()] - t[1].get<double>());
-        worst = std::max(worst, d);
-        EXPECT_LE(d, pc.tolerance) << pc.name << " prompt " << p["prompt"] << " step " << step << " id "
-                                   << t[0];
-      }
-    }
-  }
+  const double worst = testing::check_teacher_forced_parity(r, dir, pc.tolerance, pc.name);
   RecordProperty("max_abs_logprob_error", std::to_string(worst));
   std::printf("[ parity ] %s: max |logprob error| over top-5 = %.3g\n", pc.name, worst);
 }

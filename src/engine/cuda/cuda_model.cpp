@@ -1,0 +1,22 @@
+// Picks the CUDA implementation of a checkpoint's architecture family.
+#include "engine/device_model.h"
+
+namespace hearth {
+
+Result<std::unique_ptr<DeviceModel>> make_cuda_dense_model(std::shared_ptr<const Checkpoint> checkpoint,
+                                                           const DeviceModelOptions& options);
+
+Result<std::unique_ptr<DeviceModel>> make_cuda_model(std::shared_ptr<const Checkpoint> checkpoint,
+                                                     const DeviceModelOptions& options) {
+  switch (checkpoint->spec().architecture) {
+    case Architecture::kQwen2:
+    case Architecture::kLlama: return make_cuda_dense_model(std::move(checkpoint), options);
+    case Architecture::kDeepseekV2:
+    case Architecture::kDeepseekV3: break;
+  }
+  return make_error(ErrorCode::kUnsupported,
+                    "{} does not run on CUDA yet (MLA + MoE kernels are in progress); run it with --device cpu",
+                    architecture_name(checkpoint->spec().architecture));
+}
+
+}  // namespace hearth

@@ -1,0 +1,59 @@
+#pragma once
+// DeviceModel: an architecture's forward pass on an accelerator. It owns the weights on the device,
+// the device KV pool (paged: the same block ids as the host's BlockManager) and the step's buffers;
+// ModelRunner drives it exactly as it drives the CPU ArchModel. The CUDA implementation lives in
+// engine/cuda/ and is built when nvcc is present; without it make_cuda_model() says so.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/forward_batch.h"
+#include "model/checkpoint.h"
+
+namespace hearth {
+
+struct DeviceModelOptions {
+  int device = 0;                       // CUDA device index
+  int64_t block_size = 16;              // KV tokens per block
+  int64_t num_blocks = 0;               // 0: as many as gpu_memory_utilization leaves room for
+  double gpu_memory_utilization = 0.9;  // fraction of the card's memory this process may hold
+  int64_t max_batch_tokens = 8192;      // tokens in one step (activation buffers are sized for it)
+  int64_t max_seqs = 256;               // sequences (chunks) in one step
+  bool cuda_graphs = true;              // replay captured decode steps
+};
+
+// The device's answer for a logit row of a chunk marked device_greedy: the argmax (lowest id on ties)
+// and its raw log-softmax value.
+struct DeviceToken {
+  int32_t id = 0;
+  float logprob = 0.0f;
+};
+
+struct DeviceMemoryReport {
+  uint64_t weight_bytes = 0;
+  uint64_t kv_bytes = 0;
+  uint64_t activation_bytes = 0;
+  uint64_t total_bytes = 0;  // the card's memory
+  std::string device_name;
+};
+
+class DeviceModel {
+ public:
+  virtual ~DeviceModel() = default;
+  virtual int64_t kv_num_blocks() const = 0;
+  virtual int64_t kv_block_size() const = 0;
+  virtual DeviceMemoryReport memory() const = 0;
+  virtual int64_t max_batch_tokens() const = 0;
+  virtual int64_t max_seqs() const = 0;
+  // Runs `batch` (validated by ModelRunner). Every logit row's argmax goes to `greedy` (num_logit_rows
+  // entries); `logits` gets num_logit_rows() x vocab floats of which only the rows of chunks not marked
+  // device_greedy are filled (the others cost no copy).
+  virtual Status forward(const ForwardBatch& batch, std::vector<float>& logits, std::vector<DeviceToken>& greedy) = 0;
+};
+
+Result<std::unique_ptr<DeviceModel>> make_cuda_model(std::shared_ptr<const Checkpoint> checkpoint,
+                                                     const DeviceModelOptions& options);
+
+}  // namespace hearth

@@ -1,0 +1,202 @@
+// Paged grouped-query attention (flash-decoding): one CTA per (token, KV head, group slice, split). It
+// stages 32-position tiles of K and V in shared memory (each K/V row is read once for all of the
+// group's query heads), keeps an online softmax per head, and either writes the normalized output or,
+// with several splits, an unnormalized partial (acc, max, sum) that the combine kernel merges.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/device_math.cuh"
+
+namespace hearth::cuda {
+namespace {
+
+constexpr int kTile = 32;
+constexpr int kThreads = 128;
+constexpr int kMaxHd = 256;
+constexpr int kMaxGroup = 8;  // query heads per CTA
+constexpr int kAccPerThread = kMaxGroup * kMaxHd / kThreads;
+
+size_t attention_smem(int hd) {
+  return sizeof(float) * (static_cast<size_t>(kMaxGroup) * hd + static_cast<size_t>(kTile) * (hd + 1) +
+                          static_cast<size_t>(kTile) * hd + kMaxGroup * kTile + 3 * kMaxGroup);
+}
+
+template <typename KT, typename OT>
+__global__ void __launch_bounds__(kThreads) paged_attention_kernel(
+    const float* __restrict__ q, const KT* __restrict__ kv, const int32_t* __restrict__ pos,
+    const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table, AttentionShape sh,
+    float* __restrict__ partial, OT* __restrict__ out) {
+  extern __shared__ float smem[];
+  const int hd = sh.hd;
+  float* qs = smem;                        // [kMaxGroup][hd], pre-scaled
+  float* ks = qs + kMaxGroup * hd;         // [kTile][hd + 1]
+  float* vs = ks + kTile * (hd + 1);       // [kTile][hd]
+  float* sc = vs + kTile * hd;             // [kMaxGroup][kTile]
+  float* alpha = sc + kMaxGroup * kTile;   // [kMaxGroup]
+  float* m = alpha + kMaxGroup;            // running max
+  float* l = m + kMaxGroup;                // running sum
+
+  const int64_t t = blockIdx.x;
+  const int group = sh.nh / sh.nkv;
+  const int slices = (group + kMaxGroup - 1) / kMaxGroup;
+  const int g = blockIdx.y / slices;
+  const int h0 = g * group + (blockIdx.y % slices) * kMaxGroup;
+  const int gh = min(kMaxGroup, g * group + group - h0);
+  const int split = blockIdx.z;
+  const int p = pos[t];
+  const int ctx = p >= 0 ? p + 1 : 0;
+  const int start = split * sh.split_len;
+  const int end = min(ctx, start + sh.split_len);
+  const int kvd = sh.nkv * hd;
+  const int32_t* table = block_table + static_cast<int64_t>(seq_of[t]) * sh.table_width;
+
+  for (int i = threadIdx.x; i < gh * hd; i += kThreads)
+    qs[i] = q[(t * sh.nh + h0) * hd + i] * sh.scale;
+  if (threadIdx.x < kMaxGroup) {
+    m[threadIdx.x] = -INFINITY;
+    l[threadIdx.x] = 0.0f;
+  }
+  float acc[kAccPerThread];
+#pragma unroll
+  for (int j = 0; j < kAccPerThread; ++j) acc[j] = 0.0f;
+  __syncthreads();
+
+  for (int p0 = start; p0 < end; p0 += kTile) {
+    const int cnt = min(kTile, end - p0);
+    for (int i = threadIdx.x; i < cnt * hd; i += kThreads) {
+      const int j = i / hd, d = i % hd;
+      const int pp = p0 + j;
+      const int64_t slot = static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
+      const KT* base = kv + slot * 2 * kvd + static_cast<int64_t>(g) * hd;
+      ks[j * (hd + 1) + d] = to_f32(base[d]);
+      vs[j * hd + d] = to_f32(base[kvd + d]);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < gh * kTile; i += kThreads) {
+      const int h = i / kTile, j = i % kTile;
+      float s = -INFINITY;
+      if (j < cnt) {
+        s = 0.0f;
+        const float* qh = qs + h * hd;
+        const float* kj = ks + j * (hd + 1);
+        for (int d = 0; d < hd; ++d) s = fmaf(qh[d], kj[d], s);
+      }
+      sc[h * kTile + j] = s;
+    }
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int h = warp; h < gh; h += kThreads / 32) {
+      const float s = sc[h * kTile + lane];
+      const float m_new = fmaxf(m[h], warp_max(s));
+      const float e = s == -INFINITY ? 0.0f : expf(s - m_new);
+      const float sum = warp_sum(e);
+      sc[h * kTile + lane] = e;
+      __syncwarp();
+      if (lane == 0) {
+        const float a = m[h] == -INFINITY ? 0.0f : expf(m[h] - m_new);
+        alpha[h] = a;
+        l[h] = l[h] * a + sum;
+        m[h] = m_new;
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kAccPerThread; ++j) {
+      const int e = threadIdx.x + j * kThreads;
+      if (e < gh * hd) {
+        const int h = e / hd, d = e % hd;
+        float a = acc[j] * alpha[h];
+        const float* ph = sc + h * kTile;
+        for (int jj = 0; jj < cnt; ++jj) a = fmaf(ph[jj], vs[jj * hd + d], a);
+        acc[j] = a;
+      }
+    }
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int j = 0; j < kAccPerThread; ++j) {
+    const int e = threadIdx.x + j * kThreads;
+    if (e < gh * hd) {
+      const int h = e / hd, d = e % hd;
+      if (sh.splits == 1) {
+        out[(t * sh.nh + h0 + h) * hd + d] = from_f32<OT>(l[h] > 0.0f ? acc[j] / l[h] : 0.0f);
+      } else {
+        float* part = partial + ((t * sh.nh + h0 + h) * sh.splits + split) * (hd + 2);
+        part[d] = acc[j];
+        if (d == 0) {
+          part[hd] = m[h];
+          part[hd + 1] = l[h];
+        }
+      }
+    }
+  }
+}
+
+template <typename OT>
+__global__ void combine_kernel(const float* __restrict__ partial, int nh, int hd, int splits, OT* __restrict__ out) {
+  const int64_t t = blockIdx.x;
+  const int h = blockIdx.y;
+  const float* base = partial + (t * nh + h) * splits * (hd + 2);
+  float mx = -INFINITY;
+  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, base[s * (hd + 2) + hd]);
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float num = 0.0f, den = 0.0f;
+    if (mx != -INFINITY) {
+      for (int s = 0; s < splits; ++s) {
+        const float* part = base + s * (hd + 2);
+        if (part[hd + 1] == 0.0f) continue;
+        const float w = expf(part[hd] - mx);
+        num += w * part[d];
+        den += w * part[hd + 1];
+      }
+    }
+    out[(t * nh + h) * hd + d] = from_f32<OT>(den > 0.0f ? num / den : 0.0f);
+  }
+}
+
+template <typename KT, typename OT>
+int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_of, const int32_t* block_table,
+           int64_t n, const AttentionShape& sh, float* partial, OT* out, Stream s) {
+  const size_t smem = attention_smem(sh.hd);
+  // The shared-memory limit is an attribute of each instantiation: raised once (thread-safe static).
+  static const cudaError_t configured = cudaFuncSetAttribute(
+      paged_attention_kernel<KT, OT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      static_cast<int>(attention_smem(kMaxHd)));
+  if (configured != cudaSuccess) return static_cast<int>(configured);
+  const int group = sh.nh / sh.nkv;
+  const int slices = (group + kMaxGroup - 1) / kMaxGroup;
+  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices), static_cast<unsigned>(sh.splits));
+  paged_attention_kernel<KT, OT><<<grid, kThreads, smem, s>>>(q, kv, pos, seq_of, block_table, sh, partial, out);
+  if (sh.splits > 1) {
+    const dim3 cgrid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nh));
+    combine_kernel<OT><<<cgrid, sh.hd >= 128 ? 128 : 64, 0, s>>>(partial, sh.nh, sh.hd, sh.splits, out);
+  }
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace
+
+int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const int32_t* pos, const int32_t* seq_of,
+                    const int32_t* block_table, int64_t n, const AttentionShape& shape, float* partial, void* out,
+                    GpuDType ot, Stream s) {
+  if (n <= 0) return 0;
+  if (shape.hd <= 0 || shape.hd > kMaxHd || shape.nkv <= 0 || shape.nh % shape.nkv != 0 || shape.splits < 1 ||
+      shape.split_len < 1)
+    return static_cast<int>(cudaErrorInvalidValue);
+  if (kvt == GpuDType::kF32) {
+    const auto* kv = static_cast<const float*>(kv_layer);
+    return ot == GpuDType::kF32
+               ? launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<float*>(out), s)
+               : launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
+  }
+  const auto* kv = static_cast<const __nv_bfloat16*>(kv_layer);
+  return ot == GpuDType::kF32
+             ? launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<float*>(out), s)
+             : launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
+}
+
+}  // namespace hearth::cuda

@@ -1,0 +1,99 @@
+#include "kernels/cuda/blas.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+namespace hearth::cuda {
+
+struct BlasLt::Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  ~Plan() {
+    if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
+    if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
+    if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
+    if (desc != nullptr) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+namespace {
+
+Status blas_error(cublasStatus_t st, const char* what) {
+  return make_error(ErrorCode::kInternal, "cuBLASLt {} failed: {} ({})", what, cublasLtGetStatusName(st),
+                    cublasLtGetStatusString(st));
+}
+
+#define HEARTH_CUBLAS(call, what)                       \
+  do {                                                  \
+    const cublasStatus_t st_ = (call);                  \
+    if (st_ != CUBLAS_STATUS_SUCCESS) return blas_error(st_, what); \
+  } while (0)
+
+}  // namespace
+
+Result<std::unique_ptr<BlasLt>> BlasLt::create(void* workspace, uint64_t bytes) {
+  std::unique_ptr<BlasLt> b(new BlasLt());
+  cublasLtHandle_t h = nullptr;
+  HEARTH_CUBLAS(cublasLtCreate(&h), "create");
+  b->handle_ = h;
+  b->workspace_ = workspace;
+  b->workspace_bytes_ = bytes;
+  return b;
+}
+
+BlasLt::~BlasLt() {
+  plans_.clear();
+  if (handle_ != nullptr) cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
+}
+
+Result<BlasLt::Plan*> BlasLt::plan(GpuDType t, int64_t n, int64_t rows, int64_t k, int64_t ldy) {
+  const auto key = std::make_tuple(static_cast<int>(t), n, rows, k, ldy);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second.get();
+  auto p = std::make_unique<Plan>();
+  const cudaDataType_t ab = t == GpuDType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  HEARTH_CUBLAS(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)), "transa");
+  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)), "transb");
+  // Column-major view: C (rows x n, ld ldy) = W^T' (W is k x rows, ld k) * X (k x n, ld k).
+  HEARTH_CUBLAS(cublasLtMatrixLayoutCreate(&p->a, ab, static_cast<uint64_t>(k), static_cast<uint64_t>(rows), k),
+                "layout A");
+  HEARTH_CUBLAS(cublasLtMatrixLayoutCreate(&p->b, ab, static_cast<uint64_t>(k), static_cast<uint64_t>(n), k),
+                "layout B");
+  HEARTH_CUBLAS(
+      cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, static_cast<uint64_t>(rows), static_cast<uint64_t>(n), ldy),
+      "layout C");
+  cublasLtMatmulPreference_t pref = nullptr;
+  HEARTH_CUBLAS(cublasLtMatmulPreferenceCreate(&pref), "preference");
+  const uint64_t ws = workspace_bytes_;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), p->desc, p->a,
+                                                           p->b, p->c, p->c, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS) return blas_error(st, "heuristic");
+  if (found == 0) {
+    return make_error(ErrorCode::kUnsupported, "cuBLASLt has no algorithm for a {}x{}x{} {} GEMM", n, rows, k,
+                      t == GpuDType::kF32 ? "f32" : "bf16");
+  }
+  p->algo = result.algo;
+  Plan* raw = p.get();
+  plans_.emplace(key, std::move(p));
+  return raw;
+}
+
+Status BlasLt::gemm(const void* w, const void* x, GpuDType t, int64_t n, int64_t rows, int64_t k, float* y,
+                    int64_t ldy, Stream s) {
+  if (n <= 0 || rows <= 0) return Status::ok();
+  HEARTH_ASSIGN_OR_RETURN(Plan * p, plan(t, n, rows, k, ldy));
+  const float alpha = 1.0f, beta = 0.0f;
+  HEARTH_CUBLAS(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, w, p->a, x, p->b, &beta, y,
+                               p->c, y, p->c, &p->algo, workspace_, workspace_bytes_, s),
+                "matmul");
+  return Status::ok();
+}
+
+}  // namespace hearth::cuda

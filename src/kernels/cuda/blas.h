@@ -1,0 +1,38 @@
+#pragma once
+// BlasLt: the dense GEMMs of the GPU engine through cuBLASLt. y[n][rows] (f32, row stride ldy) =
+// x[n][k] · w[rows][k]^T with w and x both f32 or both bf16 (f32 accumulation; no TF32, so f32 models
+// keep f32 precision). Plans (descriptors + the heuristic's algorithm) are cached per shape, so a
+// repeated shape costs one cublasLtMatmul call and can be captured in a CUDA graph.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "core/status.h"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace hearth::cuda {
+
+class BlasLt {
+ public:
+  // `workspace` (device memory, `bytes` long) must outlive this object.
+  static Result<std::unique_ptr<BlasLt>> create(void* workspace, uint64_t bytes);
+  ~BlasLt();
+  BlasLt(const BlasLt&) = delete;
+  BlasLt& operator=(const BlasLt&) = delete;
+
+  Status gemm(const void* w, const void* x, GpuDType t, int64_t n, int64_t rows, int64_t k, float* y,
+              int64_t ldy, Stream s);
+
+ private:
+  struct Plan;
+  BlasLt() = default;
+  Result<Plan*> plan(GpuDType t, int64_t n, int64_t rows, int64_t k, int64_t ldy);
+
+  void* handle_ = nullptr;  // cublasLtHandle_t
+  void* workspace_ = nullptr;
+  uint64_t workspace_bytes_ = 0;
+  std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace hearth::cuda

@@ -1,0 +1,309 @@
+// Elementwise, normalization, RoPE, MLP activation, small-batch GEMV and argmax kernels of the GPU
+// engine (declared in cuda_ops.h). Memory-bound: each kernel reads and writes its rows once.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cfloat>
+#include <cstdint>
+
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/device_math.cuh"
+
+namespace hearth::cuda {
+namespace {
+
+// ---- embedding ---------------------------------------------------------------------------------------
+template <typename T>
+__global__ void embed_kernel(const T* __restrict__ embed, const int32_t* __restrict__ tok, int64_t hidden,
+                             float* __restrict__ x) {
+  const int64_t t = blockIdx.x;
+  const T* row = embed + static_cast<int64_t>(tok[t]) * hidden;
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) x[t * hidden + i] = to_f32(row[i]);
+}
+
+// ---- residual add + RMSNorm --------------------------------------------------------------------------
+template <typename OT>
+__global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restrict__ delta,
+                                   const float* __restrict__ bias, const float* __restrict__ weight, float eps,
+                                   int64_t hidden, OT* __restrict__ out, const int32_t* __restrict__ rows) {
+  __shared__ float red[32];
+  const int64_t t = blockIdx.x;
+  float* xr = x + (rows != nullptr ? static_cast<int64_t>(rows[t]) : t) * hidden;
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
+    float v = xr[i];
+    if (rows == nullptr && delta != nullptr) {
+      v += delta[t * hidden + i] + (bias != nullptr ? bias[i] : 0.0f);
+      xr[i] = v;
+    }
+    ss += v * v;
+  }
+  ss = block_sum(ss, red);
+  const float inv = rsqrtf(ss / static_cast<float>(hidden) + eps);
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) out[t * hidden + i] = from_f32<OT>(weight[i] * (xr[i] * inv));
+}
+
+// ---- q/k/v: bias, RoPE, KV-cache store ---------------------------------------------------------------
+template <typename KT>
+__global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float* __restrict__ bias, int nh,
+                                      int nkv, int hd, RopeParams rope, const int32_t* __restrict__ pos,
+                                      const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table,
+                                      int table_width, int block_size, float* __restrict__ q,
+                                      KT* __restrict__ kv_layer) {
+  const int64_t t = blockIdx.x;
+  const int width = (nh + 2 * nkv) * hd;
+  const int kvd = nkv * hd;
+  const float* row = qkv + t * width;
+  const int p = pos[t];
+  int64_t slot = -1;
+  if (p >= 0) {
+    const int32_t b = block_table[static_cast<int64_t>(seq_of[t]) * table_width + p / block_size];
+    slot = static_cast<int64_t>(b) * block_size + p % block_size;
+  }
+  const int half = rope.rot_dim / 2;
+  for (int e = threadIdx.x; e < width; e += blockDim.x) {
+    const int head = e / hd, j = e % hd;
+    const float v = row[e] + (bias != nullptr ? bias[e] : 0.0f);
+    float o = v;
+    if (head < nh + nkv && j < rope.rot_dim && p >= 0) {
+      int i, partner;
+      bool first;
+      if (rope.interleave) {
+        i = j / 2;
+        partner = j ^ 1;
+        first = (j & 1) == 0;
+      } else {
+        first = j < half;
+        i = first ? j : j - half;
+        partner = first ? j + half : j - half;
+      }
+      const int pe = head * hd + partner;
+      const float w = row[pe] + (bias != nullptr ? bias[pe] : 0.0f);
+      const float angle = rope.inv_freq[i] * static_cast<float>(p);  // float32 product, as torch
+      const float c = static_cast<float>(cos(static_cast<double>(angle))) * rope.attention_factor;
+      const float s = static_cast<float>(sin(static_cast<double>(angle))) * rope.attention_factor;
+      o = first ? v * c - w * s : v * c + w * s;
+    }
+    if (head < nh) {
+      q[t * nh * hd + e] = o;
+    } else if (slot >= 0) {
+      // K heads then V heads: the same order as the row's tail.
+      kv_layer[slot * 2 * kvd + (e - nh * hd)] = from_f32<KT>(o);
+    }
+  }
+}
+
+// ---- SiLU(gate) * up ---------------------------------------------------------------------------------
+template <typename OT>
+__global__ void silu_mul_kernel(const float* __restrict__ gu, const float* __restrict__ bias, int64_t n,
+                                int64_t inter, OT* __restrict__ out) {
+  const int64_t total = n * inter;
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = e / inter, i = e % inter;
+    float g = gu[t * 2 * inter + i], u = gu[t * 2 * inter + inter + i];
+    if (bias != nullptr) {
+      g += bias[i];
+      u += bias[inter + i];
+    }
+    out[e] = from_f32<OT>(g / (1.0f + expf(-g)) * u);
+  }
+}
+
+// ---- bf16 GEMV for n <= 8 rows of x ------------------------------------------------------------------
+// One warp per weight row, 16-byte loads, kUnroll loads in flight per lane; x rows are read through L1.
+constexpr int kGemvWarps = 8;
+constexpr int kUnroll = 4;
+
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
+  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fa = __bfloat1622float2(pa[i]);
+    const float2 fb = __bfloat1622float2(pb[i]);
+    s = fmaf(fa.x, fb.x, s);
+    s = fmaf(fa.y, fb.y, s);
+  }
+  return s;
+}
+
+template <int N>
+__global__ void __launch_bounds__(kGemvWarps * 32) gemv_bf16_kernel(const uint4* __restrict__ w,
+                                                                    const uint4* __restrict__ x, int64_t rows,
+                                                                    int64_t k8, float* __restrict__ y,
+                                                                    int64_t ldy) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kGemvWarps + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const uint4* wr = w + row * k8;
+  float acc[N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) acc[t] = 0.0f;
+  int64_t i = lane;
+  for (; i + 32 * (kUnroll - 1) < k8; i += 32 * kUnroll) {
+    uint4 wv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + i + 32 * u);  // streamed once: do not keep
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int t = 0; t < N; ++t) acc[t] += dot8(wv[u], __ldg(x + t * k8 + i + 32 * u));
+    }
+  }
+  for (; i < k8; i += 32) {
+    const uint4 wv = __ldcs(wr + i);
+#pragma unroll
+    for (int t = 0; t < N; ++t) acc[t] += dot8(wv, __ldg(x + t * k8 + i));
+  }
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const float v = warp_sum(acc[t]);
+    if (lane == 0) y[t * ldy + row] = v;
+  }
+}
+
+// ---- argmax + log-softmax value ----------------------------------------------------------------------
+__global__ void argmax_logprob_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* __restrict__ ids,
+                                      float* __restrict__ logprobs) {
+  __shared__ float red_v[32];
+  __shared__ int32_t red_i[32];
+  __shared__ float red_s[32];
+  const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  float best = -INFINITY;
+  int32_t bi = INT32_MAX;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    float v = row[i];
+    if (v != v) v = -INFINITY;  // NaN never wins
+    if (v > best || (v == best && static_cast<int32_t>(i) < bi)) {
+      best = v;
+      bi = static_cast<int32_t>(i);
+    }
+  }
+  block_argmax(best, bi, red_v, red_i);
+  float sum = 0.0f;
+  if (best != -INFINITY) {
+    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const float v = row[i];
+      if (v == v) sum += expf(v - best);
+    }
+  }
+  sum = block_sum(sum, red_s);
+  if (threadIdx.x == 0) {
+    ids[blockIdx.x] = bi == INT32_MAX ? 0 : bi;
+    logprobs[blockIdx.x] = best == -INFINITY ? -INFINITY : -logf(sum);
+  }
+}
+
+template <typename T>
+__global__ void convert_kernel(const float* __restrict__ in, int64_t n, T* __restrict__ out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = from_f32<T>(in[i]);
+}
+
+unsigned grid_for(int64_t total, int threads) {
+  const int64_t g = (total + threads - 1) / threads;
+  return static_cast<unsigned>(g < 1 ? 1 : (g > 65535 * 8 ? 65535 * 8 : g));
+}
+
+int last_error() {
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace
+
+int embed_rows(const void* embed, GpuDType et, const int32_t* tok, int64_t n, int64_t hidden, float* x,
+               Stream s) {
+  if (n <= 0) return 0;
+  if (et == GpuDType::kF32)
+    embed_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(static_cast<const float*>(embed), tok, hidden, x);
+  else
+    embed_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(static_cast<const __nv_bfloat16*>(embed), tok, hidden,
+                                                         x);
+  return last_error();
+}
+
+int add_rmsnorm(float* x, const float* delta, const float* bias, const float* weight, float eps, int64_t n,
+                int64_t hidden, void* out, GpuDType ot, const int32_t* rows, Stream s) {
+  if (n <= 0) return 0;
+  const int threads = hidden >= 4096 ? 1024 : (hidden >= 1024 ? 512 : 256);
+  if (ot == GpuDType::kF32)
+    add_rmsnorm_kernel<<<static_cast<unsigned>(n), threads, 0, s>>>(x, delta, bias, weight, eps, hidden,
+                                                                      static_cast<float*>(out), rows);
+  else
+    add_rmsnorm_kernel<<<static_cast<unsigned>(n), threads, 0, s>>>(x, delta, bias, weight, eps, hidden,
+                                                                      static_cast<__nv_bfloat16*>(out), rows);
+  return last_error();
+}
+
+int qkv_rope_store(const float* qkv, const float* bias, int64_t n, int nh, int nkv, int hd, const RopeParams& rope,
+                   const int32_t* pos, const int32_t* seq_of, const int32_t* block_table, int table_width,
+                   int block_size, float* q, void* kv_layer, GpuDType kvt, Stream s) {
+  if (n <= 0) return 0;
+  if (kvt == GpuDType::kF32)
+    qkv_rope_store_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(qkv, bias, nh, nkv, hd, rope, pos, seq_of,
+                                                                    block_table, table_width, block_size, q,
+                                                                    static_cast<float*>(kv_layer));
+  else
+    qkv_rope_store_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(qkv, bias, nh, nkv, hd, rope, pos, seq_of,
+                                                                    block_table, table_width, block_size, q,
+                                                                    static_cast<__nv_bfloat16*>(kv_layer));
+  return last_error();
+}
+
+int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void* out, GpuDType ot, Stream s) {
+  if (n <= 0) return 0;
+  const unsigned grid = grid_for(n * inter, 256);
+  if (ot == GpuDType::kF32)
+    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, n, inter, static_cast<float*>(out));
+  else
+    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, n, inter, static_cast<__nv_bfloat16*>(out));
+  return last_error();
+}
+
+int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy, Stream s) {
+  if (n <= 0 || rows <= 0) return 0;
+  if (n > kGemvMaxRows || k % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  const unsigned grid = static_cast<unsigned>((rows + kGemvWarps - 1) / kGemvWarps);
+  const auto* wv = static_cast<const uint4*>(w);
+  const auto* xv = static_cast<const uint4*>(x);
+  const int64_t k8 = k / 8;
+  switch (n) {
+#define HEARTH_GEMV_CASE(N) \
+  case N:                   \
+    gemv_bf16_kernel<N><<<grid, kGemvWarps * 32, 0, s>>>(wv, xv, rows, k8, y, ldy); \
+    break;
+    HEARTH_GEMV_CASE(1)
+    HEARTH_GEMV_CASE(2)
+    HEARTH_GEMV_CASE(3)
+    HEARTH_GEMV_CASE(4)
+    HEARTH_GEMV_CASE(5)
+    HEARTH_GEMV_CASE(6)
+    HEARTH_GEMV_CASE(7)
+    HEARTH_GEMV_CASE(8)
+#undef HEARTH_GEMV_CASE
+    default:
+      break;
+  }
+  return last_error();
+}
+
+int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, Stream s) {
+  if (n <= 0) return 0;
+  argmax_logprob_kernel<<<static_cast<unsigned>(n), 1024, 0, s>>>(logits, vocab, ids, logprobs);
+  return last_error();
+}
+
+int convert_f32(const float* in, int64_t n, void* out, GpuDType dt, Stream s) {
+  if (n <= 0) return 0;
+  const unsigned grid = grid_for(n, 256);
+  if (dt == GpuDType::kF32)
+    convert_kernel<<<grid, 256, 0, s>>>(in, n, static_cast<float*>(out));
+  else
+    convert_kernel<<<grid, 256, 0, s>>>(in, n, static_cast<__nv_bfloat16*>(out));
+  return last_error();
+}
+
+}  // namespace hearth::cuda
