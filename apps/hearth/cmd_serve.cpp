@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/gpu_monitor.h"
 #include "engine/model_runner.h"
 #include "kernels/cpu/cpu_features.h"
 #include "model/checkpoint.h"
@@ -138,6 +139,16 @@ int run_serve(ServeArgs a) {
   const int64_t max_len = served->max_model_len;
 
   server::ServeMetrics metrics(name, &engine);
+  std::unique_ptr<GpuMonitor> gpu_monitor;
+  if (gpu) {
+    std::string why;
+    gpu_monitor = GpuMonitor::open(ropt.gpu.device, &why);
+    if (gpu_monitor != nullptr) {
+      metrics.set_gpu(gpu_monitor.get());
+    } else {
+      std::fprintf(stderr, "serve: %s\n", why.c_str());
+    }
+  }
   server::ServiceConfig sc;
   sc.api_key = a.api_key;
   server::OpenAiService service(std::move(*served), sc, &metrics);

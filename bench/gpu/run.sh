@@ -48,7 +48,7 @@ done
 if [[ "${SKIP_TESTS:-0}" != 1 ]]; then
   echo "== GPU tests"
   for t in engine_gpu_test kernels_gpu_test; do
-    bin=$(find_bin "$t") && "$bin" --gtest_brief=1 2>&1 | grep -E "^\[ (parity|cpu vs|batch)|FAILED|PASSED|SKIPPED|error" | head -40
+    bin=$(find_bin "$t") && "$bin" --gtest_brief=1 2>&1 | grep -E "^\[ (parity|cpu vs|batch|prefill)|FAILED|PASSED|SKIPPED|error" | head -40
   done
 fi
 
@@ -79,11 +79,18 @@ serve_bench() {  # preset
   "$HEARTH" bench --url "http://127.0.0.1:$port" -c 256 --input-len 128 --output-len $BATCH_OUT -n $n --warmup 256 \
     --json "$dir/bench.json" -q
   kill $smi 2>/dev/null
+  python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" \
+    >"$dir/metrics" 2>/dev/null
+  grep -E '^hearth:(gpu_utilization|gpu_power|energy_per|kv_cache_frag|gpu_memory_used)' "$dir/metrics"
   kill -TERM $pid
   wait $pid 2>/dev/null
-  python3 - "$p" "$dir/bench.json" "$dir/util" <<'PY' | tee -a "$RESULTS"
+  python3 - "$p" "$dir/bench.json" "$dir/util" "$dir/metrics" <<'PY' | tee -a "$RESULTS"
 import json, sys
-label, path, util = sys.argv[1:4]
+label, path, util, metrics = sys.argv[1:5]
+jpt = None
+for line in open(metrics):
+    if line.startswith("hearth:energy_per_generated_token_joules"):
+        jpt = float(line.split()[-1])
 j = json.load(open(path))
 runs = j if isinstance(j, list) else j.get("runs", [j])
 r = runs[0]
@@ -93,7 +100,8 @@ print(json.dumps({"label": label, "what": "serve", "concurrency": r.get("concurr
                   "completed": r.get("completed"), "failed": r.get("failed"),
                   "output_tok_per_s": round(r["output_tokens_per_s"], 1),
                   "ttft_p50_ms": round(r["ttft"]["p50"] * 1e3, 1), "tpot_p50_ms": round(r["tpot"]["p50"] * 1e3, 2),
-                  "gpu_util_mean": round(sum(busy) / len(busy), 1) if busy else None}))
+                  "gpu_util_mean": round(sum(busy) / len(busy), 1) if busy else None,
+                  "joules_per_token": jpt}))
 PY
   rm -rf "$dir"
 }
@@ -125,7 +133,7 @@ def get(label, what, key, pred=lambda r: True):
 def fmt(v, f="{:,.0f}"):
     return "-" if v is None else f.format(v)
 print(f"{'model':<22}{'b1 tok/s':>10}{'of copy BW':>11}{'TTFT 2k ms':>11}{'b64 tok/s':>11}{'b256 tok/s':>11}"
-      f"{'serve tok/s':>12}{'GPU util':>9}{'HF b1':>8}{'HF b64':>8}")
+      f"{'serve tok/s':>12}{'GPU util':>9}{'J/tok':>7}{'HF b1':>8}{'HF b64':>8}")
 for label in by:
     print(f"{label:<22}{fmt(get(label,'decode_b1','tok_per_s')):>10}"
           f"{fmt(get(label,'decode_b1','fraction_of_copy_bw'), '{:.0%}'):>11}"
@@ -134,6 +142,7 @@ for label in by:
           f"{fmt(get(label,'batch','output_tok_per_s', lambda r: r['batch']==256)):>11}"
           f"{fmt(get(label,'serve','output_tok_per_s')):>12}"
           f"{fmt(get(label,'serve','gpu_util_mean'), '{:.0f}%'):>9}"
+          f"{fmt(get(label,'serve','joules_per_token'), '{:.3f}'):>7}"
           f"{fmt(get(label,'hf_decode_b1','tok_per_s'), '{:.1f}'):>8}"
           f"{fmt(get(label,'hf_batch','output_tok_per_s')):>8}")
 PY

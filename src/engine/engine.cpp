@@ -217,6 +217,9 @@ void Engine::step() {
   const BlockManager& bm = runner_.blocks();
   stats_.kv_usage =
       bm.num_blocks() > 0 ? static_cast<double>(bm.num_used()) / static_cast<double>(bm.num_blocks()) : 0;
+  const auto [kv_tokens, kv_slots] = scheduler_.running_kv_tokens_and_slots();
+  stats_.kv_fragmentation =
+      kv_slots > 0 ? 1.0 - static_cast<double>(kv_tokens) / static_cast<double>(kv_slots) : 0.0;
   stats_.prompt_tokens += prompt_tokens;
   stats_.generation_tokens += gen_tokens;
   stats_.preemptions = scheduler_.counters().preemptions;

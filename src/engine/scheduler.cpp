@@ -270,4 +270,13 @@ std::vector<std::unique_ptr<Sequence>> Scheduler::take_finished() {
   return std::exchange(finished_, {});
 }
 
+std::pair<int64_t, int64_t> Scheduler::running_kv_tokens_and_slots() const {
+  int64_t tokens = 0, slots = 0;
+  for (const auto& seq : running_) {
+    tokens += seq->computed;
+    slots += static_cast<int64_t>(seq->blocks.size()) * blocks_.block_size();
+  }
+  return {tokens, slots};
+}
+
 }  // namespace hearth

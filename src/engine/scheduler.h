@@ -85,6 +85,8 @@ class Scheduler {
   int64_t num_waiting() const;
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t waiting_tokens() const { return waiting_tokens_; }
+  // KV held by the running sequences: tokens cached and the slots of their blocks (fragmentation).
+  std::pair<int64_t, int64_t> running_kv_tokens_and_slots() const;
   bool idle() const { return running_.empty() && num_waiting() == 0; }
   const SchedulerCounters& counters() const { return counters_; }
   // Weighted tokens served per tenant so far (fairness state; exposed for tests and metrics).

@@ -1,5 +1,7 @@
 #include "server/serve_metrics.h"
 
+#include "engine/gpu_monitor.h"
+
 #include <cstdlib>
 #include <string>
 
@@ -55,6 +57,9 @@ struct ServeMetrics::Impl {
     engine_gauge("hearth:kv_cache_usage_perc",
                  "KV-cache usage: 1 means 100 percent of the blocks are in use.",
                  [](const EngineStats& s) { return s.kv_usage; });
+    engine_gauge("hearth:kv_cache_fragmentation_perc",
+                 "Unused fraction of the KV slots held by running requests (partly filled last blocks).",
+                 [](const EngineStats& s) { return s.kv_fragmentation; });
     engine_counter("hearth:prefix_cache_queries", "Prefix-cache queries, in tokens.",
                    [](const EngineStats& s) { return static_cast<double>(s.prefix_queries); });
     engine_counter("hearth:prefix_cache_hits", "Prefix-cache hits, in tokens.",
@@ -108,6 +113,36 @@ struct ServeMetrics::Impl {
 ServeMetrics::ServeMetrics(std::string model_name, const Engine* engine)
     : impl_(std::make_unique<Impl>(std::move(model_name), engine)) {}
 ServeMetrics::~ServeMetrics() = default;
+
+void ServeMetrics::set_gpu(GpuMonitor* gpu) {
+  Registry& reg = impl_->reg;
+  const std::vector<std::string> L = {"gpu", "gpu_name"};
+  const std::vector<std::string> V = {std::to_string(gpu->index()), gpu->name()};
+  auto gauge = [&](const char* name, const char* help, double (*get)(const GpuSample&)) {
+    CallbackFamily* f = must(reg.callback_gauge(name, help, L));
+    (void)f->add(V, [gpu, get] { return get(gpu->sample()); });
+  };
+  gauge("hearth:gpu_utilization", "Fraction of the last NVML sample period in which a kernel ran (0 to 1).",
+        [](const GpuSample& s) { return s.utilization; });
+  gauge("hearth:gpu_memory_used_bytes", "GPU memory in use (all processes).",
+        [](const GpuSample& s) { return static_cast<double>(s.memory_used_bytes); });
+  gauge("hearth:gpu_memory_total_bytes", "GPU memory.",
+        [](const GpuSample& s) { return static_cast<double>(s.memory_total_bytes); });
+  gauge("hearth:gpu_power_watts", "GPU power draw.", [](const GpuSample& s) { return s.power_watts; });
+  gauge("hearth:gpu_temperature_celsius", "GPU die temperature.",
+        [](const GpuSample& s) { return s.temperature_celsius; });
+  CallbackFamily* energy = must(reg.callback_counter(
+      "hearth:gpu_energy_joules", "GPU energy used since the server started (NVML total energy).", L));
+  (void)energy->add(V, [gpu] { return gpu->sample().energy_joules; });
+  const Engine* engine = impl_->engine;
+  CallbackFamily* per_token = must(reg.callback_gauge(
+      "hearth:energy_per_generated_token_joules",
+      "GPU energy since start divided by the tokens generated since start (the cost model's J/token).", L));
+  (void)per_token->add(V, [gpu, engine] {
+    const double tokens = static_cast<double>(engine->stats().generation_tokens);
+    return tokens > 0 ? gpu->sample().energy_joules / tokens : 0.0;
+  });
+}
 void ServeMetrics::set_http(const HttpServer* http) {
   impl_->http = http;
 }

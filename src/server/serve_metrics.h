@@ -8,6 +8,7 @@
 
 namespace hearth {
 class Engine;
+class GpuMonitor;
 }
 
 namespace hearth::server {
@@ -19,6 +20,9 @@ class ServeMetrics {
   ServeMetrics(std::string model_name, const Engine* engine);
   ~ServeMetrics();
   void set_http(const HttpServer* http);
+  // Adds the GPU gauges (utilisation, memory, power, temperature), the energy counter and the energy per
+  // generated token, read from `gpu` at scrape time. `gpu` must outlive this object.
+  void set_gpu(GpuMonitor* gpu);
 
   void observe_ttft(double seconds);
   void observe_itl(double seconds);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -56,6 +57,8 @@ class CudaDenseModel final : public DeviceModel {
       : ckpt_(std::move(ckpt)), spec_(ckpt_->spec()), opt_(o) {}
 
   ~CudaDenseModel() override {
+    print_profile();
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
     for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
@@ -68,6 +71,10 @@ class CudaDenseModel final : public DeviceModel {
     sms_ = prop.multiProcessorCount;
     total_mem_ = prop.totalGlobalMem;
     HEARTH_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    if (const char* p = std::getenv("HEARTH_CUDA_PROFILE"); p != nullptr && p[0] == '1') {
+      profile_ = true;  // per-kernel times (events between launches); graphs off so each launch is timed
+      opt_.cuda_graphs = false;
+    }
 
     const ModelSpec& s = spec_;
     h_ = s.hidden_size;
@@ -189,12 +196,12 @@ class CudaDenseModel final : public DeviceModel {
     const bool use_graph = bucket > 0 && bucket <= opt_.max_seqs;
     StepShape sh;
     sh.n = use_graph ? bucket : n_real;
-    sh.width = use_graph ? std::min(pow2_at_least(width), table_width_max_) : width;
+    // Graph table widths: 64 blocks or a power of two above, so few graphs cover all contexts.
+    sh.width = use_graph ? std::min(std::max<int64_t>(64, pow2_at_least(width)), table_width_max_) : width;
     const int64_t ctx_cap = use_graph ? sh.width * opt_.block_size : max_ctx;
     int64_t rows = 0;
     for (const SequenceChunk& c : batch.chunks) rows += c.want_logits ? 1 : 0;
     sh.rows = use_graph ? sh.n : rows;
-    plan_attention(sh, ctx_cap);
 
     // Metadata into the pinned staging area, then one copy.
     int32_t* tok = host_meta_.as<int32_t>();
@@ -202,6 +209,11 @@ class CudaDenseModel final : public DeviceModel {
     int32_t* seq_of = tok + meta_.seq_of;
     int32_t* lrows = tok + meta_.rows;
     int32_t* table = tok + meta_.table;
+    int32_t* dec_list = tok + meta_.dec_list;
+    int32_t* tiles = tok + meta_.tiles;
+    // Chunks of kMinPrefillTile tokens or more go to the tensor-core prefill kernel in query tiles; the
+    // rest (decode tokens, short chunks) to the flash-decoding kernel.
+    const bool tiled = !use_graph && prefill_kernel_;
     int64_t t = 0, r = 0;
     for (int64_t i = 0; i < seqs; ++i) {
       const SequenceChunk& c = batch.chunks[static_cast<size_t>(i)];
@@ -211,6 +223,17 @@ class CudaDenseModel final : public DeviceModel {
         seq_of[t] = static_cast<int32_t>(i);
       }
       if (c.want_logits) lrows[r++] = static_cast<int32_t>(t - 1);
+      const int64_t len = static_cast<int64_t>(c.tokens.size());
+      const int64_t first = t - len;
+      if (tiled && len >= kMinPrefillTile) {
+        for (int64_t a = 0; a < len; a += cuda::kPrefillTile) {
+          tiles[2 * sh.num_tiles] = static_cast<int32_t>(first + a);
+          tiles[2 * sh.num_tiles + 1] = static_cast<int32_t>(std::min<int64_t>(cuda::kPrefillTile, len - a));
+          ++sh.num_tiles;
+        }
+      } else {
+        for (int64_t a = 0; a < len; ++a) dec_list[sh.n_dec++] = static_cast<int32_t>(first + a);
+      }
       const int64_t nb = std::min<int64_t>(static_cast<int64_t>(c.block_table.size()), sh.width);
       std::memcpy(table + i * sh.width, c.block_table.data(), static_cast<size_t>(nb) * 4);
       std::fill(table + i * sh.width + nb, table + (i + 1) * sh.width, 0);
@@ -221,6 +244,8 @@ class CudaDenseModel final : public DeviceModel {
       seq_of[t] = 0;
     }
     for (; r < sh.rows; ++r) lrows[r] = static_cast<int32_t>(r);
+    if (sh.num_tiles == 0) sh.n_dec = sh.n;  // all tokens, no list
+    plan_attention(sh, ctx_cap);
     const size_t meta_bytes = static_cast<size_t>(meta_.table + seqs * sh.width) * 4;
     HEARTH_CUDA(cudaMemcpyAsync(dev_meta_.ptr(), host_meta_.ptr(), meta_bytes, cudaMemcpyHostToDevice, stream_),
                 "metadata copy");
@@ -250,6 +275,7 @@ class CudaDenseModel final : public DeviceModel {
       ++r;
     }
     HEARTH_CUDA(cudaStreamSynchronize(stream_), "forward");
+    collect_profile(sh.n);
     greedy.resize(static_cast<size_t>(rows));
     const int32_t* ids = host_out_.as<int32_t>();
     const float* lps = reinterpret_cast<const float*>(ids + opt_.max_seqs);
@@ -260,13 +286,16 @@ class CudaDenseModel final : public DeviceModel {
  private:
   struct StepShape {
     int64_t n = 0;      // tokens (padded for graphs)
+    int64_t n_dec = 0;      // tokens for the flash-decoding kernel
+    int64_t num_tiles = 0;  // query tiles for the prefill kernel (0: every token decodes, no list)
     int64_t rows = 0;   // logit rows
     int64_t width = 0;  // block-table width
     cuda::AttentionShape attn;
   };
   struct MetaLayout {  // offsets in int32 units inside the metadata buffers
-    int64_t pos = 0, seq_of = 0, rows = 0, table = 0, total = 0;
+    int64_t pos = 0, seq_of = 0, rows = 0, dec_list = 0, tiles = 0, table = 0, total = 0;
   };
+  static constexpr int64_t kMinPrefillTile = 16;
 
   void plan_attention(StepShape& sh, int64_t ctx_cap) const {
     cuda::AttentionShape& a = sh.attn;
@@ -277,10 +306,11 @@ class CudaDenseModel final : public DeviceModel {
     a.block_size = static_cast<int>(opt_.block_size);
     a.table_width = static_cast<int>(sh.width);
     const int64_t group = nh_ / nkv_;
-    const int64_t ctas = sh.n * nkv_ * ((group + 7) / 8);
+    const int64_t nd = std::max<int64_t>(1, sh.n_dec);
+    const int64_t ctas = nd * nkv_ * ((group + 7) / 8);
     int64_t splits = std::max<int64_t>(1, (2 * sms_ + ctas - 1) / ctas);
-    splits = std::min(splits, std::max<int64_t>(1, (ctx_cap + 63) / 64));
-    splits = std::min(splits, partial_token_splits_ / std::max<int64_t>(1, sh.n));
+    splits = std::min(splits, std::max<int64_t>(1, (ctx_cap + 31) / 32));
+    splits = std::min(splits, partial_token_splits_ / nd);
     splits = std::max<int64_t>(1, splits);
     int64_t len = (ctx_cap + splits - 1) / splits;
     len = (len + 31) / 32 * 32;
@@ -307,12 +337,16 @@ class CudaDenseModel final : public DeviceModel {
     const int32_t* seq_of = tok + meta_.seq_of;
     const int32_t* lrows = tok + meta_.rows;
     const int32_t* table = tok + meta_.table;
+    const int32_t* dec_list = tok + meta_.dec_list;
+    const int32_t* tiles = tok + meta_.tiles;
     const int64_t n = sh.n;
     const float eps = static_cast<float>(spec_.rms_norm_eps);
     float* x = x_.as<float>();
     float* delta = delta_.as<float>();
     const uint64_t kv_layer_elems = static_cast<uint64_t>(num_blocks_ * opt_.block_size * 2 * kvd_);
+    mark(nullptr);
     HEARTH_RETURN_IF_ERROR(launch(cuda::embed_rows(embed_.ptr(), dtype_, tok, n, h_, x, stream_), "embed"));
+    mark("embed");
     const float* pending_bias = nullptr;
     const float* pending = nullptr;
     for (size_t l = 0; l < layers_.size(); ++l) {
@@ -321,23 +355,40 @@ class CudaDenseModel final : public DeviceModel {
       HEARTH_RETURN_IF_ERROR(launch(cuda::add_rmsnorm(x, pending, pending_bias, L.attn_norm.as<float>(), eps, n, h_,
                                                       xn_.ptr(), dtype_, nullptr, stream_),
                                     "add_rmsnorm"));
+      mark("attn_norm");
       HEARTH_RETURN_IF_ERROR(gemm(L.qkv_w, xn_.ptr(), n, qd_ + 2 * kvd_, h_, qkv_.as<float>()));
+      mark("qkv_gemm");
       HEARTH_RETURN_IF_ERROR(launch(
           cuda::qkv_rope_store(qkv_.as<float>(), L.qkv_b.as<float>(), n, static_cast<int>(nh_), static_cast<int>(nkv_),
                                static_cast<int>(hd_), rope_, pos, seq_of, table, static_cast<int>(sh.width),
                                static_cast<int>(opt_.block_size), q_.as<float>(), kv_layer, dtype_, stream_),
           "qkv_rope_store"));
-      HEARTH_RETURN_IF_ERROR(launch(cuda::paged_attention(q_.as<float>(), kv_layer, dtype_, pos, seq_of, table, n,
-                                                          sh.attn, partial_.as<float>(), att_.ptr(), dtype_, stream_),
-                                    "paged_attention"));
+      mark("rope_store");
+      if (sh.num_tiles > 0) {
+        HEARTH_RETURN_IF_ERROR(launch(cuda::prefill_attention(q_.as<float>(), kv_layer, pos, seq_of, table, tiles,
+                                                              sh.num_tiles, sh.attn, att_.ptr(), stream_),
+                                      "prefill_attention"));
+      }
+      if (sh.n_dec > 0) {
+        HEARTH_RETURN_IF_ERROR(launch(cuda::paged_attention(q_.as<float>(), kv_layer, dtype_, pos, seq_of, table,
+                                                            sh.num_tiles > 0 ? dec_list : nullptr, sh.n_dec, sh.attn,
+                                                            partial_.as<float>(), att_.ptr(), dtype_, stream_),
+                                      "paged_attention"));
+      }
+      mark("attention");
       HEARTH_RETURN_IF_ERROR(gemm(L.o_w, att_.ptr(), n, h_, qd_, delta));
+      mark("o_gemm");
       HEARTH_RETURN_IF_ERROR(launch(cuda::add_rmsnorm(x, delta, L.o_b.as<float>(), L.mlp_norm.as<float>(), eps, n, h_,
                                                       xn_.ptr(), dtype_, nullptr, stream_),
                                     "add_rmsnorm"));
+      mark("mlp_norm");
       HEARTH_RETURN_IF_ERROR(gemm(L.gu_w, xn_.ptr(), n, 2 * inter_, h_, gu_.as<float>()));
+      mark("gate_up_gemm");
       HEARTH_RETURN_IF_ERROR(
           launch(cuda::silu_mul(gu_.as<float>(), L.gu_b.as<float>(), n, inter_, act_.ptr(), dtype_, stream_), "silu_mul"));
+      mark("silu_mul");
       HEARTH_RETURN_IF_ERROR(gemm(L.down_w, act_.ptr(), n, h_, inter_, delta));
+      mark("down_gemm");
       pending = delta;
       pending_bias = L.down_b.as<float>();
     }
@@ -345,13 +396,20 @@ class CudaDenseModel final : public DeviceModel {
     HEARTH_RETURN_IF_ERROR(launch(cuda::add_rmsnorm(x, pending, pending_bias, final_norm_.as<float>(), eps, n, h_,
                                                     xn_.ptr(), dtype_, nullptr, stream_),
                                   "add_rmsnorm"));
+    mark("final_add_norm");
     HEARTH_RETURN_IF_ERROR(launch(cuda::add_rmsnorm(x, nullptr, nullptr, final_norm_.as<float>(), eps, sh.rows, h_,
                                                     xf_.ptr(), dtype_, lrows, stream_),
                                   "final_norm"));
+    mark("final_norm_rows");
     const DeviceBuffer& head = lm_head_tied_ ? embed_ : lm_head_;
     HEARTH_RETURN_IF_ERROR(gemm(head, xf_.ptr(), sh.rows, vocab_, h_, logits_.as<float>()));
-    return launch(cuda::argmax_logprob(logits_.as<float>(), sh.rows, vocab_, ids_.as<int32_t>(), lps_.as<float>(), stream_),
-                  "argmax");
+    mark("lm_head");
+    HEARTH_RETURN_IF_ERROR(launch(
+        cuda::argmax_logprob(logits_.as<float>(), sh.rows, vocab_, ids_.as<int32_t>(), lps_.as<float>(),
+                             partial_.as<float>(), stream_),
+        "argmax"));
+    mark("argmax");
+    return Status::ok();
   }
 
   Status run_graph(const StepShape& sh) {
@@ -378,6 +436,44 @@ class CudaDenseModel final : public DeviceModel {
     return Status::ok();
   }
 
+  // Profiling (HEARTH_CUDA_PROFILE=1): an event after every launch; the time between consecutive events
+  // is the kernel's (launch gaps included). Printed per kernel and step size when the model is destroyed.
+  void mark(const char* name) {
+    if (!profile_) return;
+    if (marks_.size() == events_.size()) {
+      cudaEvent_t e = nullptr;
+      cudaEventCreate(&e);
+      events_.push_back(e);
+    }
+    cudaEvent_t e = events_[marks_.size()];
+    cudaEventRecord(e, stream_);
+    marks_.emplace_back(name, e);
+  }
+
+  void collect_profile(int64_t n) {
+    if (!profile_) return;
+    const char* cls = n == 1 ? "n=1" : n <= 8 ? "n<=8" : n <= 64 ? "n<=64" : n <= 512 ? "n<=512" : "n>512";
+    for (size_t i = 1; i < marks_.size(); ++i) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, marks_[i - 1].second, marks_[i].second);
+      auto& [calls, total] = profile_ms_[fmt::format("{:<7}{}", cls, marks_[i].first)];
+      ++calls;
+      total += ms;
+    }
+    marks_.clear();
+  }
+
+  void print_profile() const {
+    if (!profile_ || profile_ms_.empty()) return;
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto& [k, v] : profile_ms_)
+      rows.emplace_back(v.second, fmt::format("{:<28}{:>10}{:>12.3f}{:>12.2f}", k, v.first, v.second,
+                                              1e3 * v.second / static_cast<double>(v.first)));
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "cuda profile: %-21s%10s%12s%12s\n", "kernel", "calls", "total ms", "mean us");
+    for (const auto& r : rows) std::fprintf(stderr, "cuda profile: %s\n", r.second.c_str());
+  }
+
   Status allocate_step_buffers() {
     const int64_t T = opt_.max_batch_tokens, S = opt_.max_seqs;
     const int64_t tb = cuda::dtype_bytes(dtype_);
@@ -385,9 +481,15 @@ class CudaDenseModel final : public DeviceModel {
     meta_.pos = T;
     meta_.seq_of = 2 * T;
     meta_.rows = 3 * T;
-    meta_.table = 3 * T + S;
+    meta_.dec_list = 3 * T + S;
+    meta_.tiles = 4 * T + S;
+    meta_.table = meta_.tiles + 2 * (T / kMinPrefillTile + 1);
     meta_.total = meta_.table + S * table_width_max_;
     partial_token_splits_ = std::max<int64_t>(T, S * 32);
+    // The argmax scratch (S x 192 floats) shares the partials buffer.
+    const int64_t partial_floats = std::max(partial_token_splits_ * nh_ * (hd_ + 2), S * 192);
+    prefill_kernel_ = dtype_ == GpuDType::kBF16 && cuda::prefill_attention_supported(static_cast<int>(hd_)) &&
+                      std::getenv("HEARTH_CUDA_NO_PREFILL_KERNEL") == nullptr;
     struct Want {
       DeviceBuffer* buf;
       uint64_t bytes;
@@ -400,7 +502,7 @@ class CudaDenseModel final : public DeviceModel {
         {&qkv_, static_cast<uint64_t>(T * (qd_ + 2 * kvd_) * 4), "qkv"},
         {&q_, static_cast<uint64_t>(T * qd_ * 4), "q"},
         {&att_, static_cast<uint64_t>(T * qd_ * tb), "attention out"},
-        {&partial_, static_cast<uint64_t>(partial_token_splits_ * nh_ * (hd_ + 2) * 4), "attention partials"},
+        {&partial_, static_cast<uint64_t>(partial_floats * 4), "attention partials"},
         {&gu_, static_cast<uint64_t>(T * 2 * inter_ * 4), "gate/up"},
         {&act_, static_cast<uint64_t>(T * inter_ * tb), "mlp activation"},
         {&xf_, static_cast<uint64_t>(S * h_ * tb), "final norm"},
@@ -528,11 +630,16 @@ class CudaDenseModel final : public DeviceModel {
   int64_t num_blocks_ = 0;
   int64_t table_width_max_ = 1;
   int64_t partial_token_splits_ = 1;
+  bool prefill_kernel_ = false;
   MetaLayout meta_;
   DeviceBuffer x_, delta_, xn_, qkv_, q_, att_, partial_, gu_, act_, xf_, logits_, ids_, lps_, dev_meta_, workspace_;
   PinnedBuffer host_meta_, host_out_;
   std::unique_ptr<cuda::BlasLt> blas_;
   std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
+  bool profile_ = false;
+  std::vector<cudaEvent_t> events_;
+  std::vector<std::pair<const char*, cudaEvent_t>> marks_;
+  std::map<std::string, std::pair<int64_t, double>> profile_ms_;
   uint64_t weight_bytes_ = 0;
   uint64_t activation_bytes_ = 0;
 };

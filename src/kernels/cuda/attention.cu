@@ -27,8 +27,8 @@ size_t attention_smem(int hd) {
 template <typename KT, typename OT>
 __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
     const float* __restrict__ q, const KT* __restrict__ kv, const int32_t* __restrict__ pos,
-    const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table, AttentionShape sh,
-    float* __restrict__ partial, OT* __restrict__ out) {
+    const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table, const int32_t* __restrict__ list,
+    AttentionShape sh, float* __restrict__ partial, OT* __restrict__ out) {
   extern __shared__ float smem[];
   const int hd = sh.hd;
   float* qs = smem;                        // [kMaxGroup][hd], pre-scaled
@@ -39,7 +39,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
   float* m = alpha + kMaxGroup;            // running max
   float* l = m + kMaxGroup;                // running sum
 
-  const int64_t t = blockIdx.x;
+  const int64_t li = blockIdx.x;  // entry of the token list (partials are indexed by it)
+  const int64_t t = list != nullptr ? list[li] : li;
   const int group = sh.nh / sh.nkv;
   const int slices = (group + kMaxGroup - 1) / kMaxGroup;
   const int g = blockIdx.y / slices;
@@ -64,15 +65,44 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
   for (int j = 0; j < kAccPerThread; ++j) acc[j] = 0.0f;
   __syncthreads();
 
+  __shared__ int64_t slot_of[kTile];
+  constexpr int kVec = 16 / sizeof(KT);  // elements per 16-byte load
+  const int vec_per_row = hd / kVec;
   for (int p0 = start; p0 < end; p0 += kTile) {
     const int cnt = min(kTile, end - p0);
-    for (int i = threadIdx.x; i < cnt * hd; i += kThreads) {
-      const int j = i / hd, d = i % hd;
-      const int pp = p0 + j;
-      const int64_t slot = static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
-      const KT* base = kv + slot * 2 * kvd + static_cast<int64_t>(g) * hd;
-      ks[j * (hd + 1) + d] = to_f32(base[d]);
-      vs[j * hd + d] = to_f32(base[kvd + d]);
+    if (threadIdx.x < cnt) {
+      const int pp = p0 + threadIdx.x;
+      slot_of[threadIdx.x] = static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
+    }
+    __syncthreads();
+    // K and V rows of the tile: 16-byte loads, four of each in flight per thread before any is used.
+    const int total = cnt * vec_per_row;
+    for (int base = threadIdx.x; base < total; base += 4 * kThreads) {
+      uint4 kr[4], vr[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int i = base + u * kThreads;
+        if (i < total) {
+          const int j = i / vec_per_row, c = i - j * vec_per_row;
+          const KT* src = kv + slot_of[j] * 2 * kvd + static_cast<int64_t>(g) * hd + c * kVec;
+          kr[u] = *reinterpret_cast<const uint4*>(src);
+          vr[u] = *reinterpret_cast<const uint4*>(src + kvd);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int i = base + u * kThreads;
+        if (i < total) {
+          const int j = i / vec_per_row, c = i - j * vec_per_row;
+          const KT* kk = reinterpret_cast<const KT*>(&kr[u]);
+          const KT* vv = reinterpret_cast<const KT*>(&vr[u]);
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) {
+            ks[j * (hd + 1) + c * kVec + e] = to_f32(kk[e]);
+            vs[j * hd + c * kVec + e] = to_f32(vv[e]);
+          }
+        }
+      }
     }
     __syncthreads();
     for (int i = threadIdx.x; i < gh * kTile; i += kThreads) {
@@ -125,7 +155,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
       if (sh.splits == 1) {
         out[(t * sh.nh + h0 + h) * hd + d] = from_f32<OT>(l[h] > 0.0f ? acc[j] / l[h] : 0.0f);
       } else {
-        float* part = partial + ((t * sh.nh + h0 + h) * sh.splits + split) * (hd + 2);
+        float* part = partial + ((li * sh.nh + h0 + h) * sh.splits + split) * (hd + 2);
         part[d] = acc[j];
         if (d == 0) {
           part[hd] = m[h];
@@ -137,10 +167,12 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
 }
 
 template <typename OT>
-__global__ void combine_kernel(const float* __restrict__ partial, int nh, int hd, int splits, OT* __restrict__ out) {
-  const int64_t t = blockIdx.x;
+__global__ void combine_kernel(const float* __restrict__ partial, const int32_t* __restrict__ list, int nh, int hd,
+                               int splits, OT* __restrict__ out) {
+  const int64_t li = blockIdx.x;
+  const int64_t t = list != nullptr ? list[li] : li;
   const int h = blockIdx.y;
-  const float* base = partial + (t * nh + h) * splits * (hd + 2);
+  const float* base = partial + (li * nh + h) * splits * (hd + 2);
   float mx = -INFINITY;
   for (int s = 0; s < splits; ++s) mx = fmaxf(mx, base[s * (hd + 2) + hd]);
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
@@ -160,7 +192,7 @@ __global__ void combine_kernel(const float* __restrict__ partial, int nh, int hd
 
 template <typename KT, typename OT>
 int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_of, const int32_t* block_table,
-           int64_t n, const AttentionShape& sh, float* partial, OT* out, Stream s) {
+           const int32_t* list, int64_t n, const AttentionShape& sh, float* partial, OT* out, Stream s) {
   const size_t smem = attention_smem(sh.hd);
   // The shared-memory limit is an attribute of each instantiation: raised once (thread-safe static).
   static const cudaError_t configured = cudaFuncSetAttribute(
@@ -170,10 +202,11 @@ int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_
   const int group = sh.nh / sh.nkv;
   const int slices = (group + kMaxGroup - 1) / kMaxGroup;
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices), static_cast<unsigned>(sh.splits));
-  paged_attention_kernel<KT, OT><<<grid, kThreads, smem, s>>>(q, kv, pos, seq_of, block_table, sh, partial, out);
+  paged_attention_kernel<KT, OT><<<grid, kThreads, smem, s>>>(q, kv, pos, seq_of, block_table, list, sh, partial,
+                                                               out);
   if (sh.splits > 1) {
     const dim3 cgrid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nh));
-    combine_kernel<OT><<<cgrid, sh.hd >= 128 ? 128 : 64, 0, s>>>(partial, sh.nh, sh.hd, sh.splits, out);
+    combine_kernel<OT><<<cgrid, sh.hd >= 128 ? 128 : 64, 0, s>>>(partial, list, sh.nh, sh.hd, sh.splits, out);
   }
   return static_cast<int>(cudaGetLastError());
 }
@@ -181,22 +214,23 @@ int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_
 }  // namespace
 
 int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const int32_t* pos, const int32_t* seq_of,
-                    const int32_t* block_table, int64_t n, const AttentionShape& shape, float* partial, void* out,
-                    GpuDType ot, Stream s) {
+                    const int32_t* block_table, const int32_t* list, int64_t n, const AttentionShape& shape,
+                    float* partial, void* out, GpuDType ot, Stream s) {
   if (n <= 0) return 0;
-  if (shape.hd <= 0 || shape.hd > kMaxHd || shape.nkv <= 0 || shape.nh % shape.nkv != 0 || shape.splits < 1 ||
-      shape.split_len < 1)
+  // 16-byte loads of K/V rows: head_dim a multiple of 8 (bf16) / 4 (f32).
+  if (shape.hd <= 0 || shape.hd > kMaxHd || shape.hd % (kvt == GpuDType::kF32 ? 4 : 8) != 0 || shape.nkv <= 0 ||
+      shape.nh % shape.nkv != 0 || shape.splits < 1 || shape.split_len < 1)
     return static_cast<int>(cudaErrorInvalidValue);
   if (kvt == GpuDType::kF32) {
     const auto* kv = static_cast<const float*>(kv_layer);
     return ot == GpuDType::kF32
-               ? launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<float*>(out), s)
-               : launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
+               ? launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<float*>(out), s)
+               : launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
   }
   const auto* kv = static_cast<const __nv_bfloat16*>(kv_layer);
   return ot == GpuDType::kF32
-             ? launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<float*>(out), s)
-             : launch(q, kv, pos, seq_of, block_table, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
+             ? launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<float*>(out), s)
+             : launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
 }
 
 }  // namespace hearth::cuda

@@ -54,8 +54,9 @@ int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void*
 
 // Paged attention (flash-decoding): token t's query heads (f32, q[t][nh * hd]) attend to positions
 // [0, pos[t]] of its sequence. Each of `splits` parts covers `split_len` positions; with splits > 1 the
-// parts go to `partial` (f32, n * nh * (hd + 2) * splits) and a combine pass writes out. out: n x nh * hd
-// in `ot`. hd <= 256.
+// parts go to `partial` (f32, n * nh * (hd + 2) * splits) and a combine pass writes out. out: tokens x
+// nh * hd in `ot`. hd <= 256, a multiple of 8 (bf16 KV) or 4 (f32 KV). With `list` (device, n entries)
+// only the listed tokens are computed; without it tokens 0..n-1.
 struct AttentionShape {
   int nh = 0, nkv = 0, hd = 0;
   float scale = 1.0f;
@@ -65,8 +66,17 @@ struct AttentionShape {
   int split_len = 0;
 };
 int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const int32_t* pos,
-                    const int32_t* seq_of, const int32_t* block_table, int64_t n, const AttentionShape& shape,
-                    float* partial, void* out, GpuDType ot, Stream s);
+                    const int32_t* seq_of, const int32_t* block_table, const int32_t* list, int64_t n,
+                    const AttentionShape& shape, float* partial, void* out, GpuDType ot, Stream s);
+
+// Prefill attention on tensor cores (bf16 KV and output, head_dim 16/32/64/128): each query tile is up to
+// kPrefillTile consecutive tokens of one sequence (tiles: num_tiles x {first token, count}); the tile's
+// tokens attend causally to [0, their position] over the paged cache (prefix-cached blocks included).
+constexpr int kPrefillTile = 64;
+bool prefill_attention_supported(int hd);
+int prefill_attention(const float* q, const void* kv_layer, const int32_t* pos, const int32_t* seq_of,
+                      const int32_t* block_table, const int32_t* tiles, int64_t num_tiles,
+                      const AttentionShape& shape, void* out, Stream s);
 
 // Small-batch matrix-vector products for bf16 weights: y[t][r] = sum_k w[r][k] x[t][k] for n <= 8 rows of
 // x (bf16), y f32 with row stride `ldy`. Needs k % 8 == 0 and 16-byte aligned rows.
@@ -74,8 +84,9 @@ constexpr int kGemvMaxRows = 8;
 int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy,
               Stream s);
 
-// Per logit row r < n: argmax (lowest id on ties) and its log-softmax value.
-int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, Stream s);
+// Per logit row r < n: argmax (lowest id on ties) and its log-softmax value. `scratch`: n * 192 floats.
+int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, float* scratch,
+                   Stream s);
 
 // Converts n f32 values to `dt` on the device (weights converted at load).
 int convert_f32(const float* in, int64_t n, void* out, GpuDType dt, Stream s);

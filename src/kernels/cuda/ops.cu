@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cstdint>
 
@@ -44,28 +45,38 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restric
 }
 
 // ---- q/k/v: bias, RoPE, KV-cache store ---------------------------------------------------------------
+// One block per token: cos/sin of each rotated pair once (float32 angle as torch computes it), then every
+// element of the row.
 template <typename KT>
 __global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float* __restrict__ bias, int nh,
                                       int nkv, int hd, RopeParams rope, const int32_t* __restrict__ pos,
                                       const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table,
                                       int table_width, int block_size, float* __restrict__ q,
                                       KT* __restrict__ kv_layer) {
+  __shared__ float cs[256];  // cos, sin of rot_dim / 2 <= 128 pairs
   const int64_t t = blockIdx.x;
   const int width = (nh + 2 * nkv) * hd;
   const int kvd = nkv * hd;
   const float* row = qkv + t * width;
   const int p = pos[t];
+  const int half = rope.rot_dim / 2;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    float sn = 0.0f, cn = 1.0f;
+    if (p >= 0) sincosf(rope.inv_freq[i] * static_cast<float>(p), &sn, &cn);
+    cs[2 * i] = cn * rope.attention_factor;
+    cs[2 * i + 1] = sn * rope.attention_factor;
+  }
+  __syncthreads();
   int64_t slot = -1;
   if (p >= 0) {
     const int32_t b = block_table[static_cast<int64_t>(seq_of[t]) * table_width + p / block_size];
     slot = static_cast<int64_t>(b) * block_size + p % block_size;
   }
-  const int half = rope.rot_dim / 2;
   for (int e = threadIdx.x; e < width; e += blockDim.x) {
-    const int head = e / hd, j = e % hd;
+    const int head = e / hd, j = e - (e / hd) * hd;
     const float v = row[e] + (bias != nullptr ? bias[e] : 0.0f);
     float o = v;
-    if (head < nh + nkv && j < rope.rot_dim && p >= 0) {
+    if (head < nh + nkv && j < rope.rot_dim) {
       int i, partner;
       bool first;
       if (rope.interleave) {
@@ -79,10 +90,8 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float
       }
       const int pe = head * hd + partner;
       const float w = row[pe] + (bias != nullptr ? bias[pe] : 0.0f);
-      const float angle = rope.inv_freq[i] * static_cast<float>(p);  // float32 product, as torch
-      const float c = static_cast<float>(cos(static_cast<double>(angle))) * rope.attention_factor;
-      const float s = static_cast<float>(sin(static_cast<double>(angle))) * rope.attention_factor;
-      o = first ? v * c - w * s : v * c + w * s;
+      const float c = cs[2 * i], sn = cs[2 * i + 1];
+      o = first ? v * c - w * sn : v * c + w * sn;
     }
     if (head < nh) {
       q[t * nh * hd + e] = o;
@@ -94,26 +103,29 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float
 }
 
 // ---- SiLU(gate) * up ---------------------------------------------------------------------------------
+// grid.y: tokens (no 64-bit division per element).
 template <typename OT>
-__global__ void silu_mul_kernel(const float* __restrict__ gu, const float* __restrict__ bias, int64_t n,
-                                int64_t inter, OT* __restrict__ out) {
-  const int64_t total = n * inter;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t t = e / inter, i = e % inter;
-    float g = gu[t * 2 * inter + i], u = gu[t * 2 * inter + inter + i];
+__global__ void silu_mul_kernel(const float* __restrict__ gu, const float* __restrict__ bias, int inter,
+                                OT* __restrict__ out) {
+  const int64_t t = blockIdx.y;
+  const float* g_row = gu + t * 2 * inter;
+  OT* o_row = out + t * inter;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < inter; i += gridDim.x * blockDim.x) {
+    float g = g_row[i], u = g_row[inter + i];
     if (bias != nullptr) {
       g += bias[i];
       u += bias[inter + i];
     }
-    out[e] = from_f32<OT>(g / (1.0f + expf(-g)) * u);
+    o_row[i] = from_f32<OT>(g / (1.0f + expf(-g)) * u);
   }
 }
 
 // ---- bf16 GEMV for n <= 8 rows of x ------------------------------------------------------------------
-// One warp per weight row, 16-byte loads, kUnroll loads in flight per lane; x rows are read through L1.
+// `wpr` warps share a weight row (each takes every wpr-th 16-byte chunk of it) so that narrow matrices
+// (few rows, long rows: down_proj) still keep enough loads in flight; kUnroll loads per lane in flight;
+// x rows are read through L1. The warps of a row add their sums in shared memory.
 constexpr int kGemvWarps = 8;
-constexpr int kUnroll = 4;
+constexpr int kUnroll = 8;
 
 __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
   const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
@@ -132,48 +144,65 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
 template <int N>
 __global__ void __launch_bounds__(kGemvWarps * 32) gemv_bf16_kernel(const uint4* __restrict__ w,
                                                                     const uint4* __restrict__ x, int64_t rows,
-                                                                    int64_t k8, float* __restrict__ y,
+                                                                    int64_t k8, int wpr, float* __restrict__ y,
                                                                     int64_t ldy) {
-  const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kGemvWarps + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const uint4* wr = w + row * k8;
+  __shared__ float red[kGemvWarps][N];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (kGemvWarps / wpr) + warp / wpr;
+  const int part = warp % wpr;
   float acc[N];
 #pragma unroll
   for (int t = 0; t < N; ++t) acc[t] = 0.0f;
-  int64_t i = lane;
-  for (; i + 32 * (kUnroll - 1) < k8; i += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+  if (row < rows) {
+    const uint4* wr = w + row * k8;
+    const int64_t step = 32 * static_cast<int64_t>(wpr);
+    int64_t i = lane + 32 * static_cast<int64_t>(part);
+    // kUnroll guarded loads per lane issued before any is used: short rows finish in one round trip.
+    for (; i < k8; i += step * kUnroll) {
+      uint4 wv[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + i + 32 * u);  // streamed once: do not keep
+      for (int u = 0; u < kUnroll; ++u)
+        if (i + step * u < k8) wv[u] = __ldcs(wr + i + step * u);  // streamed once: do not keep
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < kUnroll; ++u) {
+        if (i + step * u < k8) {
 #pragma unroll
-      for (int t = 0; t < N; ++t) acc[t] += dot8(wv[u], __ldg(x + t * k8 + i + 32 * u));
+          for (int t = 0; t < N; ++t) acc[t] += dot8(wv[u], __ldg(x + t * k8 + i + step * u));
+        }
+      }
     }
-  }
-  for (; i < k8; i += 32) {
-    const uint4 wv = __ldcs(wr + i);
-#pragma unroll
-    for (int t = 0; t < N; ++t) acc[t] += dot8(wv, __ldg(x + t * k8 + i));
   }
 #pragma unroll
   for (int t = 0; t < N; ++t) {
     const float v = warp_sum(acc[t]);
-    if (lane == 0) y[t * ldy + row] = v;
+    if (lane == 0) red[warp][t] = v;
+  }
+  __syncthreads();
+  if (part == 0 && row < rows && lane < N) {
+    float v = 0.0f;
+    for (int p = 0; p < wpr; ++p) v += red[warp + p][lane];
+    y[lane * ldy + row] = v;
   }
 }
 
 // ---- argmax + log-softmax value ----------------------------------------------------------------------
-__global__ void argmax_logprob_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* __restrict__ ids,
-                                      float* __restrict__ logprobs) {
+// Phase 1: each block takes a slice of a row: its max, the lowest index of it, and sum(exp(v - max)).
+// Phase 2: one warp per row merges the slices.
+constexpr int kArgmaxSlice = 4096;
+constexpr int kArgmaxMaxSlices = 64;
+
+__global__ void argmax_slices_kernel(const float* __restrict__ logits, int64_t vocab, int slices,
+                                     float* __restrict__ part) {
   __shared__ float red_v[32];
   __shared__ int32_t red_i[32];
   __shared__ float red_s[32];
-  const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  const int64_t r = blockIdx.y;
+  const float* row = logits + r * vocab;
+  const int64_t per = (vocab + slices - 1) / slices;
+  const int64_t a = blockIdx.x * per, b = min(vocab, a + per);
   float best = -INFINITY;
   int32_t bi = INT32_MAX;
-  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+  for (int64_t i = a + threadIdx.x; i < b; i += blockDim.x) {
     float v = row[i];
     if (v != v) v = -INFINITY;  // NaN never wins
     if (v > best || (v == best && static_cast<int32_t>(i) < bi)) {
@@ -184,15 +213,54 @@ __global__ void argmax_logprob_kernel(const float* __restrict__ logits, int64_t 
   block_argmax(best, bi, red_v, red_i);
   float sum = 0.0f;
   if (best != -INFINITY) {
-    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    for (int64_t i = a + threadIdx.x; i < b; i += blockDim.x) {
       const float v = row[i];
       if (v == v) sum += expf(v - best);
     }
   }
   sum = block_sum(sum, red_s);
   if (threadIdx.x == 0) {
-    ids[blockIdx.x] = bi == INT32_MAX ? 0 : bi;
-    logprobs[blockIdx.x] = best == -INFINITY ? -INFINITY : -logf(sum);
+    float* o = part + (r * slices + blockIdx.x) * 3;
+    o[0] = best;
+    o[1] = __int_as_float(bi);
+    o[2] = sum;
+  }
+}
+
+__global__ void argmax_merge_kernel(const float* __restrict__ part, int slices, int32_t* __restrict__ ids,
+                                    float* __restrict__ logprobs) {
+  const int64_t r = blockIdx.x;
+  const int lane = threadIdx.x;
+  float m = -INFINITY;
+  int32_t idx = INT32_MAX;
+  for (int s = lane; s < slices; s += 32) {
+    const float* o = part + (r * slices + s) * 3;
+    const int32_t oi = __float_as_int(o[1]);
+    if (o[0] > m || (o[0] == m && oi < idx)) {
+      m = o[0];
+      idx = oi;
+    }
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const float om = __shfl_xor_sync(0xffffffffu, m, off);
+    const int32_t oi = __shfl_xor_sync(0xffffffffu, idx, off);
+    if (om > m || (om == m && oi < idx)) {
+      m = om;
+      idx = oi;
+    }
+  }
+  float sum = 0.0f;
+  if (m != -INFINITY) {
+    for (int s = lane; s < slices; s += 32) {
+      const float* o = part + (r * slices + s) * 3;
+      if (o[0] != -INFINITY) sum += o[2] * expf(o[0] - m);
+    }
+  }
+  sum = warp_sum(sum);
+  if (lane == 0) {
+    ids[r] = idx == INT32_MAX ? 0 : idx;
+    logprobs[r] = m == -INFINITY ? -INFINITY : -logf(sum);
   }
 }
 
@@ -255,25 +323,31 @@ int qkv_rope_store(const float* qkv, const float* bias, int64_t n, int nh, int n
 
 int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void* out, GpuDType ot, Stream s) {
   if (n <= 0) return 0;
-  const unsigned grid = grid_for(n * inter, 256);
+  if (n > 65535) return static_cast<int>(cudaErrorInvalidValue);
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((inter + 255) / 256, 64)), static_cast<unsigned>(n));
   if (ot == GpuDType::kF32)
-    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, n, inter, static_cast<float*>(out));
+    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, static_cast<int>(inter), static_cast<float*>(out));
   else
-    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, n, inter, static_cast<__nv_bfloat16*>(out));
+    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, static_cast<int>(inter), static_cast<__nv_bfloat16*>(out));
   return last_error();
 }
 
 int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy, Stream s) {
   if (n <= 0 || rows <= 0) return 0;
   if (n > kGemvMaxRows || k % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
-  const unsigned grid = static_cast<unsigned>((rows + kGemvWarps - 1) / kGemvWarps);
   const auto* wv = static_cast<const uint4*>(w);
   const auto* xv = static_cast<const uint4*>(x);
   const int64_t k8 = k / 8;
+  // Enough warps for every SM to keep ~48 warps of loads in flight, without splitting rows below
+  // 64 chunks per warp.
+  int wpr = 1;
+  while (wpr < kGemvWarps && rows * wpr < 132 * 48 && k8 / (wpr * 2) >= 64) wpr *= 2;
+  const int rows_per_block = kGemvWarps / wpr;
+  const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
   switch (n) {
 #define HEARTH_GEMV_CASE(N) \
   case N:                   \
-    gemv_bf16_kernel<N><<<grid, kGemvWarps * 32, 0, s>>>(wv, xv, rows, k8, y, ldy); \
+    gemv_bf16_kernel<N><<<grid, kGemvWarps * 32, 0, s>>>(wv, xv, rows, k8, wpr, y, ldy); \
     break;
     HEARTH_GEMV_CASE(1)
     HEARTH_GEMV_CASE(2)
@@ -290,9 +364,14 @@ int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, 
   return last_error();
 }
 
-int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, Stream s) {
+int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, float* scratch,
+                   Stream s) {
   if (n <= 0) return 0;
-  argmax_logprob_kernel<<<static_cast<unsigned>(n), 1024, 0, s>>>(logits, vocab, ids, logprobs);
+  if (n > 65535) return static_cast<int>(cudaErrorInvalidValue);
+  const int slices = static_cast<int>(std::min<int64_t>(kArgmaxMaxSlices, (vocab + kArgmaxSlice - 1) / kArgmaxSlice));
+  argmax_slices_kernel<<<dim3(static_cast<unsigned>(slices), static_cast<unsigned>(n)), 256, 0, s>>>(logits, vocab,
+                                                                                                    slices, scratch);
+  argmax_merge_kernel<<<static_cast<unsigned>(n), 32, 0, s>>>(scratch, slices, ids, logprobs);
   return last_error();
 }
 
