@@ -119,7 +119,11 @@ class CudaDenseModel final : public DeviceModel {
     rope_.inv_freq = inv_freq_.as<float>();
     rope_.rot_dim = static_cast<int>(rope.rot_dim);
     rope_.attention_factor = rope.attention_factor;
-    rope_.interleave = rope.interleave;
+    // q/k rows are stored with each rotated pair adjacent (neox-style checkpoints are permuted below, which
+    // attention does not notice: q and k share the permutation), so RoPE is always the interleaved kind and
+    // the small-batch QKV GEMV can rotate pairs in its epilogue.
+    permute_qk_ = !rope.interleave;
+    rope_.interleave = true;
     scale_ = attention_softmax_scale(s);
 
     layers_.resize(static_cast<size_t>(s.num_hidden_layers));
@@ -129,12 +133,17 @@ class CudaDenseModel final : public DeviceModel {
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix q, w.matrix(p + ".self_attn.q_proj.weight", qd_, h_));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix k, w.matrix(p + ".self_attn.k_proj.weight", kvd_, h_));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix v, w.matrix(p + ".self_attn.v_proj.weight", kvd_, h_));
+      std::vector<uint8_t> q_rows, k_rows;
+      if (permute_qk_) {
+        q = permute_head_rows(q, nh_, q_rows);
+        k = permute_head_rows(k, nkv_, k_rows);
+      }
       HEARTH_RETURN_IF_ERROR(upload_matrices({q, k, v}, L.qkv_w, p + " qkv", pool));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix o, w.matrix(p + ".self_attn.o_proj.weight", h_, qd_));
       HEARTH_RETURN_IF_ERROR(upload_matrices({o}, L.o_w, p + " o_proj", pool));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix g, w.matrix(p + ".mlp.gate_proj.weight", inter_, h_));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix u, w.matrix(p + ".mlp.up_proj.weight", inter_, h_));
-      HEARTH_RETURN_IF_ERROR(upload_matrices({g, u}, L.gu_w, p + " gate/up", pool));
+      HEARTH_RETURN_IF_ERROR(upload_matrices({g, u}, L.gu_w, p + " gate/up", pool, /*interleave=*/true));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix d, w.matrix(p + ".mlp.down_proj.weight", h_, inter_));
       HEARTH_RETURN_IF_ERROR(upload_matrices({d}, L.down_w, p + " down_proj", pool));
       HEARTH_RETURN_IF_ERROR(upload_vector(w, p + ".input_layernorm.weight", h_, L.attn_norm));
@@ -144,12 +153,11 @@ class CudaDenseModel final : public DeviceModel {
                                               {{p + ".self_attn.q_proj.bias", qd_},
                                                {p + ".self_attn.k_proj.bias", kvd_},
                                                {p + ".self_attn.v_proj.bias", kvd_}},
-                                              L.qkv_b));
+                                              L.qkv_b, permute_qk_ ? nh_ + nkv_ : 0));
       }
       if (o_bias) HEARTH_RETURN_IF_ERROR(upload_vector(w, p + ".self_attn.o_proj.bias", h_, L.o_b));
       if (mlp_bias) {
-        HEARTH_RETURN_IF_ERROR(
-            upload_vectors(w, {{p + ".mlp.gate_proj.bias", inter_}, {p + ".mlp.up_proj.bias", inter_}}, L.gu_b));
+        HEARTH_RETURN_IF_ERROR(upload_interleaved_bias(w, p + ".mlp.gate_proj.bias", p + ".mlp.up_proj.bias", L.gu_b));
         HEARTH_RETURN_IF_ERROR(upload_vector(w, p + ".mlp.down_proj.bias", h_, L.down_b));
       }
       if ((l + 1) % 8 == 0 || l + 1 == s.num_hidden_layers)
@@ -356,14 +364,34 @@ class CudaDenseModel final : public DeviceModel {
                                                       xn_.ptr(), dtype_, nullptr, stream_),
                                     "add_rmsnorm"));
       mark("attn_norm");
-      HEARTH_RETURN_IF_ERROR(gemm(L.qkv_w, xn_.ptr(), n, qd_ + 2 * kvd_, h_, qkv_.as<float>()));
-      mark("qkv_gemm");
-      HEARTH_RETURN_IF_ERROR(launch(
-          cuda::qkv_rope_store(qkv_.as<float>(), L.qkv_b.as<float>(), n, static_cast<int>(nh_), static_cast<int>(nkv_),
-                               static_cast<int>(hd_), rope_, pos, seq_of, table, static_cast<int>(sh.width),
-                               static_cast<int>(opt_.block_size), q_.as<float>(), kv_layer, dtype_, stream_),
-          "qkv_rope_store"));
-      mark("rope_store");
+      if (dtype_ == GpuDType::kBF16 && n <= cuda::kGemvMaxRows && h_ % 8 == 0) {
+        // Small batches: bias, RoPE and the KV store in the QKV GEMV's epilogue.
+        cuda::QkvRopeEpilogue e;
+        e.nh = static_cast<int>(nh_);
+        e.nkv = static_cast<int>(nkv_);
+        e.hd = static_cast<int>(hd_);
+        e.rope = rope_;
+        e.pos = pos;
+        e.seq_of = seq_of;
+        e.block_table = table;
+        e.table_width = static_cast<int>(sh.width);
+        e.block_size = static_cast<int>(opt_.block_size);
+        e.bias = L.qkv_b.as<float>();
+        e.q = q_.as<float>();
+        e.kv_layer = static_cast<__nv_bfloat16*>(kv_layer);
+        HEARTH_RETURN_IF_ERROR(
+            launch(cuda::gemv_bf16_qkv_rope(L.qkv_w.ptr(), xn_.ptr(), n, h_, e, stream_), "gemv_qkv_rope"));
+        mark("qkv_rope_gemv");
+      } else {
+        HEARTH_RETURN_IF_ERROR(gemm(L.qkv_w, xn_.ptr(), n, qd_ + 2 * kvd_, h_, qkv_.as<float>()));
+        mark("qkv_gemm");
+        HEARTH_RETURN_IF_ERROR(launch(
+            cuda::qkv_rope_store(qkv_.as<float>(), L.qkv_b.as<float>(), n, static_cast<int>(nh_), static_cast<int>(nkv_),
+                                 static_cast<int>(hd_), rope_, pos, seq_of, table, static_cast<int>(sh.width),
+                                 static_cast<int>(opt_.block_size), q_.as<float>(), kv_layer, dtype_, stream_),
+            "qkv_rope_store"));
+        mark("rope_store");
+      }
       if (sh.num_tiles > 0) {
         HEARTH_RETURN_IF_ERROR(launch(cuda::prefill_attention(q_.as<float>(), kv_layer, pos, seq_of, table, tiles,
                                                               sh.num_tiles, sh.attn, att_.ptr(), stream_),
@@ -382,11 +410,18 @@ class CudaDenseModel final : public DeviceModel {
                                                       xn_.ptr(), dtype_, nullptr, stream_),
                                     "add_rmsnorm"));
       mark("mlp_norm");
-      HEARTH_RETURN_IF_ERROR(gemm(L.gu_w, xn_.ptr(), n, 2 * inter_, h_, gu_.as<float>()));
-      mark("gate_up_gemm");
-      HEARTH_RETURN_IF_ERROR(
-          launch(cuda::silu_mul(gu_.as<float>(), L.gu_b.as<float>(), n, inter_, act_.ptr(), dtype_, stream_), "silu_mul"));
-      mark("silu_mul");
+      if (dtype_ == GpuDType::kBF16 && n <= cuda::kGemvMaxRows && h_ % 8 == 0 && L.gu_b.ptr() == nullptr) {
+        // Small batches: SiLU(gate) * up in the GEMV's epilogue (no f32 round trip, one kernel fewer).
+        HEARTH_RETURN_IF_ERROR(
+            launch(cuda::gemv_bf16_swiglu(L.gu_w.ptr(), xn_.ptr(), n, inter_, h_, act_.ptr(), stream_), "gemv_swiglu"));
+        mark("gate_up_silu_gemv");
+      } else {
+        HEARTH_RETURN_IF_ERROR(gemm(L.gu_w, xn_.ptr(), n, 2 * inter_, h_, gu_.as<float>()));
+        mark("gate_up_gemm");
+        HEARTH_RETURN_IF_ERROR(launch(
+            cuda::silu_mul(gu_.as<float>(), L.gu_b.as<float>(), n, inter_, act_.ptr(), dtype_, stream_), "silu_mul"));
+        mark("silu_mul");
+      }
       HEARTH_RETURN_IF_ERROR(gemm(L.down_w, act_.ptr(), n, h_, inter_, delta));
       mark("down_gemm");
       pending = delta;
@@ -548,22 +583,32 @@ class CudaDenseModel final : public DeviceModel {
     return kv_.allocate(static_cast<uint64_t>(blocks) * block_bytes, "KV cache");
   }
 
-  // Uploads the row-concatenation of `parts` as one T matrix.
+  // Uploads `parts` as one T matrix: concatenated rows, or with `interleave` (two parts of equal shape)
+  // row r of part p at row 2r + p (gate/up pairs for the fused SwiGLU).
   Status upload_matrices(std::initializer_list<WeightMatrix> parts, DeviceBuffer& out, const std::string& what,
-                         ThreadPool& pool) {
+                         ThreadPool& pool, bool interleave = false) {
     int64_t rows = 0;
     const int64_t cols = parts.begin()->cols;
     for (const WeightMatrix& m : parts) rows += m.rows;
     const int64_t tb = cuda::dtype_bytes(dtype_);
+    const size_t row_bytes = static_cast<size_t>(cols * tb);
     HEARTH_RETURN_IF_ERROR(out.allocate(static_cast<uint64_t>(rows * cols * tb), what.c_str()));
     weight_bytes_ += out.bytes();
-    int64_t r0 = 0;
+    const int64_t stride = interleave ? static_cast<int64_t>(parts.size()) : 1;
+    int64_t first = 0;  // destination row of the part's row 0
     for (const WeightMatrix& m : parts) {
-      char* dst = static_cast<char*>(out.ptr()) + r0 * cols * tb;
+      // Rows a..a+cnt of m go to destination rows (first + (a + i) * stride).
+      auto put = [&](int64_t a, int64_t cnt, const void* src, size_t src_pitch) -> Status {
+        char* dst = static_cast<char*>(out.ptr()) + static_cast<size_t>(first + a * stride) * row_bytes;
+        HEARTH_CUDA(cudaMemcpy2D(dst, row_bytes * static_cast<size_t>(stride), src, src_pitch, row_bytes,
+                                 static_cast<size_t>(cnt), cudaMemcpyHostToDevice),
+                    "weight upload");
+        return Status::ok();
+      };
       const bool direct = (dtype_ == GpuDType::kBF16 && m.dtype == DType::kBF16) ||
                           (dtype_ == GpuDType::kF32 && m.dtype == DType::kF32);
-      if (direct && m.row_bytes == static_cast<uint64_t>(cols * tb)) {
-        HEARTH_CUDA(cudaMemcpy(dst, m.data, m.bytes(), cudaMemcpyHostToDevice), "weight upload");
+      if (direct) {
+        HEARTH_RETURN_IF_ERROR(put(0, m.rows, m.data, m.row_bytes));
       } else {
         // Decode on the host in slabs (any format the CPU reads), convert, upload.
         const int64_t slab = std::max<int64_t>(1, (int64_t{16} << 20) / (cols * 4));
@@ -581,13 +626,23 @@ class CudaDenseModel final : public DeviceModel {
             for (size_t i = 0; i < f32.size(); ++i) b16[i] = float_to_bf16(f32[i]);
             src = b16.data();
           }
-          HEARTH_CUDA(cudaMemcpy(dst + a * cols * tb, src, static_cast<size_t>(cnt * cols * tb), cudaMemcpyHostToDevice),
-                      "weight upload");
+          HEARTH_RETURN_IF_ERROR(put(a, cnt, src, row_bytes));
         }
       }
-      r0 += m.rows;
+      first += interleave ? 1 : m.rows;
     }
     return Status::ok();
+  }
+
+  Status upload_interleaved_bias(ModelWeights& w, const std::string& a, const std::string& b, DeviceBuffer& out) {
+    HEARTH_ASSIGN_OR_RETURN(const float* va, w.vector(a, inter_));
+    HEARTH_ASSIGN_OR_RETURN(const float* vb, w.vector(b, inter_));
+    std::vector<float> all(static_cast<size_t>(2 * inter_));
+    for (int64_t i = 0; i < inter_; ++i) {
+      all[static_cast<size_t>(2 * i)] = va[i];
+      all[static_cast<size_t>(2 * i + 1)] = vb[i];
+    }
+    return upload_f32(all.data(), all.size(), out, a);
   }
 
   Status upload_f32(const float* data, size_t n, DeviceBuffer& out, const std::string& what) {
@@ -601,14 +656,51 @@ class CudaDenseModel final : public DeviceModel {
     return upload_vectors(w, {{name, n}}, out);
   }
 
+  // permute_heads > 0: the first permute_heads heads (q then k) get the rotated-pair permutation.
   Status upload_vectors(ModelWeights& w, std::initializer_list<std::pair<std::string, int64_t>> parts,
-                        DeviceBuffer& out) {
+                        DeviceBuffer& out, int64_t permute_heads = 0) {
     std::vector<float> all;
     for (const auto& [name, n] : parts) {
       HEARTH_ASSIGN_OR_RETURN(const float* v, w.vector(name, n));
       all.insert(all.end(), v, v + n);
     }
+    if (permute_heads > 0) {
+      const std::vector<float> src(all.begin(), all.begin() + permute_heads * hd_);
+      for (int64_t h = 0; h < permute_heads; ++h)
+        for (int64_t d = 0; d < hd_; ++d) all[static_cast<size_t>(h * hd_ + d)] = src[static_cast<size_t>(h * hd_ + pair_source(d))];
+    }
     return upload_f32(all.data(), all.size(), out, parts.begin()->first);
+  }
+
+  // The source dim of stored dim d: rotated pairs (i, i + rot/2) become (2i, 2i + 1).
+  int64_t pair_source(int64_t d) const {
+    const int64_t rot = rope_.rot_dim, half = rot / 2;
+    if (d >= rot) return d;
+    return (d % 2 == 0) ? d / 2 : d / 2 + half;
+  }
+
+  // A copy of m (heads x hd rows) with each head's rows permuted by pair_source, in `storage`.
+  WeightMatrix permute_head_rows(const WeightMatrix& m, int64_t heads, std::vector<uint8_t>& storage) const {
+    WeightMatrix src = m;
+    std::vector<float> decoded;
+    if (m.block_scale != nullptr) {  // block-scaled rows cannot move alone: decode to f32 first
+      decoded.resize(static_cast<size_t>(m.rows * m.cols));
+      for (int64_t r = 0; r < m.rows; ++r) decode_row(m, r, decoded.data() + r * m.cols);
+      src = WeightMatrix{};
+      src.dtype = DType::kF32;
+      src.rows = m.rows;
+      src.cols = m.cols;
+      src.data = reinterpret_cast<const uint8_t*>(decoded.data());
+      src.row_bytes = static_cast<uint64_t>(m.cols) * 4;
+    }
+    storage.resize(static_cast<size_t>(src.rows) * src.row_bytes);
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t d = 0; d < hd_; ++d)
+        std::memcpy(storage.data() + static_cast<size_t>(h * hd_ + d) * src.row_bytes, src.row(h * hd_ + pair_source(d)),
+                    src.row_bytes);
+    WeightMatrix out = src;
+    out.data = storage.data();
+    return out;
   }
 
   std::shared_ptr<const Checkpoint> ckpt_;
@@ -623,6 +715,7 @@ class CudaDenseModel final : public DeviceModel {
   float scale_ = 1.0f;
   cuda::RopeParams rope_;
   bool lm_head_tied_ = false;
+  bool permute_qk_ = false;
 
   DeviceBuffer embed_, lm_head_, final_norm_, inv_freq_;
   std::vector<DenseLayer> layers_;

@@ -29,6 +29,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
     const float* __restrict__ q, const KT* __restrict__ kv, const int32_t* __restrict__ pos,
     const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table, const int32_t* __restrict__ list,
     AttentionShape sh, float* __restrict__ partial, OT* __restrict__ out) {
+  pdl_wait_then_release();
   extern __shared__ float smem[];
   const int hd = sh.hd;
   float* qs = smem;                        // [kMaxGroup][hd], pre-scaled
@@ -169,6 +170,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
 template <typename OT>
 __global__ void combine_kernel(const float* __restrict__ partial, const int32_t* __restrict__ list, int nh, int hd,
                                int splits, OT* __restrict__ out) {
+  pdl_wait_then_release();
   const int64_t li = blockIdx.x;
   const int64_t t = list != nullptr ? list[li] : li;
   const int h = blockIdx.y;
@@ -202,11 +204,11 @@ int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_
   const int group = sh.nh / sh.nkv;
   const int slices = (group + kMaxGroup - 1) / kMaxGroup;
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices), static_cast<unsigned>(sh.splits));
-  paged_attention_kernel<KT, OT><<<grid, kThreads, smem, s>>>(q, kv, pos, seq_of, block_table, list, sh, partial,
+  launch_pdl(paged_attention_kernel<KT, OT>, grid, kThreads, smem, s, q, kv, pos, seq_of, block_table, list, sh, partial,
                                                                out);
   if (sh.splits > 1) {
     const dim3 cgrid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nh));
-    combine_kernel<OT><<<cgrid, sh.hd >= 128 ? 128 : 64, 0, s>>>(partial, list, sh.nh, sh.hd, sh.splits, out);
+    launch_pdl(combine_kernel<OT>, cgrid, sh.hd >= 128 ? 128 : 64, 0, s, partial, list, sh.nh, sh.hd, sh.splits, out);
   }
   return static_cast<int>(cudaGetLastError());
 }

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 struct CUstream_st;
+struct __nv_bfloat16;
 
 namespace hearth::cuda {
 
@@ -48,8 +49,9 @@ int qkv_rope_store(const float* qkv, const float* bias, int64_t n, int nh, int n
                    const int32_t* block_table, int table_width, int block_size, float* q, void* kv_layer,
                    GpuDType kvt, Stream s);
 
-// gu: n rows of [gate (inter) | up (inter)] f32 (+ bias of 2 * inter, optional);
-// out[t] = silu(gate) * up, written in `ot`.
+// gu: n rows of 2 * inter f32 with gate and up interleaved (column 2i = gate_i, 2i + 1 = up_i: the
+// engine stores the fused gate/up weight with interleaved rows) (+ bias, interleaved the same way,
+// optional); out[t][i] = silu(gate_i) * up_i, written in `ot`.
 int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void* out, GpuDType ot, Stream s);
 
 // Paged attention (flash-decoding): token t's query heads (f32, q[t][nh * hd]) attend to positions
@@ -83,6 +85,26 @@ int prefill_attention(const float* q, const void* kv_layer, const int32_t* pos, 
 constexpr int kGemvMaxRows = 8;
 int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy,
               Stream s);
+// The gate/up GEMV with SiLU(gate) * up fused: w has 2 * inter rows, gate and up interleaved; act gets
+// n x inter bf16.
+int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Stream s);
+// The QKV GEMV with qkv_rope_store fused (bf16 cache): w's rows are [q | k | v] heads whose rotated dims
+// are stored as interleaved pairs (rope.interleave must be true; the engine permutes neox-style q/k
+// rows at load, which attention does not notice since q and k share the permutation). Token t of x is
+// the batch's token t (pos/seq_of indexed by t).
+struct QkvRopeEpilogue {
+  int nh = 0, nkv = 0, hd = 0;
+  RopeParams rope;
+  const int32_t* pos = nullptr;
+  const int32_t* seq_of = nullptr;
+  const int32_t* block_table = nullptr;
+  int table_width = 0;
+  int block_size = 16;
+  const float* bias = nullptr;        // (nh + 2 nkv) * hd, optional
+  float* q = nullptr;                 // n x nh * hd
+  __nv_bfloat16* kv_layer = nullptr;  // the layer's cache (bf16)
+};
+int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e, Stream s);
 
 // Per logit row r < n: argmax (lowest id on ties) and its log-softmax value. `scratch`: n * 192 floats.
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, float* scratch,

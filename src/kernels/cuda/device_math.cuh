@@ -2,6 +2,7 @@
 // Device helpers shared by the .cu files: conversions between f32 and the storage types, warp and
 // block reductions. Block reductions need blockDim.x to be a multiple of 32 and a 32-entry smem array.
 #include <cuda_bf16.h>
+#include <cuda_runtime.h>
 
 #include <cstdint>
 
@@ -73,6 +74,36 @@ __device__ __forceinline__ void block_argmax(float& v, int32_t& idx, float* red_
       idx = oi;
     }
   }
+}
+
+}  // namespace hearth::cuda
+
+namespace hearth::cuda {
+
+// Programmatic dependent launch (Hopper): a kernel launched with launch_pdl() may start while the
+// previous kernel in the stream drains; it waits here until that kernel has finished and its writes are
+// visible, then lets the next kernel start early in turn. A no-op for kernels launched normally.
+__device__ __forceinline__ void pdl_wait_then_release() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
+}
+
+template <typename... KArgs, typename... Args>
+inline cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                              Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
 }  // namespace hearth::cuda

@@ -27,6 +27,7 @@ template <typename OT>
 __global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restrict__ delta,
                                    const float* __restrict__ bias, const float* __restrict__ weight, float eps,
                                    int64_t hidden, OT* __restrict__ out, const int32_t* __restrict__ rows) {
+  pdl_wait_then_release();
   __shared__ float red[32];
   const int64_t t = blockIdx.x;
   float* xr = x + (rows != nullptr ? static_cast<int64_t>(rows[t]) : t) * hidden;
@@ -53,6 +54,7 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float
                                       const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table,
                                       int table_width, int block_size, float* __restrict__ q,
                                       KT* __restrict__ kv_layer) {
+  pdl_wait_then_release();
   __shared__ float cs[256];  // cos, sin of rot_dim / 2 <= 128 pairs
   const int64_t t = blockIdx.x;
   const int width = (nh + 2 * nkv) * hd;
@@ -107,14 +109,15 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float
 template <typename OT>
 __global__ void silu_mul_kernel(const float* __restrict__ gu, const float* __restrict__ bias, int inter,
                                 OT* __restrict__ out) {
+  pdl_wait_then_release();
   const int64_t t = blockIdx.y;
   const float* g_row = gu + t * 2 * inter;
   OT* o_row = out + t * inter;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < inter; i += gridDim.x * blockDim.x) {
-    float g = g_row[i], u = g_row[inter + i];
+    float g = g_row[2 * i], u = g_row[2 * i + 1];  // interleaved gate/up columns
     if (bias != nullptr) {
-      g += bias[i];
-      u += bias[inter + i];
+      g += bias[2 * i];
+      u += bias[2 * i + 1];
     }
     o_row[i] = from_f32<OT>(g / (1.0f + expf(-g)) * u);
   }
@@ -141,11 +144,18 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
   return s;
 }
 
-template <int N>
+// Epilogues: kPlain writes y; kSwiglu takes rows as interleaved gate/up pairs (2i, 2i+1) and writes
+// silu(gate) * up as bf16 to act[t][i] (ldy = inter); kQkvRope takes rows of [q | k | v] whose rotated
+// dims are interleaved pairs, adds the bias, applies RoPE and writes q (f32) and K/V into the cache.
+enum GemvMode { kPlain = 0, kSwiglu = 1, kQkvRope = 2 };
+
+template <int N, int MODE>
 __global__ void __launch_bounds__(kGemvWarps * 32) gemv_bf16_kernel(const uint4* __restrict__ w,
                                                                     const uint4* __restrict__ x, int64_t rows,
                                                                     int64_t k8, int wpr, float* __restrict__ y,
-                                                                    int64_t ldy) {
+                                                                    __nv_bfloat16* __restrict__ act, int64_t ldy,
+                                                                    QkvRopeEpilogue qe) {
+  pdl_wait_then_release();
   __shared__ float red[kGemvWarps][N];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (kGemvWarps / wpr) + warp / wpr;
@@ -178,10 +188,52 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemv_bf16_kernel(const uint4*
     if (lane == 0) red[warp][t] = v;
   }
   __syncthreads();
-  if (part == 0 && row < rows && lane < N) {
-    float v = 0.0f;
-    for (int p = 0; p < wpr; ++p) v += red[warp + p][lane];
-    y[lane * ldy + row] = v;
+  if (MODE == kPlain) {
+    if (part == 0 && row < rows && lane < N) {
+      float v = 0.0f;
+      for (int p = 0; p < wpr; ++p) v += red[warp + p][lane];
+      y[lane * ldy + row] = v;
+    }
+    return;
+  }
+  // Pairs: the even row's first warp finishes both rows (rows per block is even).
+  if (part != 0 || (row & 1) != 0 || row + 1 >= rows || lane >= N) return;
+  float a = 0.0f, b = 0.0f;
+  for (int p = 0; p < wpr; ++p) {
+    a += red[warp + p][lane];
+    b += red[warp + wpr + p][lane];
+  }
+  if (MODE == kSwiglu) {
+    act[lane * ldy + row / 2] = __float2bfloat16(a / (1.0f + expf(-a)) * b);
+    return;
+  }
+  const int r = static_cast<int>(row), hd = qe.hd;
+  if (qe.bias != nullptr) {
+    a += qe.bias[r];
+    b += qe.bias[r + 1];
+  }
+  const int head = r / hd, j = r - head * hd;
+  const int p = qe.pos[lane];
+  if (head < qe.nh + qe.nkv && j < qe.rope.rot_dim && p >= 0) {
+    float sn, cn;
+    sincosf(qe.rope.inv_freq[j / 2] * static_cast<float>(p), &sn, &cn);
+    cn *= qe.rope.attention_factor;
+    sn *= qe.rope.attention_factor;
+    const float a2 = a * cn - b * sn;
+    b = b * cn + a * sn;
+    a = a2;
+  }
+  if (head < qe.nh) {
+    float* q = qe.q + static_cast<int64_t>(lane) * qe.nh * hd + r;
+    q[0] = a;
+    q[1] = b;
+  } else if (p >= 0) {
+    const int kvd = qe.nkv * hd;
+    const int32_t blk = qe.block_table[static_cast<int64_t>(qe.seq_of[lane]) * qe.table_width + p / qe.block_size];
+    const int64_t slot = static_cast<int64_t>(blk) * qe.block_size + p % qe.block_size;
+    __nv_bfloat16* dst = qe.kv_layer + slot * 2 * kvd + (r - qe.nh * hd);
+    dst[0] = __float2bfloat16(a);
+    dst[1] = __float2bfloat16(b);
   }
 }
 
@@ -193,6 +245,7 @@ constexpr int kArgmaxMaxSlices = 64;
 
 __global__ void argmax_slices_kernel(const float* __restrict__ logits, int64_t vocab, int slices,
                                      float* __restrict__ part) {
+  pdl_wait_then_release();
   __shared__ float red_v[32];
   __shared__ int32_t red_i[32];
   __shared__ float red_s[32];
@@ -229,6 +282,7 @@ __global__ void argmax_slices_kernel(const float* __restrict__ logits, int64_t v
 
 __global__ void argmax_merge_kernel(const float* __restrict__ part, int slices, int32_t* __restrict__ ids,
                                     float* __restrict__ logprobs) {
+  pdl_wait_then_release();
   const int64_t r = blockIdx.x;
   const int lane = threadIdx.x;
   float m = -INFINITY;
@@ -298,10 +352,10 @@ int add_rmsnorm(float* x, const float* delta, const float* bias, const float* we
   if (n <= 0) return 0;
   const int threads = hidden >= 4096 ? 1024 : (hidden >= 1024 ? 512 : 256);
   if (ot == GpuDType::kF32)
-    add_rmsnorm_kernel<<<static_cast<unsigned>(n), threads, 0, s>>>(x, delta, bias, weight, eps, hidden,
+    launch_pdl(add_rmsnorm_kernel<float>, static_cast<unsigned>(n), threads, 0, s, x, delta, bias, weight, eps, hidden,
                                                                       static_cast<float*>(out), rows);
   else
-    add_rmsnorm_kernel<<<static_cast<unsigned>(n), threads, 0, s>>>(x, delta, bias, weight, eps, hidden,
+    launch_pdl(add_rmsnorm_kernel<__nv_bfloat16>, static_cast<unsigned>(n), threads, 0, s, x, delta, bias, weight, eps, hidden,
                                                                       static_cast<__nv_bfloat16*>(out), rows);
   return last_error();
 }
@@ -311,11 +365,11 @@ int qkv_rope_store(const float* qkv, const float* bias, int64_t n, int nh, int n
                    int block_size, float* q, void* kv_layer, GpuDType kvt, Stream s) {
   if (n <= 0) return 0;
   if (kvt == GpuDType::kF32)
-    qkv_rope_store_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(qkv, bias, nh, nkv, hd, rope, pos, seq_of,
+    launch_pdl(qkv_rope_store_kernel<float>, static_cast<unsigned>(n), 256, 0, s, qkv, bias, nh, nkv, hd, rope, pos, seq_of,
                                                                     block_table, table_width, block_size, q,
                                                                     static_cast<float*>(kv_layer));
   else
-    qkv_rope_store_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(qkv, bias, nh, nkv, hd, rope, pos, seq_of,
+    launch_pdl(qkv_rope_store_kernel<__nv_bfloat16>, static_cast<unsigned>(n), 256, 0, s, qkv, bias, nh, nkv, hd, rope, pos, seq_of,
                                                                     block_table, table_width, block_size, q,
                                                                     static_cast<__nv_bfloat16*>(kv_layer));
   return last_error();
@@ -326,29 +380,35 @@ int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void*
   if (n > 65535) return static_cast<int>(cudaErrorInvalidValue);
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>((inter + 255) / 256, 64)), static_cast<unsigned>(n));
   if (ot == GpuDType::kF32)
-    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, static_cast<int>(inter), static_cast<float*>(out));
+    launch_pdl(silu_mul_kernel<float>, grid, 256, 0, s, gu, bias, static_cast<int>(inter), static_cast<float*>(out));
   else
-    silu_mul_kernel<<<grid, 256, 0, s>>>(gu, bias, static_cast<int>(inter), static_cast<__nv_bfloat16*>(out));
+    launch_pdl(silu_mul_kernel<__nv_bfloat16>, grid, 256, 0, s, gu, bias, static_cast<int>(inter), static_cast<__nv_bfloat16*>(out));
   return last_error();
 }
 
-int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy, Stream s) {
+namespace {
+
+int gemv_launch(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, __nv_bfloat16* act,
+                int64_t ldy, int mode, const QkvRopeEpilogue& qe, Stream s) {
   if (n <= 0 || rows <= 0) return 0;
-  if (n > kGemvMaxRows || k % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  if (n > kGemvMaxRows || k % 8 != 0 || (mode != kPlain && rows % 2 != 0))
+    return static_cast<int>(cudaErrorInvalidValue);
   const auto* wv = static_cast<const uint4*>(w);
   const auto* xv = static_cast<const uint4*>(x);
   const int64_t k8 = k / 8;
-  // Enough warps for every SM to keep ~48 warps of loads in flight, without splitting rows below
-  // 64 chunks per warp.
+  // Enough warps for every SM to keep ~96 warps of loads in flight, without splitting rows below
+  // 64 chunks per warp; paired epilogues need an even number of rows per block (wpr <= 4).
+  const int max_wpr = mode != kPlain ? kGemvWarps / 2 : kGemvWarps;
   int wpr = 1;
-  while (wpr < kGemvWarps && rows * wpr < 132 * 48 && k8 / (wpr * 2) >= 64) wpr *= 2;
+  while (wpr < max_wpr && rows * wpr < 132 * 96 && k8 / (wpr * 2) >= 64) wpr *= 2;
   const int rows_per_block = kGemvWarps / wpr;
   const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
-  switch (n) {
-#define HEARTH_GEMV_CASE(N) \
-  case N:                   \
-    gemv_bf16_kernel<N><<<grid, kGemvWarps * 32, 0, s>>>(wv, xv, rows, k8, wpr, y, ldy); \
+  switch (n * 4 + mode) {
+#define HEARTH_GEMV_MODE(N, M)                                                                                    \
+  case 4 * N + M:                                                                                                 \
+    launch_pdl(gemv_bf16_kernel<N, M>, grid, kGemvWarps * 32, 0, s, wv, xv, rows, k8, wpr, y, act, ldy, qe);    \
     break;
+#define HEARTH_GEMV_CASE(N) HEARTH_GEMV_MODE(N, kPlain) HEARTH_GEMV_MODE(N, kSwiglu) HEARTH_GEMV_MODE(N, kQkvRope)
     HEARTH_GEMV_CASE(1)
     HEARTH_GEMV_CASE(2)
     HEARTH_GEMV_CASE(3)
@@ -358,10 +418,30 @@ int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, 
     HEARTH_GEMV_CASE(7)
     HEARTH_GEMV_CASE(8)
 #undef HEARTH_GEMV_CASE
+#undef HEARTH_GEMV_MODE
     default:
       break;
   }
   return last_error();
+}
+
+}  // namespace
+
+int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy, Stream s) {
+  return gemv_launch(w, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{}, s);
+}
+
+int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Stream s) {
+  if (act == nullptr) return static_cast<int>(cudaErrorInvalidValue);
+  return gemv_launch(w, x, n, 2 * inter, k, nullptr, static_cast<__nv_bfloat16*>(act), inter, kSwiglu,
+                     QkvRopeEpilogue{}, s);
+}
+
+int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e, Stream s) {
+  if (e.kv_layer == nullptr || e.q == nullptr || e.hd % 2 != 0 || !e.rope.interleave)
+    return static_cast<int>(cudaErrorInvalidValue);
+  const int64_t rows = static_cast<int64_t>(e.nh + 2 * e.nkv) * e.hd;
+  return gemv_launch(w, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, s);
 }
 
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, float* scratch,
@@ -369,9 +449,9 @@ int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, 
   if (n <= 0) return 0;
   if (n > 65535) return static_cast<int>(cudaErrorInvalidValue);
   const int slices = static_cast<int>(std::min<int64_t>(kArgmaxMaxSlices, (vocab + kArgmaxSlice - 1) / kArgmaxSlice));
-  argmax_slices_kernel<<<dim3(static_cast<unsigned>(slices), static_cast<unsigned>(n)), 256, 0, s>>>(logits, vocab,
+  launch_pdl(argmax_slices_kernel, dim3(static_cast<unsigned>(slices), static_cast<unsigned>(n)), 256, 0, s, logits, vocab,
                                                                                                     slices, scratch);
-  argmax_merge_kernel<<<static_cast<unsigned>(n), 32, 0, s>>>(scratch, slices, ids, logprobs);
+  launch_pdl(argmax_merge_kernel, static_cast<unsigned>(n), 32, 0, s, scratch, slices, ids, logprobs);
   return last_error();
 }
 
