@@ -18,7 +18,7 @@ stage "tokenizer packages"
 ./scripts/fetch_tokenizers.sh
 
 stage "format check (clang-format)"
-mapfile -t srcs < <(git ls-files -co --exclude-standard -- 'src/*.h' 'src/*.cpp' 'src/*.cu' 'apps/*.h' \
+mapfile -t srcs < <(git ls-files -co --exclude-standard -- 'src/*.h' 'src/*.cpp' 'src/*.cu' 'src/*.cuh' 'apps/*.h' \
   'apps/*.cpp' 'tests/*.h' 'tests/*.cpp' 'fuzz/*.cpp' 'bench/*.cpp' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 if clang-format --dry-run --Werror "${srcs[@]}" 2>/tmp/hearth-format.log; then
   echo "formatting ok (${#srcs[@]} files)"

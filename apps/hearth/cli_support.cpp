@@ -36,10 +36,17 @@ int apply_quantize_flag(const std::string& value, RunnerOptions* options) {
 
 void add_device_flags(CLI::App* cmd, DeviceFlags* f) {
   cmd->add_option("--device", f->device, "Where to run: cpu, cuda or cuda:N (GPU N)")->capture_default_str();
-  cmd->add_option("--gpu-memory-utilization", f->gpu_memory_utilization,
-                  "CUDA: fraction of the GPU's memory to use; the KV cache gets what weights and buffers leave")
+  cmd->add_option(
+         "--gpu-memory-utilization", f->gpu_memory_utilization,
+         "CUDA: fraction of the GPU's memory to use; the KV cache gets what weights and buffers leave")
       ->capture_default_str()
       ->check(CLI::Range(0.05, 1.0));
+  cmd->add_option(
+         "--gpu-dtype", f->gpu_dtype,
+         "CUDA: compute precision: auto (f32 for f32 checkpoints, else bf16; FP8 is dequantized to bf16), "
+         "bf16 or f32")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "bf16", "f32"}));
   cmd->add_flag("--no-cuda-graphs", f->no_cuda_graphs, "CUDA: launch decode steps kernel by kernel");
 }
 
@@ -64,6 +71,9 @@ int apply_device_flags(const DeviceFlags& f, RunnerOptions* o) {
   }
   o->gpu.gpu_memory_utilization = f.gpu_memory_utilization;
   o->gpu.cuda_graphs = !f.no_cuda_graphs;
+  o->gpu.precision = f.gpu_dtype == "f32"    ? GpuPrecision::kF32
+                     : f.gpu_dtype == "bf16" ? GpuPrecision::kBF16
+                                             : GpuPrecision::kAuto;
   return 0;
 }
 
@@ -71,7 +81,8 @@ std::string describe_runner(const ModelRunner& r) {
   if (const DeviceModel* d = r.device_model(); d != nullptr) {
     const DeviceMemoryReport m = d->memory();
     return fmt::format("cuda ({}, weights {:.2f} GiB, KV {:.2f} GiB, buffers {:.2f} GiB)", m.device_name,
-                       static_cast<double>(m.weight_bytes) / (1 << 30), static_cast<double>(m.kv_bytes) / (1 << 30),
+                       static_cast<double>(m.weight_bytes) / (1 << 30),
+                       static_cast<double>(m.kv_bytes) / (1 << 30),
                        static_cast<double>(m.activation_bytes) / (1 << 30));
   }
   return fmt::format("cpu ({} kernels, {} threads)", cpu_isa_name(cpu_isa()), r.pool().size());

@@ -102,8 +102,9 @@ int run_generate(const GenerateArgs& a) {
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelRunner& r = **runner;
   if (!a.json && r.device() == RunnerDevice::kCuda) {
-    std::fprintf(stderr, "loaded %s in %.2f s on %s\n", std::string(architecture_name(r.spec().architecture)).c_str(),
-                 load_s, describe_runner(r).c_str());
+    std::fprintf(stderr, "loaded %s in %.2f s on %s\n",
+                 std::string(architecture_name(r.spec().architecture)).c_str(), load_s,
+                 describe_runner(r).c_str());
   } else if (!a.json) {
     std::fprintf(stderr, "loaded %s in %.2f s: %.2f GiB mapped, %.2f GiB converted; %d threads, %s kernels\n",
                  std::string(architecture_name(r.spec().architecture)).c_str(), load_s,

@@ -174,8 +174,7 @@ int run_serve(ServeArgs a) {
       "serve: model \"%s\" at http://%s:%u/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, "
       "/metrics)%s\n",
       a.model.c_str(), std::string(architecture_name((*runner)->spec().architecture)).c_str(),
-      describe_runner(**runner).c_str(), load_s,
-      static_cast<long long>(max_len),
+      describe_runner(**runner).c_str(), load_s, static_cast<long long>(max_len),
       static_cast<long long>((*runner)->kv_num_blocks() * (*runner)->kv_block_size()), name.c_str(),
       a.host.c_str(), port, a.api_key.empty() ? "" : "; API key required");
   std::fprintf(stderr, "serve: listening on http://%s:%u\n", a.host.c_str(), port);
@@ -247,9 +246,10 @@ void add_serve_command(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--max-queue-tokens", args->max_queue_tokens, "Queued prompt tokens before 429")
       ->capture_default_str();
-  cmd->add_option("--kv-tokens", args->kv_tokens,
-                  "KV-cache capacity in tokens, all sequences together (default: 65536 on the CPU; on a GPU what "
-                  "--gpu-memory-utilization leaves)");
+  cmd->add_option(
+      "--kv-tokens", args->kv_tokens,
+      "KV-cache capacity in tokens, all sequences together (default: 65536 on the CPU; on a GPU what "
+      "--gpu-memory-utilization leaves)");
   cmd->add_option(
       "--max-model-len", args->max_model_len,
       "Longest prompt + completion one request may use (default: the model's context, capped by the KV "

@@ -44,6 +44,7 @@ int apply_quantize_flag(const std::string& value, RunnerOptions* options);
 struct DeviceFlags {
   std::string device = "cpu";
   double gpu_memory_utilization = 0.9;
+  std::string gpu_dtype = "auto";
   bool no_cuda_graphs = false;
 };
 void add_device_flags(CLI::App* cmd, DeviceFlags* flags);

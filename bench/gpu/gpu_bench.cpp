@@ -64,11 +64,15 @@ int run(int argc, char** argv) {
   double util = 0.85;
   app.add_option("--model", model, "Model directory")->required();
   app.add_option("--label", label, "Name printed with each result");
-  app.add_option("--decode-tokens", decode_tokens, "Tokens decoded in the batch-1 run")->capture_default_str();
-  app.add_option("--ttft-prompt", ttft_prompt, "Prompt length of the TTFT run (0: skip)")->capture_default_str();
+  app.add_option("--decode-tokens", decode_tokens, "Tokens decoded in the batch-1 run")
+      ->capture_default_str();
+  app.add_option("--ttft-prompt", ttft_prompt, "Prompt length of the TTFT run (0: skip)")
+      ->capture_default_str();
   app.add_option("--batches", batches, "Static batch sizes of the throughput runs")->capture_default_str();
-  app.add_option("--batch-in", batch_in, "Prompt tokens per sequence in the throughput runs")->capture_default_str();
-  app.add_option("--batch-out", batch_out, "Output tokens per sequence in the throughput runs")->capture_default_str();
+  app.add_option("--batch-in", batch_in, "Prompt tokens per sequence in the throughput runs")
+      ->capture_default_str();
+  app.add_option("--batch-out", batch_out, "Output tokens per sequence in the throughput runs")
+      ->capture_default_str();
   app.add_flag("--no-cuda-graphs", no_graphs, "Launch kernels one by one");
   app.add_option("--gpu-memory-utilization", util, "")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -93,10 +97,11 @@ int run(int argc, char** argv) {
   const DeviceMemoryReport mem = runner.device_model()->memory();
   const int64_t vocab = runner.spec().vocab_size;
   const double bw = measure_copy_bandwidth();
-  std::printf("{\"label\":\"%s\",\"what\":\"load\",\"device\":\"%s\",\"seconds\":%.2f,\"weight_bytes\":%llu,"
-              "\"kv_bytes\":%llu,\"copy_bandwidth_gbs\":%.1f}\n",
-              label.c_str(), mem.device_name.c_str(), load_s, static_cast<unsigned long long>(mem.weight_bytes),
-              static_cast<unsigned long long>(mem.kv_bytes), bw / 1e9);
+  std::printf(
+      "{\"label\":\"%s\",\"what\":\"load\",\"device\":\"%s\",\"seconds\":%.2f,\"weight_bytes\":%llu,"
+      "\"kv_bytes\":%llu,\"copy_bandwidth_gbs\":%.1f}\n",
+      label.c_str(), mem.device_name.c_str(), load_s, static_cast<unsigned long long>(mem.weight_bytes),
+      static_cast<unsigned long long>(mem.kv_bytes), bw / 1e9);
   std::fflush(stdout);
 
   GenerateOptions go;
@@ -120,10 +125,11 @@ int run(int argc, char** argv) {
     const double tps = rates[rates.size() / 2];
     // Bytes one decode step must read: every weight once (the embedding row aside) plus the KV so far.
     const double bytes = static_cast<double>(mem.weight_bytes);
-    std::printf("{\"label\":\"%s\",\"what\":\"decode_b1\",\"tokens\":%lld,\"tok_per_s\":%.1f,\"step_ms\":%.3f,"
-                "\"weight_gb_per_s\":%.1f,\"fraction_of_copy_bw\":%.3f,\"bound_tok_per_s\":%.1f}\n",
-                label.c_str(), static_cast<long long>(decode_tokens), tps, 1e3 / tps, bytes * tps / 1e9,
-                bw > 0 ? bytes * tps / bw : 0.0, bw > 0 ? bw / bytes : 0.0);
+    std::printf(
+        "{\"label\":\"%s\",\"what\":\"decode_b1\",\"tokens\":%lld,\"tok_per_s\":%.1f,\"step_ms\":%.3f,"
+        "\"weight_gb_per_s\":%.1f,\"fraction_of_copy_bw\":%.3f,\"bound_tok_per_s\":%.1f}\n",
+        label.c_str(), static_cast<long long>(decode_tokens), tps, 1e3 / tps, bytes * tps / 1e9,
+        bw > 0 ? bytes * tps / bw : 0.0, bw > 0 ? bw / bytes : 0.0);
     std::fflush(stdout);
   }
 
@@ -138,7 +144,8 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "error: %s\n", res.status().message().c_str());
         return 1;
       }
-      if (rep > 0) secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+      if (rep > 0)
+        secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
     }
     std::sort(secs.begin(), secs.end());
     std::printf("{\"label\":\"%s\",\"what\":\"ttft\",\"prompt_tokens\":%lld,\"ms\":%.2f}\n", label.c_str(),
@@ -160,11 +167,12 @@ int run(int argc, char** argv) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
     int64_t out = 0;
     for (const auto& x : *res) out += static_cast<int64_t>(x.ids.size());
-    std::printf("{\"label\":\"%s\",\"what\":\"batch\",\"batch\":%lld,\"in\":%lld,\"out\":%lld,\"output_tokens\":%lld,"
-                "\"seconds\":%.3f,\"output_tok_per_s\":%.1f,\"decode_step_ms\":%.3f}\n",
-                label.c_str(), static_cast<long long>(b), static_cast<long long>(batch_in),
-                static_cast<long long>(batch_out), static_cast<long long>(out), wall, static_cast<double>(out) / wall,
-                st.decode_seconds * 1e3 / std::max<double>(1.0, static_cast<double>(st.steps)));
+    std::printf(
+        "{\"label\":\"%s\",\"what\":\"batch\",\"batch\":%lld,\"in\":%lld,\"out\":%lld,\"output_tokens\":%lld,"
+        "\"seconds\":%.3f,\"output_tok_per_s\":%.1f,\"decode_step_ms\":%.3f}\n",
+        label.c_str(), static_cast<long long>(b), static_cast<long long>(batch_in),
+        static_cast<long long>(batch_out), static_cast<long long>(out), wall, static_cast<double>(out) / wall,
+        st.decode_seconds * 1e3 / std::max<double>(1.0, static_cast<double>(st.steps)));
     std::fflush(stdout);
   }
   return 0;

@@ -14,8 +14,13 @@
 
 namespace hearth {
 
+// What the GPU computes in: kAuto is f32 for f32 checkpoints (parity runs) and bf16 for everything else
+// (bf16, f16, FP8 — FP8 is dequantized to bf16 at load).
+enum class GpuPrecision : uint8_t { kAuto, kF32, kBF16 };
+
 struct DeviceModelOptions {
-  int device = 0;                       // CUDA device index
+  int device = 0;  // CUDA device index
+  GpuPrecision precision = GpuPrecision::kAuto;
   int64_t block_size = 16;              // KV tokens per block
   int64_t num_blocks = 0;               // 0: as many as gpu_memory_utilization leaves room for
   double gpu_memory_utilization = 0.9;  // fraction of the card's memory this process may hold
@@ -50,7 +55,8 @@ class DeviceModel {
   // Runs `batch` (validated by ModelRunner). Every logit row's argmax goes to `greedy` (num_logit_rows
   // entries); `logits` gets num_logit_rows() x vocab floats of which only the rows of chunks not marked
   // device_greedy are filled (the others cost no copy).
-  virtual Status forward(const ForwardBatch& batch, std::vector<float>& logits, std::vector<DeviceToken>& greedy) = 0;
+  virtual Status forward(const ForwardBatch& batch, std::vector<float>& logits,
+                         std::vector<DeviceToken>& greedy) = 0;
 };
 
 Result<std::unique_ptr<DeviceModel>> make_cuda_model(std::shared_ptr<const Checkpoint> checkpoint,

@@ -52,7 +52,7 @@ struct EngineConfig {
 struct EngineStats {
   int64_t running = 0;
   int64_t waiting = 0;
-  double kv_usage = 0;  // fraction of KV blocks in use
+  double kv_usage = 0;          // fraction of KV blocks in use
   double kv_fragmentation = 0;  // unused fraction of the slots in the running sequences' blocks
   uint64_t prompt_tokens = 0;
   uint64_t generation_tokens = 0;

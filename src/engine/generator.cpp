@@ -85,9 +85,10 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
       const std::span<const float> lrow(logits.data() + row * vocab, static_cast<size_t>(vocab));
       Sequence& seq = *c.seq;
       Sampler& sampler = samplers.at(seq.id);
-      SampledToken tok = batch.chunks[i].device_greedy && !greedy.empty()
-                             ? sampler.accept(greedy[static_cast<size_t>(row)].id, greedy[static_cast<size_t>(row)].logprob)
-                             : sampler.sample(lrow);
+      SampledToken tok =
+          batch.chunks[i].device_greedy && !greedy.empty()
+              ? sampler.accept(greedy[static_cast<size_t>(row)].id, greedy[static_cast<size_t>(row)].logprob)
+              : sampler.sample(lrow);
       ++row;
       if (options.on_token) options.on_token(static_cast<size_t>(seq.id), tok);
       GenerateResult& out = results[seq.id];

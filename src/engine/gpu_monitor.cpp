@@ -22,9 +22,9 @@ struct GpuMonitor::Api {
   Ret (*name)(void*, char*, unsigned int) = nullptr;
   Ret (*utilization)(void*, Utilization*) = nullptr;
   Ret (*memory)(void*, Memory*) = nullptr;
-  Ret (*power)(void*, unsigned int*) = nullptr;               // milliwatts
-  Ret (*temperature)(void*, int, unsigned int*) = nullptr;    // sensor 0 = GPU die
-  Ret (*energy)(void*, unsigned long long*) = nullptr;        // millijoules since driver load
+  Ret (*power)(void*, unsigned int*) = nullptr;             // milliwatts
+  Ret (*temperature)(void*, int, unsigned int*) = nullptr;  // sensor 0 = GPU die
+  Ret (*energy)(void*, unsigned long long*) = nullptr;      // millijoules since driver load
   const char* (*error_string)(Ret) = nullptr;
 
   ~Api() {
@@ -42,12 +42,15 @@ std::unique_ptr<GpuMonitor> GpuMonitor::open(int device, std::string* why) {
   }
   auto sym = [&](const char* n) { return dlsym(api->lib, n); };
   api->init = reinterpret_cast<Api::Ret (*)()>(sym("nvmlInit_v2"));
-  api->handle_by_index = reinterpret_cast<Api::Ret (*)(unsigned int, void**)>(sym("nvmlDeviceGetHandleByIndex_v2"));
+  api->handle_by_index =
+      reinterpret_cast<Api::Ret (*)(unsigned int, void**)>(sym("nvmlDeviceGetHandleByIndex_v2"));
   api->name = reinterpret_cast<Api::Ret (*)(void*, char*, unsigned int)>(sym("nvmlDeviceGetName"));
-  api->utilization = reinterpret_cast<Api::Ret (*)(void*, Api::Utilization*)>(sym("nvmlDeviceGetUtilizationRates"));
+  api->utilization =
+      reinterpret_cast<Api::Ret (*)(void*, Api::Utilization*)>(sym("nvmlDeviceGetUtilizationRates"));
   api->memory = reinterpret_cast<Api::Ret (*)(void*, Api::Memory*)>(sym("nvmlDeviceGetMemoryInfo"));
   api->power = reinterpret_cast<Api::Ret (*)(void*, unsigned int*)>(sym("nvmlDeviceGetPowerUsage"));
-  api->temperature = reinterpret_cast<Api::Ret (*)(void*, int, unsigned int*)>(sym("nvmlDeviceGetTemperature"));
+  api->temperature =
+      reinterpret_cast<Api::Ret (*)(void*, int, unsigned int*)>(sym("nvmlDeviceGetTemperature"));
   api->energy =
       reinterpret_cast<Api::Ret (*)(void*, unsigned long long*)>(sym("nvmlDeviceGetTotalEnergyConsumption"));
   api->error_string = reinterpret_cast<const char* (*)(Api::Ret)>(sym("nvmlErrorString"));
@@ -58,13 +61,15 @@ std::unique_ptr<GpuMonitor> GpuMonitor::open(int device, std::string* why) {
     return nullptr;
   }
   if (const Api::Ret r = api->init(); r != 0) {
-    *why = fmt::format("nvmlInit failed: {}", api->error_string != nullptr ? api->error_string(r) : "unknown");
+    *why =
+        fmt::format("nvmlInit failed: {}", api->error_string != nullptr ? api->error_string(r) : "unknown");
     return nullptr;
   }
   api->shutdown = shutdown;
   std::unique_ptr<GpuMonitor> m(new GpuMonitor());
   if (const Api::Ret r = api->handle_by_index(static_cast<unsigned>(device), &m->device_); r != 0) {
-    *why = fmt::format("NVML has no GPU {}: {}", device, api->error_string != nullptr ? api->error_string(r) : "");
+    *why = fmt::format("NVML has no GPU {}: {}", device,
+                       api->error_string != nullptr ? api->error_string(r) : "");
     return nullptr;
   }
   m->index_ = device;

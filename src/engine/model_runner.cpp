@@ -16,11 +16,12 @@ Status RunnerOptions::validate() const {
     }
     if (gpu.max_seqs < 1 || gpu.max_batch_tokens < gpu.max_seqs) {
       return make_error(ErrorCode::kInvalidArgument,
-                        "the GPU step limits need 1 <= max sequences ({}) <= max batch tokens ({})", gpu.max_seqs,
-                        gpu.max_batch_tokens);
+                        "the GPU step limits need 1 <= max sequences ({}) <= max batch tokens ({})",
+                        gpu.max_seqs, gpu.max_batch_tokens);
     }
     if (kv.num_blocks < 0 || kv.num_blocks > (int64_t{1} << 24))
-      return make_error(ErrorCode::kInvalidArgument, "KV cache blocks must be in [0, 2^24], got {}", kv.num_blocks);
+      return make_error(ErrorCode::kInvalidArgument, "KV cache blocks must be in [0, 2^24], got {}",
+                        kv.num_blocks);
     return Status::ok();
   }
   if (kv.blocks() < 1 || kv.blocks() > (int64_t{1} << 24)) {

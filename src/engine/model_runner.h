@@ -21,9 +21,9 @@ enum class RunnerDevice : uint8_t { kCpu, kCuda };
 
 struct RunnerOptions {
   RunnerDevice device = RunnerDevice::kCpu;
-  int threads = 0;  // 0: all hardware threads
-  KvCacheConfig kv;  // CUDA: num_blocks 0 sizes the pool from gpu_memory_utilization
-  DeviceModelOptions gpu;  // CUDA only (its block_size/num_blocks come from kv)
+  int threads = 0;             // 0: all hardware threads
+  KvCacheConfig kv;            // CUDA: num_blocks 0 sizes the pool from gpu_memory_utilization
+  DeviceModelOptions gpu;      // CUDA only (its block_size/num_blocks come from kv)
   bool prefix_caching = true;  // share KV blocks of equal prompt prefixes (per tenant)
   WeightLoadOptions weights;
 
@@ -70,7 +70,7 @@ class ModelRunner {
   std::shared_ptr<const Checkpoint> checkpoint_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ModelWeights> weights_;
-  std::unique_ptr<ArchModel> arch_;     // CPU
+  std::unique_ptr<ArchModel> arch_;      // CPU
   std::unique_ptr<DeviceModel> device_;  // GPU
   KvCache kv_;
   int64_t block_size_;

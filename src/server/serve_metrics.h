@@ -9,7 +9,7 @@
 namespace hearth {
 class Engine;
 class GpuMonitor;
-}
+}  // namespace hearth
 
 namespace hearth::server {
 

@@ -11,9 +11,9 @@
 
 #include "engine/model_runner.h"
 #include "fixture_convert.h"
-#include "parity_util.h"
 #include "kernels/cpu/cpu_features.h"
 #include "model/gguf_convert.h"
+#include "parity_util.h"
 
 namespace hearth {
 namespace {

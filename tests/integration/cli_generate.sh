@@ -61,8 +61,15 @@ CHECK="id outside the vocabulary" expect_error 1 "outside the vocabulary" \
 CHECK="longer than the context" expect_error 1 "exceeds the context" \
   "$HEARTH" generate -m "$FIX/qwen2" --prompt-ids 1,2 -n 100000
 CHECK="bad --top-p" expect_error 2 "top_p" "$HEARTH" generate -m "$FIX/qwen2" -p hi --top-p 1.5
-CHECK="--device cuda is not in this build" expect_error 1 "only the CPU engine" \
-  "$HEARTH" generate -m "$FIX/qwen2" -p hi --device cuda
+if nvidia-smi -L >/dev/null 2>&1; then
+  CHECK="--device cuda (GPU present): generates" expect_json_stdout "len(d['ids']) == 6" \
+    $J --temperature 0 --device cuda
+else
+  CHECK="--device cuda without a GPU: a clear error" expect_error 1 "no usable CUDA device" \
+    "$HEARTH" generate -m "$FIX/qwen2" -p hi --device cuda
+fi
+CHECK="--device must name cpu or cuda" expect_error 2 "--device must be cpu, cuda or cuda:N" \
+  "$HEARTH" generate -m "$FIX/qwen2" -p hi --device gpu
 CHECK="missing model" expect_error 1 "no such file" "$HEARTH" generate -m "$IT_TMP/nope" -p hi
 CHECK="convert: unknown type" expect_error 2 "unknown GGUF type" \
   "$HEARTH" model convert "$FIX/qwen2" -o "$IT_TMP/x.gguf" --type q3_x

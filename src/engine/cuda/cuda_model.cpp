@@ -5,6 +5,8 @@ namespace hearth {
 
 Result<std::unique_ptr<DeviceModel>> make_cuda_dense_model(std::shared_ptr<const Checkpoint> checkpoint,
                                                            const DeviceModelOptions& options);
+Result<std::unique_ptr<DeviceModel>> make_cuda_deepseek_model(std::shared_ptr<const Checkpoint> checkpoint,
+                                                              const DeviceModelOptions& options);
 
 Result<std::unique_ptr<DeviceModel>> make_cuda_model(std::shared_ptr<const Checkpoint> checkpoint,
                                                      const DeviceModelOptions& options) {
@@ -12,10 +14,9 @@ Result<std::unique_ptr<DeviceModel>> make_cuda_model(std::shared_ptr<const Check
     case Architecture::kQwen2:
     case Architecture::kLlama: return make_cuda_dense_model(std::move(checkpoint), options);
     case Architecture::kDeepseekV2:
-    case Architecture::kDeepseekV3: break;
+    case Architecture::kDeepseekV3: return make_cuda_deepseek_model(std::move(checkpoint), options);
   }
-  return make_error(ErrorCode::kUnsupported,
-                    "{} does not run on CUDA yet (MLA + MoE kernels are in progress); run it with --device cpu",
+  return make_error(ErrorCode::kUnsupported, "{} has no CUDA implementation",
                     architecture_name(checkpoint->spec().architecture));
 }
 

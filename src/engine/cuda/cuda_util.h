@@ -10,12 +10,13 @@
 namespace hearth {
 
 inline Status cuda_error(cudaError_t e, const char* what) {
-  return make_error(ErrorCode::kInternal, "CUDA {} failed: {} ({})", what, cudaGetErrorName(e), cudaGetErrorString(e));
+  return make_error(ErrorCode::kInternal, "CUDA {} failed: {} ({})", what, cudaGetErrorName(e),
+                    cudaGetErrorString(e));
 }
 
-#define HEARTH_CUDA(call, what)                                 \
-  do {                                                          \
-    const cudaError_t hearth_cuda_err_ = (call);                \
+#define HEARTH_CUDA(call, what)                                                               \
+  do {                                                                                        \
+    const cudaError_t hearth_cuda_err_ = (call);                                              \
     if (hearth_cuda_err_ != cudaSuccess) return ::hearth::cuda_error(hearth_cuda_err_, what); \
   } while (0)
 
@@ -39,11 +40,12 @@ class DeviceBuffer {
       ptr_ = nullptr;
       size_t free = 0, total = 0;
       cudaMemGetInfo(&free, &total);
-      return make_error(ErrorCode::kResourceExhausted,
-                        "out of GPU memory allocating {:.3f} GiB for {} ({:.3f} of {:.3f} GiB free): use a smaller "
-                        "model or precision, a lower --max-batch-tokens, or a larger GPU",
-                        static_cast<double>(bytes) / (1 << 30), what, static_cast<double>(free) / (1 << 30),
-                        static_cast<double>(total) / (1 << 30));
+      return make_error(
+          ErrorCode::kResourceExhausted,
+          "out of GPU memory allocating {:.3f} GiB for {} ({:.3f} of {:.3f} GiB free): use a smaller "
+          "model or precision, a lower --max-batch-tokens, or a larger GPU",
+          static_cast<double>(bytes) / (1 << 30), what, static_cast<double>(free) / (1 << 30),
+          static_cast<double>(total) / (1 << 30));
     }
     bytes_ = bytes;
     return Status::ok();

@@ -25,20 +25,21 @@ size_t attention_smem(int hd) {
 }
 
 template <typename KT, typename OT>
-__global__ void __launch_bounds__(kThreads) paged_attention_kernel(
-    const float* __restrict__ q, const KT* __restrict__ kv, const int32_t* __restrict__ pos,
-    const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table, const int32_t* __restrict__ list,
-    AttentionShape sh, float* __restrict__ partial, OT* __restrict__ out) {
+__global__ void __launch_bounds__(kThreads)
+    paged_attention_kernel(const float* __restrict__ q, const KT* __restrict__ kv,
+                           const int32_t* __restrict__ pos, const int32_t* __restrict__ seq_of,
+                           const int32_t* __restrict__ block_table, const int32_t* __restrict__ list,
+                           AttentionShape sh, float* __restrict__ partial, OT* __restrict__ out) {
   pdl_wait_then_release();
   extern __shared__ float smem[];
   const int hd = sh.hd;
-  float* qs = smem;                        // [kMaxGroup][hd], pre-scaled
-  float* ks = qs + kMaxGroup * hd;         // [kTile][hd + 1]
-  float* vs = ks + kTile * (hd + 1);       // [kTile][hd]
-  float* sc = vs + kTile * hd;             // [kMaxGroup][kTile]
-  float* alpha = sc + kMaxGroup * kTile;   // [kMaxGroup]
-  float* m = alpha + kMaxGroup;            // running max
-  float* l = m + kMaxGroup;                // running sum
+  float* qs = smem;                       // [kMaxGroup][hd], pre-scaled
+  float* ks = qs + kMaxGroup * hd;        // [kTile][hd + 1]
+  float* vs = ks + kTile * (hd + 1);      // [kTile][hd]
+  float* sc = vs + kTile * hd;            // [kMaxGroup][kTile]
+  float* alpha = sc + kMaxGroup * kTile;  // [kMaxGroup]
+  float* m = alpha + kMaxGroup;           // running max
+  float* l = m + kMaxGroup;               // running sum
 
   const int64_t li = blockIdx.x;  // entry of the token list (partials are indexed by it)
   const int64_t t = list != nullptr ? list[li] : li;
@@ -55,8 +56,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
   const int kvd = sh.nkv * hd;
   const int32_t* table = block_table + static_cast<int64_t>(seq_of[t]) * sh.table_width;
 
-  for (int i = threadIdx.x; i < gh * hd; i += kThreads)
-    qs[i] = q[(t * sh.nh + h0) * hd + i] * sh.scale;
+  for (int i = threadIdx.x; i < gh * hd; i += kThreads) qs[i] = q[(t * sh.nh + h0) * hd + i] * sh.scale;
   if (threadIdx.x < kMaxGroup) {
     m[threadIdx.x] = -INFINITY;
     l[threadIdx.x] = 0.0f;
@@ -73,7 +73,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
     const int cnt = min(kTile, end - p0);
     if (threadIdx.x < cnt) {
       const int pp = p0 + threadIdx.x;
-      slot_of[threadIdx.x] = static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
+      slot_of[threadIdx.x] =
+          static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
     }
     __syncthreads();
     // K and V rows of the tile: 16-byte loads, four of each in flight per thread before any is used.
@@ -168,8 +169,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_kernel(
 }
 
 template <typename OT>
-__global__ void combine_kernel(const float* __restrict__ partial, const int32_t* __restrict__ list, int nh, int hd,
-                               int splits, OT* __restrict__ out) {
+__global__ void combine_kernel(const float* __restrict__ partial, const int32_t* __restrict__ list, int nh,
+                               int hd, int splits, OT* __restrict__ out) {
   pdl_wait_then_release();
   const int64_t li = blockIdx.x;
   const int64_t t = list != nullptr ? list[li] : li;
@@ -193,46 +194,235 @@ __global__ void combine_kernel(const float* __restrict__ partial, const int32_t*
 }
 
 template <typename KT, typename OT>
-int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_of, const int32_t* block_table,
-           const int32_t* list, int64_t n, const AttentionShape& sh, float* partial, OT* out, Stream s) {
+int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_of,
+           const int32_t* block_table, const int32_t* list, int64_t n, const AttentionShape& sh,
+           float* partial, OT* out, Launch s) {
   const size_t smem = attention_smem(sh.hd);
   // The shared-memory limit is an attribute of each instantiation: raised once (thread-safe static).
-  static const cudaError_t configured = cudaFuncSetAttribute(
-      paged_attention_kernel<KT, OT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-      static_cast<int>(attention_smem(kMaxHd)));
+  static const cudaError_t configured =
+      cudaFuncSetAttribute(paged_attention_kernel<KT, OT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(attention_smem(kMaxHd)));
   if (configured != cudaSuccess) return static_cast<int>(configured);
   const int group = sh.nh / sh.nkv;
   const int slices = (group + kMaxGroup - 1) / kMaxGroup;
-  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices), static_cast<unsigned>(sh.splits));
-  launch_pdl(paged_attention_kernel<KT, OT>, grid, kThreads, smem, s, q, kv, pos, seq_of, block_table, list, sh, partial,
-                                                               out);
+  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices),
+                  static_cast<unsigned>(sh.splits));
+  launch_pdl(paged_attention_kernel<KT, OT>, grid, kThreads, smem, s, q, kv, pos, seq_of, block_table, list,
+             sh, partial, out);
   if (sh.splits > 1) {
     const dim3 cgrid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nh));
-    launch_pdl(combine_kernel<OT>, cgrid, sh.hd >= 128 ? 128 : 64, 0, s, partial, list, sh.nh, sh.hd, sh.splits, out);
+    launch_pdl(combine_kernel<OT>, cgrid, sh.hd >= 128 ? 128 : 64, 0, s, partial, list, sh.nh, sh.hd,
+               sh.splits, out);
+  }
+  return static_cast<int>(cudaGetLastError());
+}
+
+// ---- MLA (absorbed): every query head attends over the shared cache row [latent | k_pe]; the value is
+// the latent itself, so one staged tile serves as both K and V.
+constexpr int kMlaMaxK = 640;
+constexpr int kMlaMaxV = 512;
+constexpr int kMlaAcc = kMaxGroup * kMlaMaxV / kThreads;
+
+size_t mla_smem(int kdim) {
+  return sizeof(float) * (static_cast<size_t>(kMaxGroup) * kdim + static_cast<size_t>(kTile) * (kdim + 1) +
+                          kMaxGroup * kTile + 3 * kMaxGroup);
+}
+
+template <typename KT, typename OT>
+__global__ void __launch_bounds__(kThreads)
+    mla_attention_kernel(const float* __restrict__ qcat, const KT* __restrict__ kv,
+                         const int32_t* __restrict__ pos, const int32_t* __restrict__ seq_of,
+                         const int32_t* __restrict__ block_table, MlaShape ml, AttentionShape sh,
+                         float* __restrict__ partial, OT* __restrict__ out) {
+  pdl_wait_then_release();
+  extern __shared__ float smem[];
+  const int kdim = ml.lora + ml.rope, vd = ml.lora;
+  float* qs = smem;                     // [kMaxGroup][kdim], pre-scaled
+  float* ks = qs + kMaxGroup * kdim;    // [kTile][kdim + 1]: K rows, whose first vd columns are V
+  float* sc = ks + kTile * (kdim + 1);  // [kMaxGroup][kTile]
+  float* alpha = sc + kMaxGroup * kTile;
+  float* m = alpha + kMaxGroup;
+  float* l = m + kMaxGroup;
+  __shared__ int64_t slot_of[kTile];
+
+  const int64_t t = blockIdx.x;
+  const int h0 = blockIdx.y * kMaxGroup;
+  const int gh = min(kMaxGroup, ml.nh - h0);
+  const int split = blockIdx.z;
+  const int p = pos[t];
+  const int ctx = p >= 0 ? p + 1 : 0;
+  const int start = split * sh.split_len;
+  const int end = min(ctx, start + sh.split_len);
+  const int32_t* table = block_table + static_cast<int64_t>(seq_of[t]) * sh.table_width;
+
+  for (int i = threadIdx.x; i < gh * kdim; i += kThreads)
+    qs[i] = qcat[(t * ml.nh + h0) * kdim + i] * sh.scale;
+  if (threadIdx.x < kMaxGroup) {
+    m[threadIdx.x] = -INFINITY;
+    l[threadIdx.x] = 0.0f;
+  }
+  float acc[kMlaAcc];
+#pragma unroll
+  for (int j = 0; j < kMlaAcc; ++j) acc[j] = 0.0f;
+  __syncthreads();
+
+  constexpr int kVec = 16 / sizeof(KT);
+  const int vec_per_row = kdim / kVec;
+  for (int p0 = start; p0 < end; p0 += kTile) {
+    const int cnt = min(kTile, end - p0);
+    if (threadIdx.x < cnt) {
+      const int pp = p0 + threadIdx.x;
+      slot_of[threadIdx.x] =
+          static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
+    }
+    __syncthreads();
+    const int total = cnt * vec_per_row;
+    for (int base = threadIdx.x; base < total; base += 4 * kThreads) {
+      uint4 kr[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int i = base + u * kThreads;
+        if (i < total) {
+          const int j = i / vec_per_row, c = i - j * vec_per_row;
+          kr[u] = *reinterpret_cast<const uint4*>(kv + slot_of[j] * kdim + c * kVec);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int i = base + u * kThreads;
+        if (i < total) {
+          const int j = i / vec_per_row, c = i - j * vec_per_row;
+          const KT* kk = reinterpret_cast<const KT*>(&kr[u]);
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) ks[j * (kdim + 1) + c * kVec + e] = to_f32(kk[e]);
+        }
+      }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < gh * kTile; i += kThreads) {
+      const int h = i / kTile, j = i % kTile;
+      float sv = -INFINITY;
+      if (j < cnt) {
+        sv = 0.0f;
+        const float* qh = qs + h * kdim;
+        const float* kj = ks + j * (kdim + 1);
+        for (int d = 0; d < kdim; ++d) sv = fmaf(qh[d], kj[d], sv);
+      }
+      sc[h * kTile + j] = sv;
+    }
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int h = warp; h < gh; h += kThreads / 32) {
+      const float sv = sc[h * kTile + lane];
+      const float m_new = fmaxf(m[h], warp_max(sv));
+      const float e = sv == -INFINITY ? 0.0f : expf(sv - m_new);
+      const float sum = warp_sum(e);
+      sc[h * kTile + lane] = e;
+      __syncwarp();
+      if (lane == 0) {
+        const float a = m[h] == -INFINITY ? 0.0f : expf(m[h] - m_new);
+        alpha[h] = a;
+        l[h] = l[h] * a + sum;
+        m[h] = m_new;
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kMlaAcc; ++j) {
+      const int e = threadIdx.x + j * kThreads;
+      if (e < gh * vd) {
+        const int h = e / vd, d = e % vd;
+        float a = acc[j] * alpha[h];
+        const float* ph = sc + h * kTile;
+        for (int jj = 0; jj < cnt; ++jj) a = fmaf(ph[jj], ks[jj * (kdim + 1) + d], a);
+        acc[j] = a;
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int j = 0; j < kMlaAcc; ++j) {
+    const int e = threadIdx.x + j * kThreads;
+    if (e < gh * vd) {
+      const int h = e / vd, d = e % vd;
+      if (sh.splits == 1) {
+        out[(t * ml.nh + h0 + h) * vd + d] = from_f32<OT>(l[h] > 0.0f ? acc[j] / l[h] : 0.0f);
+      } else {
+        float* part = partial + ((t * ml.nh + h0 + h) * sh.splits + split) * (vd + 2);
+        part[d] = acc[j];
+        if (d == 0) {
+          part[vd] = m[h];
+          part[vd + 1] = l[h];
+        }
+      }
+    }
+  }
+}
+
+template <typename KT, typename OT>
+int launch_mla(const float* qcat, const KT* kv, const int32_t* pos, const int32_t* seq_of,
+               const int32_t* block_table, int64_t n, const MlaShape& ml, const AttentionShape& sh,
+               float* partial, OT* out, Launch s) {
+  static const cudaError_t configured =
+      cudaFuncSetAttribute(mla_attention_kernel<KT, OT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(mla_smem(kMlaMaxK)));
+  if (configured != cudaSuccess) return static_cast<int>(configured);
+  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>((ml.nh + kMaxGroup - 1) / kMaxGroup),
+                  static_cast<unsigned>(sh.splits));
+  launch_pdl(mla_attention_kernel<KT, OT>, grid, kThreads, mla_smem(ml.lora + ml.rope), s, qcat, kv, pos,
+             seq_of, block_table, ml, sh, partial, out);
+  if (sh.splits > 1) {
+    const dim3 cgrid(static_cast<unsigned>(n), static_cast<unsigned>(ml.nh));
+    launch_pdl(combine_kernel<OT>, cgrid, 128, 0, s, static_cast<const float*>(partial),
+               static_cast<const int32_t*>(nullptr), ml.nh, ml.lora, sh.splits, out);
   }
   return static_cast<int>(cudaGetLastError());
 }
 
 }  // namespace
 
-int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const int32_t* pos, const int32_t* seq_of,
-                    const int32_t* block_table, const int32_t* list, int64_t n, const AttentionShape& shape,
-                    float* partial, void* out, GpuDType ot, Stream s) {
+int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const int32_t* pos,
+                    const int32_t* seq_of, const int32_t* block_table, const int32_t* list, int64_t n,
+                    const AttentionShape& shape, float* partial, void* out, GpuDType ot, Launch s) {
   if (n <= 0) return 0;
   // 16-byte loads of K/V rows: head_dim a multiple of 8 (bf16) / 4 (f32).
-  if (shape.hd <= 0 || shape.hd > kMaxHd || shape.hd % (kvt == GpuDType::kF32 ? 4 : 8) != 0 || shape.nkv <= 0 ||
-      shape.nh % shape.nkv != 0 || shape.splits < 1 || shape.split_len < 1)
+  if (shape.hd <= 0 || shape.hd > kMaxHd || shape.hd % (kvt == GpuDType::kF32 ? 4 : 8) != 0 ||
+      shape.nkv <= 0 || shape.nh % shape.nkv != 0 || shape.splits < 1 || shape.split_len < 1)
     return static_cast<int>(cudaErrorInvalidValue);
   if (kvt == GpuDType::kF32) {
     const auto* kv = static_cast<const float*>(kv_layer);
     return ot == GpuDType::kF32
                ? launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<float*>(out), s)
-               : launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
+               : launch(q, kv, pos, seq_of, block_table, list, n, shape, partial,
+                        static_cast<__nv_bfloat16*>(out), s);
   }
   const auto* kv = static_cast<const __nv_bfloat16*>(kv_layer);
   return ot == GpuDType::kF32
              ? launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<float*>(out), s)
-             : launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<__nv_bfloat16*>(out), s);
+             : launch(q, kv, pos, seq_of, block_table, list, n, shape, partial,
+                      static_cast<__nv_bfloat16*>(out), s);
+}
+
+int mla_attention(const float* qcat, const void* kv_layer, GpuDType kvt, const int32_t* pos,
+                  const int32_t* seq_of, const int32_t* block_table, int64_t n, const MlaShape& ml,
+                  const AttentionShape& sh, float* partial, void* out, GpuDType ot, Launch s) {
+  if (n <= 0) return 0;
+  const int kdim = ml.lora + ml.rope;
+  if (ml.nh <= 0 || kdim > kMlaMaxK || ml.lora > kMlaMaxV || kdim % (kvt == GpuDType::kF32 ? 4 : 8) != 0 ||
+      sh.splits < 1 || sh.split_len < 1)
+    return static_cast<int>(cudaErrorInvalidValue);
+  if (kvt == GpuDType::kF32) {
+    const auto* kv = static_cast<const float*>(kv_layer);
+    return ot == GpuDType::kF32 ? launch_mla(qcat, kv, pos, seq_of, block_table, n, ml, sh, partial,
+                                             static_cast<float*>(out), s)
+                                : launch_mla(qcat, kv, pos, seq_of, block_table, n, ml, sh, partial,
+                                             static_cast<__nv_bfloat16*>(out), s);
+  }
+  const auto* kv = static_cast<const __nv_bfloat16*>(kv_layer);
+  return ot == GpuDType::kF32
+             ? launch_mla(qcat, kv, pos, seq_of, block_table, n, ml, sh, partial, static_cast<float*>(out), s)
+             : launch_mla(qcat, kv, pos, seq_of, block_table, n, ml, sh, partial,
+                          static_cast<__nv_bfloat16*>(out), s);
 }
 
 }  // namespace hearth::cuda

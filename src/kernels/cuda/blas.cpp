@@ -24,9 +24,9 @@ Status blas_error(cublasStatus_t st, const char* what) {
                     cublasLtGetStatusString(st));
 }
 
-#define HEARTH_CUBLAS(call, what)                       \
-  do {                                                  \
-    const cublasStatus_t st_ = (call);                  \
+#define HEARTH_CUBLAS(call, what)                                   \
+  do {                                                              \
+    const cublasStatus_t st_ = (call);                              \
     if (st_ != CUBLAS_STATUS_SUCCESS) return blas_error(st_, what); \
   } while (0)
 
@@ -47,37 +47,57 @@ BlasLt::~BlasLt() {
   if (handle_ != nullptr) cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
 }
 
-Result<BlasLt::Plan*> BlasLt::plan(GpuDType t, int64_t n, int64_t rows, int64_t k, int64_t ldy) {
-  const auto key = std::make_tuple(static_cast<int>(t), n, rows, k, ldy);
+Result<BlasLt::Plan*> BlasLt::plan(const Key& key) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second.get();
+  const auto [ti, yti, batch, n, rows, k, ldw, ldx, ldy, sw, sx, sy] = key;
   auto p = std::make_unique<Plan>();
-  const cudaDataType_t ab = t == GpuDType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  const cudaDataType_t ab = static_cast<GpuDType>(ti) == GpuDType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  const cudaDataType_t cd = static_cast<GpuDType>(yti) == GpuDType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
   HEARTH_CUBLAS(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)), "transa");
-  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)), "transb");
-  // Column-major view: C (rows x n, ld ldy) = W^T' (W is k x rows, ld k) * X (k x n, ld k).
-  HEARTH_CUBLAS(cublasLtMatrixLayoutCreate(&p->a, ab, static_cast<uint64_t>(k), static_cast<uint64_t>(rows), k),
-                "layout A");
-  HEARTH_CUBLAS(cublasLtMatrixLayoutCreate(&p->b, ab, static_cast<uint64_t>(k), static_cast<uint64_t>(n), k),
-                "layout B");
+  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)),
+                "transa");
+  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)),
+                "transb");
+  // Column-major view: C (rows x n, ld ldy) = W^T' (W is k x rows, ld ldw) * X (k x n, ld ldx).
   HEARTH_CUBLAS(
-      cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, static_cast<uint64_t>(rows), static_cast<uint64_t>(n), ldy),
+      cublasLtMatrixLayoutCreate(&p->a, ab, static_cast<uint64_t>(k), static_cast<uint64_t>(rows), ldw),
+      "layout A");
+  HEARTH_CUBLAS(
+      cublasLtMatrixLayoutCreate(&p->b, ab, static_cast<uint64_t>(k), static_cast<uint64_t>(n), ldx),
+      "layout B");
+  HEARTH_CUBLAS(
+      cublasLtMatrixLayoutCreate(&p->c, cd, static_cast<uint64_t>(rows), static_cast<uint64_t>(n), ldy),
       "layout C");
+  if (batch > 1) {
+    const int32_t count = static_cast<int32_t>(batch);
+    const struct {
+      cublasLtMatrixLayout_t layout;
+      int64_t stride;
+    } ls[] = {{p->a, sw}, {p->b, sx}, {p->c, sy}};
+    for (const auto& l : ls) {
+      HEARTH_CUBLAS(cublasLtMatrixLayoutSetAttribute(l.layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                     sizeof(count)),
+                    "batch count");
+      HEARTH_CUBLAS(cublasLtMatrixLayoutSetAttribute(l.layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                     &l.stride, sizeof(l.stride)),
+                    "batch stride");
+    }
+  }
   cublasLtMatmulPreference_t pref = nullptr;
   HEARTH_CUBLAS(cublasLtMatmulPreferenceCreate(&pref), "preference");
   const uint64_t ws = workspace_bytes_;
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), p->desc, p->a,
-                                                           p->b, p->c, p->c, pref, 1, &result, &found);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), p->desc,
+                                                           p->a, p->b, p->c, p->c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS) return blas_error(st, "heuristic");
   if (found == 0) {
-    return make_error(ErrorCode::kUnsupported, "cuBLASLt has no algorithm for a {}x{}x{} {} GEMM", n, rows, k,
-                      t == GpuDType::kF32 ? "f32" : "bf16");
+    return make_error(ErrorCode::kUnsupported, "cuBLASLt has no algorithm for a {}x{}x{} {} GEMM (batch {})",
+                      n, rows, k, static_cast<GpuDType>(ti) == GpuDType::kF32 ? "f32" : "bf16", batch);
   }
   p->algo = result.algo;
   Plan* raw = p.get();
@@ -87,11 +107,35 @@ Result<BlasLt::Plan*> BlasLt::plan(GpuDType t, int64_t n, int64_t rows, int64_t 
 
 Status BlasLt::gemm(const void* w, const void* x, GpuDType t, int64_t n, int64_t rows, int64_t k, float* y,
                     int64_t ldy, Stream s) {
-  if (n <= 0 || rows <= 0) return Status::ok();
-  HEARTH_ASSIGN_OR_RETURN(Plan * p, plan(t, n, rows, k, ldy));
+  Batched b;
+  b.w = w;
+  b.ldw = k;
+  b.x = x;
+  b.ldx = k;
+  b.y = y;
+  b.ldy = ldy;
+  return gemm_batched(b, t, 1, n, rows, k, s);
+}
+
+Status BlasLt::gemm_batched(const Batched& b, GpuDType t, int64_t batch, int64_t n, int64_t rows, int64_t k,
+                            Stream s) {
+  if (n <= 0 || rows <= 0 || batch <= 0) return Status::ok();
+  const Key key{static_cast<int>(t),
+                static_cast<int>(b.yt),
+                batch,
+                n,
+                rows,
+                k,
+                b.ldw,
+                b.ldx,
+                b.ldy,
+                batch > 1 ? b.stride_w : 0,
+                batch > 1 ? b.stride_x : 0,
+                batch > 1 ? b.stride_y : 0};
+  HEARTH_ASSIGN_OR_RETURN(Plan * p, plan(key));
   const float alpha = 1.0f, beta = 0.0f;
-  HEARTH_CUBLAS(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, w, p->a, x, p->b, &beta, y,
-                               p->c, y, p->c, &p->algo, workspace_, workspace_bytes_, s),
+  HEARTH_CUBLAS(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, b.w, p->a, b.x, p->b,
+                               &beta, b.y, p->c, b.y, p->c, &p->algo, workspace_, workspace_bytes_, s),
                 "matmul");
   return Status::ok();
 }

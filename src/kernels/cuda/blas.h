@@ -24,15 +24,32 @@ class BlasLt {
   Status gemm(const void* w, const void* x, GpuDType t, int64_t n, int64_t rows, int64_t k, float* y,
               int64_t ldy, Stream s);
 
+  // `batch` independent products with strided operands (elements between consecutive matrices):
+  // y_b[n][rows] (row stride ldy, type yt) = x_b[n][k] (row stride ldx) · w_b[rows][k]^T (row stride ldw).
+  // MLA's per-head absorptions are this shape.
+  struct Batched {
+    const void* w = nullptr;
+    int64_t ldw = 0, stride_w = 0;
+    const void* x = nullptr;
+    int64_t ldx = 0, stride_x = 0;
+    void* y = nullptr;
+    int64_t ldy = 0, stride_y = 0;
+    GpuDType yt = GpuDType::kF32;
+  };
+  Status gemm_batched(const Batched& b, GpuDType t, int64_t batch, int64_t n, int64_t rows, int64_t k,
+                      Stream s);
+
  private:
   struct Plan;
   BlasLt() = default;
-  Result<Plan*> plan(GpuDType t, int64_t n, int64_t rows, int64_t k, int64_t ldy);
+  using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                         int64_t, int64_t>;
+  Result<Plan*> plan(const Key& key);
 
   void* handle_ = nullptr;  // cublasLtHandle_t
   void* workspace_ = nullptr;
   uint64_t workspace_bytes_ = 0;
-  std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans_;
+  std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 
 }  // namespace hearth::cuda

@@ -21,19 +21,29 @@ namespace hearth::cuda {
 
 using Stream = CUstream_st*;
 
+// Where a kernel runs: the stream, and whether it may overlap the previous kernel's tail (programmatic
+// dependent launch: it starts early and waits for its predecessor's results). Only safe when every kernel
+// of the sequence is one of these launchers (cuBLAS kernels in between were seen to break it).
+struct Launch {
+  Stream stream = nullptr;
+  bool pdl = false;
+};
+
 enum class GpuDType : uint8_t { kF32 = 0, kBF16 = 1 };
 
-inline int dtype_bytes(GpuDType t) { return t == GpuDType::kF32 ? 4 : 2; }
+inline int dtype_bytes(GpuDType t) {
+  return t == GpuDType::kF32 ? 4 : 2;
+}
 
 // x[t] = embed[tok[t]] (f32 out), embed [vocab][hidden] in `et`.
 int embed_rows(const void* embed, GpuDType et, const int32_t* tok, int64_t n, int64_t hidden, float* x,
-               Stream s);
+               Launch s);
 
 // For each row t < n: x[t] += delta[t] + bias (delta/bias optional, f32), then
 // out[t] = rmsnorm(x[t]) * weight (f32 weight) written in `ot`. With `rows` (device, n entries), row t
 // of the output is the norm of row rows[t] of x and x is not modified (the final norm of logit rows).
-int add_rmsnorm(float* x, const float* delta, const float* bias, const float* weight, float eps,
-                int64_t n, int64_t hidden, void* out, GpuDType ot, const int32_t* rows, Stream s);
+int add_rmsnorm(float* x, const float* delta, const float* bias, const float* weight, float eps, int64_t n,
+                int64_t hidden, void* out, GpuDType ot, const int32_t* rows, Launch s);
 
 struct RopeParams {
   const float* inv_freq = nullptr;  // device, rot_dim / 2
@@ -47,12 +57,12 @@ struct RopeParams {
 int qkv_rope_store(const float* qkv, const float* bias, int64_t n, int nh, int nkv, int hd,
                    const RopeParams& rope, const int32_t* pos, const int32_t* seq_of,
                    const int32_t* block_table, int table_width, int block_size, float* q, void* kv_layer,
-                   GpuDType kvt, Stream s);
+                   GpuDType kvt, Launch s);
 
 // gu: n rows of 2 * inter f32 with gate and up interleaved (column 2i = gate_i, 2i + 1 = up_i: the
 // engine stores the fused gate/up weight with interleaved rows) (+ bias, interleaved the same way,
 // optional); out[t][i] = silu(gate_i) * up_i, written in `ot`.
-int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void* out, GpuDType ot, Stream s);
+int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void* out, GpuDType ot, Launch s);
 
 // Paged attention (flash-decoding): token t's query heads (f32, q[t][nh * hd]) attend to positions
 // [0, pos[t]] of its sequence. Each of `splits` parts covers `split_len` positions; with splits > 1 the
@@ -69,7 +79,7 @@ struct AttentionShape {
 };
 int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const int32_t* pos,
                     const int32_t* seq_of, const int32_t* block_table, const int32_t* list, int64_t n,
-                    const AttentionShape& shape, float* partial, void* out, GpuDType ot, Stream s);
+                    const AttentionShape& shape, float* partial, void* out, GpuDType ot, Launch s);
 
 // Prefill attention on tensor cores (bf16 KV and output, head_dim 16/32/64/128): each query tile is up to
 // kPrefillTile consecutive tokens of one sequence (tiles: num_tiles x {first token, count}); the tile's
@@ -78,16 +88,16 @@ constexpr int kPrefillTile = 64;
 bool prefill_attention_supported(int hd);
 int prefill_attention(const float* q, const void* kv_layer, const int32_t* pos, const int32_t* seq_of,
                       const int32_t* block_table, const int32_t* tiles, int64_t num_tiles,
-                      const AttentionShape& shape, void* out, Stream s);
+                      const AttentionShape& shape, void* out, Launch s);
 
 // Small-batch matrix-vector products for bf16 weights: y[t][r] = sum_k w[r][k] x[t][k] for n <= 8 rows of
 // x (bf16), y f32 with row stride `ldy`. Needs k % 8 == 0 and 16-byte aligned rows.
 constexpr int kGemvMaxRows = 8;
 int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy,
-              Stream s);
+              Launch s);
 // The gate/up GEMV with SiLU(gate) * up fused: w has 2 * inter rows, gate and up interleaved; act gets
 // n x inter bf16.
-int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Stream s);
+int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Launch s);
 // The QKV GEMV with qkv_rope_store fused (bf16 cache): w's rows are [q | k | v] heads whose rotated dims
 // are stored as interleaved pairs (rope.interleave must be true; the engine permutes neox-style q/k
 // rows at load, which attention does not notice since q and k share the permutation). Token t of x is
@@ -104,13 +114,69 @@ struct QkvRopeEpilogue {
   float* q = nullptr;                 // n x nh * hd
   __nv_bfloat16* kv_layer = nullptr;  // the layer's cache (bf16)
 };
-int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e, Stream s);
+int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e,
+                       Launch s);
 
 // Per logit row r < n: argmax (lowest id on ties) and its log-softmax value. `scratch`: n * 192 floats.
-int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, float* scratch,
-                   Stream s);
+int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,
+                   float* scratch, Launch s);
 
 // Converts n f32 values to `dt` on the device (weights converted at load).
-int convert_f32(const float* in, int64_t n, void* out, GpuDType dt, Stream s);
+int convert_f32(const float* in, int64_t n, void* out, GpuDType dt, Launch s);
+
+}  // namespace hearth::cuda
+
+// ---- DeepSeek: multi-head latent attention (absorbed) and MoE --------------------------------------------
+namespace hearth::cuda {
+
+struct MlaShape {
+  int nh = 0;        // query heads
+  int nope = 0;      // qk_nope_head_dim
+  int rope = 0;      // qk_rope_head_dim (rotated)
+  int lora = 0;      // kv_lora_rank: the latent (also the value width in the absorbed form)
+  int q_stride = 0;  // floats between tokens in q (nh * (nope + rope))
+};
+
+// Per token: RMSNorm(latent) * kv_norm and RoPE(k_pe) into the cache row [latent | k_pe] (T), RoPE of each
+// head's q_pe into qcat[t][h][lora:] (f32; qcat rows are lora + rope per head), and each head's q_nope
+// copied as T into qnope[t][h * nope] (the absorption GEMM's input).
+int mla_rope_store(const float* ckv, const float* kv_norm, float eps, const float* q, int64_t n,
+                   const MlaShape& shape, const RopeParams& rope, const int32_t* pos, const int32_t* seq_of,
+                   const int32_t* block_table, int table_width, int block_size, void* kv_layer, GpuDType kvt,
+                   float* qcat, void* qnope, GpuDType qt, Launch s);
+
+// Absorbed MLA attention (flash-decoding): query head h of token t ([q_lat | q_pe] = qcat[t][h], f32)
+// scores every cached row [latent | k_pe] of positions [0, pos[t]]; the output is the softmax-weighted sum
+// of the latents: out[t][h] (lora wide, `ot`). Splits as paged_attention (shape.hd = lora for partials).
+int mla_attention(const float* qcat, const void* kv_layer, GpuDType kvt, const int32_t* pos,
+                  const int32_t* seq_of, const int32_t* block_table, int64_t n, const MlaShape& mla,
+                  const AttentionShape& shape, float* partial, void* out, GpuDType ot, Launch s);
+
+struct MoeRouteParams {
+  int n_experts = 0;
+  int top_k = 0;
+  int n_group = 1;
+  int topk_group = 1;
+  int method = 0;          // 0 greedy, 1 group-limited greedy (group score = max), 2 noaux_tc (top-2 sum)
+  bool sigmoid = false;    // scoring: sigmoid (V3) or softmax (V2)
+  bool norm_topk = false;  // normalise the k weights
+  bool scale_after_norm = false;
+  float routed_scaling = 1.0f;
+};
+// Per token: the k experts (ascending ids) and their weights, exactly as the CPU's moe_route.
+int moe_route(const float* router_logits, int64_t n, const MoeRouteParams& p, const float* correction_bias,
+              int32_t* experts, float* weights, Launch s);
+
+// Routed experts for `pairs` (token, slot) pairs (pair p is token p / k, expert experts[p]):
+// act[p] = silu(gate) * up from the stacked, per-expert interleaved gate/up weights [experts][2
+// inter][hidden]; then y[p] (f32) = down[experts[p]] act[p] with down stacked [experts][hidden][inter]. T:
+// weights, x, act.
+int moe_experts_swiglu(const void* w_gu, const void* x, const int32_t* experts, int64_t pairs, int k,
+                       int64_t inter, int64_t hidden, void* act, GpuDType t, Launch s);
+int moe_experts_down(const void* w_down, const void* act, const int32_t* experts, int64_t pairs,
+                     int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s);
+// out[t] = sum_s weights[t][s] * y[t * k + s] (+ shared[t]).
+int moe_combine(const float* y, const float* weights, const float* shared, int64_t n, int k, int64_t hidden,
+                float* out, Launch s);
 
 }  // namespace hearth::cuda

@@ -25,8 +25,9 @@ __global__ void embed_kernel(const T* __restrict__ embed, const int32_t* __restr
 // ---- residual add + RMSNorm --------------------------------------------------------------------------
 template <typename OT>
 __global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restrict__ delta,
-                                   const float* __restrict__ bias, const float* __restrict__ weight, float eps,
-                                   int64_t hidden, OT* __restrict__ out, const int32_t* __restrict__ rows) {
+                                   const float* __restrict__ bias, const float* __restrict__ weight,
+                                   float eps, int64_t hidden, OT* __restrict__ out,
+                                   const int32_t* __restrict__ rows) {
   pdl_wait_then_release();
   __shared__ float red[32];
   const int64_t t = blockIdx.x;
@@ -42,7 +43,8 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restric
   }
   ss = block_sum(ss, red);
   const float inv = rsqrtf(ss / static_cast<float>(hidden) + eps);
-  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) out[t * hidden + i] = from_f32<OT>(weight[i] * (xr[i] * inv));
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x)
+    out[t * hidden + i] = from_f32<OT>(weight[i] * (xr[i] * inv));
 }
 
 // ---- q/k/v: bias, RoPE, KV-cache store ---------------------------------------------------------------
@@ -51,9 +53,9 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ x, const float* __restric
 template <typename KT>
 __global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float* __restrict__ bias, int nh,
                                       int nkv, int hd, RopeParams rope, const int32_t* __restrict__ pos,
-                                      const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table,
-                                      int table_width, int block_size, float* __restrict__ q,
-                                      KT* __restrict__ kv_layer) {
+                                      const int32_t* __restrict__ seq_of,
+                                      const int32_t* __restrict__ block_table, int table_width,
+                                      int block_size, float* __restrict__ q, KT* __restrict__ kv_layer) {
   pdl_wait_then_release();
   __shared__ float cs[256];  // cos, sin of rot_dim / 2 <= 128 pairs
   const int64_t t = blockIdx.x;
@@ -150,11 +152,10 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
 enum GemvMode { kPlain = 0, kSwiglu = 1, kQkvRope = 2 };
 
 template <int N, int MODE>
-__global__ void __launch_bounds__(kGemvWarps * 32) gemv_bf16_kernel(const uint4* __restrict__ w,
-                                                                    const uint4* __restrict__ x, int64_t rows,
-                                                                    int64_t k8, int wpr, float* __restrict__ y,
-                                                                    __nv_bfloat16* __restrict__ act, int64_t ldy,
-                                                                    QkvRopeEpilogue qe) {
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_bf16_kernel(const uint4* __restrict__ w, const uint4* __restrict__ x, int64_t rows, int64_t k8,
+                     int wpr, float* __restrict__ y, __nv_bfloat16* __restrict__ act, int64_t ldy,
+                     QkvRopeEpilogue qe) {
   pdl_wait_then_release();
   __shared__ float red[kGemvWarps][N];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -229,7 +230,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemv_bf16_kernel(const uint4*
     q[1] = b;
   } else if (p >= 0) {
     const int kvd = qe.nkv * hd;
-    const int32_t blk = qe.block_table[static_cast<int64_t>(qe.seq_of[lane]) * qe.table_width + p / qe.block_size];
+    const int32_t blk =
+        qe.block_table[static_cast<int64_t>(qe.seq_of[lane]) * qe.table_width + p / qe.block_size];
     const int64_t slot = static_cast<int64_t>(blk) * qe.block_size + p % qe.block_size;
     __nv_bfloat16* dst = qe.kv_layer + slot * 2 * kvd + (r - qe.nh * hd);
     dst[0] = __float2bfloat16(a);
@@ -337,59 +339,63 @@ int last_error() {
 }  // namespace
 
 int embed_rows(const void* embed, GpuDType et, const int32_t* tok, int64_t n, int64_t hidden, float* x,
-               Stream s) {
+               Launch s) {
   if (n <= 0) return 0;
   if (et == GpuDType::kF32)
-    embed_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(static_cast<const float*>(embed), tok, hidden, x);
+    embed_kernel<<<static_cast<unsigned>(n), 256, 0, s.stream>>>(static_cast<const float*>(embed), tok,
+                                                                 hidden, x);
   else
-    embed_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(static_cast<const __nv_bfloat16*>(embed), tok, hidden,
-                                                         x);
+    embed_kernel<<<static_cast<unsigned>(n), 256, 0, s.stream>>>(static_cast<const __nv_bfloat16*>(embed),
+                                                                 tok, hidden, x);
   return last_error();
 }
 
 int add_rmsnorm(float* x, const float* delta, const float* bias, const float* weight, float eps, int64_t n,
-                int64_t hidden, void* out, GpuDType ot, const int32_t* rows, Stream s) {
+                int64_t hidden, void* out, GpuDType ot, const int32_t* rows, Launch s) {
   if (n <= 0) return 0;
   const int threads = hidden >= 4096 ? 1024 : (hidden >= 1024 ? 512 : 256);
   if (ot == GpuDType::kF32)
-    launch_pdl(add_rmsnorm_kernel<float>, static_cast<unsigned>(n), threads, 0, s, x, delta, bias, weight, eps, hidden,
-                                                                      static_cast<float*>(out), rows);
+    launch_pdl(add_rmsnorm_kernel<float>, static_cast<unsigned>(n), threads, 0, s, x, delta, bias, weight,
+               eps, hidden, static_cast<float*>(out), rows);
   else
-    launch_pdl(add_rmsnorm_kernel<__nv_bfloat16>, static_cast<unsigned>(n), threads, 0, s, x, delta, bias, weight, eps, hidden,
-                                                                      static_cast<__nv_bfloat16*>(out), rows);
+    launch_pdl(add_rmsnorm_kernel<__nv_bfloat16>, static_cast<unsigned>(n), threads, 0, s, x, delta, bias,
+               weight, eps, hidden, static_cast<__nv_bfloat16*>(out), rows);
   return last_error();
 }
 
-int qkv_rope_store(const float* qkv, const float* bias, int64_t n, int nh, int nkv, int hd, const RopeParams& rope,
-                   const int32_t* pos, const int32_t* seq_of, const int32_t* block_table, int table_width,
-                   int block_size, float* q, void* kv_layer, GpuDType kvt, Stream s) {
+int qkv_rope_store(const float* qkv, const float* bias, int64_t n, int nh, int nkv, int hd,
+                   const RopeParams& rope, const int32_t* pos, const int32_t* seq_of,
+                   const int32_t* block_table, int table_width, int block_size, float* q, void* kv_layer,
+                   GpuDType kvt, Launch s) {
   if (n <= 0) return 0;
   if (kvt == GpuDType::kF32)
-    launch_pdl(qkv_rope_store_kernel<float>, static_cast<unsigned>(n), 256, 0, s, qkv, bias, nh, nkv, hd, rope, pos, seq_of,
-                                                                    block_table, table_width, block_size, q,
-                                                                    static_cast<float*>(kv_layer));
+    launch_pdl(qkv_rope_store_kernel<float>, static_cast<unsigned>(n), 256, 0, s, qkv, bias, nh, nkv, hd,
+               rope, pos, seq_of, block_table, table_width, block_size, q, static_cast<float*>(kv_layer));
   else
-    launch_pdl(qkv_rope_store_kernel<__nv_bfloat16>, static_cast<unsigned>(n), 256, 0, s, qkv, bias, nh, nkv, hd, rope, pos, seq_of,
-                                                                    block_table, table_width, block_size, q,
-                                                                    static_cast<__nv_bfloat16*>(kv_layer));
+    launch_pdl(qkv_rope_store_kernel<__nv_bfloat16>, static_cast<unsigned>(n), 256, 0, s, qkv, bias, nh, nkv,
+               hd, rope, pos, seq_of, block_table, table_width, block_size, q,
+               static_cast<__nv_bfloat16*>(kv_layer));
   return last_error();
 }
 
-int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void* out, GpuDType ot, Stream s) {
+int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void* out, GpuDType ot, Launch s) {
   if (n <= 0) return 0;
   if (n > 65535) return static_cast<int>(cudaErrorInvalidValue);
-  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((inter + 255) / 256, 64)), static_cast<unsigned>(n));
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((inter + 255) / 256, 64)),
+                  static_cast<unsigned>(n));
   if (ot == GpuDType::kF32)
-    launch_pdl(silu_mul_kernel<float>, grid, 256, 0, s, gu, bias, static_cast<int>(inter), static_cast<float*>(out));
+    launch_pdl(silu_mul_kernel<float>, grid, 256, 0, s, gu, bias, static_cast<int>(inter),
+               static_cast<float*>(out));
   else
-    launch_pdl(silu_mul_kernel<__nv_bfloat16>, grid, 256, 0, s, gu, bias, static_cast<int>(inter), static_cast<__nv_bfloat16*>(out));
+    launch_pdl(silu_mul_kernel<__nv_bfloat16>, grid, 256, 0, s, gu, bias, static_cast<int>(inter),
+               static_cast<__nv_bfloat16*>(out));
   return last_error();
 }
 
 namespace {
 
-int gemv_launch(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, __nv_bfloat16* act,
-                int64_t ldy, int mode, const QkvRopeEpilogue& qe, Stream s) {
+int gemv_launch(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
+                __nv_bfloat16* act, int64_t ldy, int mode, const QkvRopeEpilogue& qe, Launch s) {
   if (n <= 0 || rows <= 0) return 0;
   if (n > kGemvMaxRows || k % 8 != 0 || (mode != kPlain && rows % 2 != 0))
     return static_cast<int>(cudaErrorInvalidValue);
@@ -404,11 +410,12 @@ int gemv_launch(const void* w, const void* x, int64_t n, int64_t rows, int64_t k
   const int rows_per_block = kGemvWarps / wpr;
   const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
   switch (n * 4 + mode) {
-#define HEARTH_GEMV_MODE(N, M)                                                                                    \
-  case 4 * N + M:                                                                                                 \
-    launch_pdl(gemv_bf16_kernel<N, M>, grid, kGemvWarps * 32, 0, s, wv, xv, rows, k8, wpr, y, act, ldy, qe);    \
+#define HEARTH_GEMV_MODE(N, M)                                                                               \
+  case 4 * N + M:                                                                                            \
+    launch_pdl(gemv_bf16_kernel<N, M>, grid, kGemvWarps * 32, 0, s, wv, xv, rows, k8, wpr, y, act, ldy, qe); \
     break;
-#define HEARTH_GEMV_CASE(N) HEARTH_GEMV_MODE(N, kPlain) HEARTH_GEMV_MODE(N, kSwiglu) HEARTH_GEMV_MODE(N, kQkvRope)
+#define HEARTH_GEMV_CASE(N) \
+  HEARTH_GEMV_MODE(N, kPlain) HEARTH_GEMV_MODE(N, kSwiglu) HEARTH_GEMV_MODE(N, kQkvRope)
     HEARTH_GEMV_CASE(1)
     HEARTH_GEMV_CASE(2)
     HEARTH_GEMV_CASE(3)
@@ -419,49 +426,51 @@ int gemv_launch(const void* w, const void* x, int64_t n, int64_t rows, int64_t k
     HEARTH_GEMV_CASE(8)
 #undef HEARTH_GEMV_CASE
 #undef HEARTH_GEMV_MODE
-    default:
-      break;
+    default: break;
   }
   return last_error();
 }
 
 }  // namespace
 
-int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy, Stream s) {
+int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy,
+              Launch s) {
   return gemv_launch(w, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{}, s);
 }
 
-int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Stream s) {
+int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Launch s) {
   if (act == nullptr) return static_cast<int>(cudaErrorInvalidValue);
   return gemv_launch(w, x, n, 2 * inter, k, nullptr, static_cast<__nv_bfloat16*>(act), inter, kSwiglu,
                      QkvRopeEpilogue{}, s);
 }
 
-int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e, Stream s) {
+int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e,
+                       Launch s) {
   if (e.kv_layer == nullptr || e.q == nullptr || e.hd % 2 != 0 || !e.rope.interleave)
     return static_cast<int>(cudaErrorInvalidValue);
   const int64_t rows = static_cast<int64_t>(e.nh + 2 * e.nkv) * e.hd;
   return gemv_launch(w, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, s);
 }
 
-int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs, float* scratch,
-                   Stream s) {
+int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,
+                   float* scratch, Launch s) {
   if (n <= 0) return 0;
   if (n > 65535) return static_cast<int>(cudaErrorInvalidValue);
-  const int slices = static_cast<int>(std::min<int64_t>(kArgmaxMaxSlices, (vocab + kArgmaxSlice - 1) / kArgmaxSlice));
-  launch_pdl(argmax_slices_kernel, dim3(static_cast<unsigned>(slices), static_cast<unsigned>(n)), 256, 0, s, logits, vocab,
-                                                                                                    slices, scratch);
+  const int slices =
+      static_cast<int>(std::min<int64_t>(kArgmaxMaxSlices, (vocab + kArgmaxSlice - 1) / kArgmaxSlice));
+  launch_pdl(argmax_slices_kernel, dim3(static_cast<unsigned>(slices), static_cast<unsigned>(n)), 256, 0, s,
+             logits, vocab, slices, scratch);
   launch_pdl(argmax_merge_kernel, static_cast<unsigned>(n), 32, 0, s, scratch, slices, ids, logprobs);
   return last_error();
 }
 
-int convert_f32(const float* in, int64_t n, void* out, GpuDType dt, Stream s) {
+int convert_f32(const float* in, int64_t n, void* out, GpuDType dt, Launch s) {
   if (n <= 0) return 0;
   const unsigned grid = grid_for(n, 256);
   if (dt == GpuDType::kF32)
-    convert_kernel<<<grid, 256, 0, s>>>(in, n, static_cast<float*>(out));
+    convert_kernel<<<grid, 256, 0, s.stream>>>(in, n, static_cast<float*>(out));
   else
-    convert_kernel<<<grid, 256, 0, s>>>(in, n, static_cast<__nv_bfloat16*>(out));
+    convert_kernel<<<grid, 256, 0, s.stream>>>(in, n, static_cast<__nv_bfloat16*>(out));
   return last_error();
 }
 

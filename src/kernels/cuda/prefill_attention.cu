@@ -25,9 +25,9 @@ constexpr int kThreads = kWarps * 32;
 
 template <int HD>
 struct Smem {
-  static constexpr int ld = HD + 8;       // bf16 rows (16-byte multiple, skews banks)
-  static constexpr int lds = kK + 4;      // f32 score rows
-  static constexpr int ldp = kK + 8;      // bf16 probability rows
+  static constexpr int ld = HD + 8;   // bf16 rows (16-byte multiple, skews banks)
+  static constexpr int lds = kK + 4;  // f32 score rows
+  static constexpr int ldp = kK + 8;  // bf16 probability rows
   static constexpr size_t q = 0;
   static constexpr size_t k = q + sizeof(__nv_bfloat16) * kQ * ld;
   static constexpr size_t v = k + sizeof(__nv_bfloat16) * kK * ld;
@@ -39,9 +39,9 @@ struct Smem {
 
 // Loads keys [k0, k0 + kK) (zeros past kend) of one KV head into smem rows (K, and V when with_v).
 template <int HD>
-__device__ void load_kv_tile(const __nv_bfloat16* __restrict__ kv, const int32_t* __restrict__ table, int block_size,
-                             int kvd, int g, int k0, int kend, bool with_v, __nv_bfloat16* ks, __nv_bfloat16* vs,
-                             int64_t* slots) {
+__device__ void load_kv_tile(const __nv_bfloat16* __restrict__ kv, const int32_t* __restrict__ table,
+                             int block_size, int kvd, int g, int k0, int kend, bool with_v, __nv_bfloat16* ks,
+                             __nv_bfloat16* vs, int64_t* slots) {
   using L = Smem<HD>;
   if (threadIdx.x < kK) {
     const int kp = k0 + threadIdx.x;
@@ -86,10 +86,11 @@ __device__ void scores(const __nv_bfloat16* qs, const __nv_bfloat16* ks, float* 
 }
 
 template <int HD>
-__global__ void __launch_bounds__(kThreads) prefill_attention_kernel(
-    const float* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const int32_t* __restrict__ pos,
-    const int32_t* __restrict__ seq_of, const int32_t* __restrict__ block_table, const int32_t* __restrict__ tiles,
-    AttentionShape sh, __nv_bfloat16* __restrict__ out) {
+__global__ void __launch_bounds__(kThreads)
+    prefill_attention_kernel(const float* __restrict__ q, const __nv_bfloat16* __restrict__ kv,
+                             const int32_t* __restrict__ pos, const int32_t* __restrict__ seq_of,
+                             const int32_t* __restrict__ block_table, const int32_t* __restrict__ tiles,
+                             AttentionShape sh, __nv_bfloat16* __restrict__ out) {
   using L = Smem<HD>;
   extern __shared__ __align__(16) unsigned char smem[];
   auto* qs = reinterpret_cast<__nv_bfloat16*>(smem + L::q);
@@ -182,7 +183,8 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(
       const int r = i / 16, c = i % 16;
       const int row = warp * 16 + r;
       if (row < count)
-        out[(static_cast<int64_t>(t0 + row) * sh.nh + h) * HD + d * 16 + c] = __float2bfloat16(stage[r * L::lds + c]);
+        out[(static_cast<int64_t>(t0 + row) * sh.nh + h) * HD + d * 16 + c] =
+            __float2bfloat16(stage[r * L::lds + c]);
     }
     __syncwarp();
   }
@@ -190,13 +192,14 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(
 
 template <int HD>
 int launch_prefill(const float* q, const void* kv, const int32_t* pos, const int32_t* seq_of,
-                   const int32_t* block_table, const int32_t* tiles, int64_t num_tiles, const AttentionShape& sh,
-                   void* out, Stream s) {
-  static const cudaError_t configured = cudaFuncSetAttribute(
-      prefill_attention_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Smem<HD>::bytes));
+                   const int32_t* block_table, const int32_t* tiles, int64_t num_tiles,
+                   const AttentionShape& sh, void* out, Launch s) {
+  static const cudaError_t configured =
+      cudaFuncSetAttribute(prefill_attention_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(Smem<HD>::bytes));
   if (configured != cudaSuccess) return static_cast<int>(configured);
   const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(sh.nh));
-  prefill_attention_kernel<HD><<<grid, kThreads, Smem<HD>::bytes, s>>>(
+  prefill_attention_kernel<HD><<<grid, kThreads, Smem<HD>::bytes, s.stream>>>(
       q, static_cast<const __nv_bfloat16*>(kv), pos, seq_of, block_table, tiles, sh,
       static_cast<__nv_bfloat16*>(out));
   return static_cast<int>(cudaGetLastError());
@@ -209,16 +212,20 @@ bool prefill_attention_supported(int hd) {
 }
 
 int prefill_attention(const float* q, const void* kv_layer, const int32_t* pos, const int32_t* seq_of,
-                      const int32_t* block_table, const int32_t* tiles, int64_t num_tiles, const AttentionShape& shape,
-                      void* out, Stream s) {
+                      const int32_t* block_table, const int32_t* tiles, int64_t num_tiles,
+                      const AttentionShape& shape, void* out, Launch s) {
   if (num_tiles <= 0) return 0;
   if (shape.nkv <= 0 || shape.nh % shape.nkv != 0 || num_tiles > 0x7fffffff || shape.nh > 65535)
     return static_cast<int>(cudaErrorInvalidValue);
   switch (shape.hd) {
-    case 16: return launch_prefill<16>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
-    case 32: return launch_prefill<32>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
-    case 64: return launch_prefill<64>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
-    case 128: return launch_prefill<128>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
+    case 16:
+      return launch_prefill<16>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
+    case 32:
+      return launch_prefill<32>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
+    case 64:
+      return launch_prefill<64>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
+    case 128:
+      return launch_prefill<128>(q, kv_layer, pos, seq_of, block_table, tiles, num_tiles, shape, out, s);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }

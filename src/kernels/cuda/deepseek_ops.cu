@@ -1,0 +1,359 @@
+// DeepSeek's own kernels (cuda_ops.h): the MLA cache store with RoPE and the latent norm, MoE routing
+// (sigmoid/softmax scores, group-limited top-k, the V3 correction bias), the routed experts as grouped
+// GEMVs over stacked weights, and the weighted combine.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/device_math.cuh"
+
+namespace hearth::cuda {
+namespace {
+
+// Rotated value of element j of a rot_dim-wide vector v (f32), with cs[2i], cs[2i + 1] = cos, sin of pair i.
+__device__ __forceinline__ float rotated(const float* v, int j, int rot_dim, bool interleave,
+                                         const float* cs) {
+  const int half = rot_dim / 2;
+  int i, partner;
+  bool first;
+  if (interleave) {
+    i = j / 2;
+    partner = j ^ 1;
+    first = (j & 1) == 0;
+  } else {
+    first = j < half;
+    i = first ? j : j - half;
+    partner = first ? j + half : j - half;
+  }
+  const float c = cs[2 * i], s = cs[2 * i + 1];
+  return first ? v[j] * c - v[partner] * s : v[j] * c + v[partner] * s;
+}
+
+template <typename KT, typename QT>
+__global__ void mla_rope_store_kernel(const float* __restrict__ ckv, const float* __restrict__ kv_norm,
+                                      float eps, const float* __restrict__ q, MlaShape ml, RopeParams rope,
+                                      const int32_t* __restrict__ pos, const int32_t* __restrict__ seq_of,
+                                      const int32_t* __restrict__ block_table, int table_width,
+                                      int block_size, KT* __restrict__ kv_layer, float* __restrict__ qcat,
+                                      QT* __restrict__ qnope) {
+  pdl_wait_then_release();
+  __shared__ float cs[256];
+  __shared__ float red[32];
+  const int64_t t = blockIdx.x;
+  const int kdim = ml.lora + ml.rope, qk = ml.nope + ml.rope;
+  const int p = pos[t];
+  for (int i = threadIdx.x; i < ml.rope / 2; i += blockDim.x) {
+    float sn = 0.0f, cn = 1.0f;
+    if (p >= 0) sincosf(rope.inv_freq[i] * static_cast<float>(p), &sn, &cn);
+    cs[2 * i] = cn * rope.attention_factor;
+    cs[2 * i + 1] = sn * rope.attention_factor;
+  }
+  const float* c = ckv + t * kdim;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < ml.lora; i += blockDim.x) ss += c[i] * c[i];
+  ss = block_sum(ss, red);  // also orders the cs writes before their use
+  const float inv = rsqrtf(ss / static_cast<float>(ml.lora) + eps);
+  if (p >= 0) {
+    const int32_t b = block_table[static_cast<int64_t>(seq_of[t]) * table_width + p / block_size];
+    KT* row = kv_layer + (static_cast<int64_t>(b) * block_size + p % block_size) * kdim;
+    for (int i = threadIdx.x; i < ml.lora; i += blockDim.x) row[i] = from_f32<KT>(kv_norm[i] * (c[i] * inv));
+    for (int j = threadIdx.x; j < ml.rope; j += blockDim.x)
+      row[ml.lora + j] = from_f32<KT>(rotated(c + ml.lora, j, ml.rope, rope.interleave, cs));
+  }
+  const float* qt = q + t * ml.q_stride;
+  for (int e = threadIdx.x; e < ml.nh * qk; e += blockDim.x) {
+    const int h = e / qk, j = e - h * qk;
+    const float* qh = qt + h * qk;
+    if (j < ml.nope) {
+      qnope[(t * ml.nh + h) * ml.nope + j] = from_f32<QT>(qh[j]);
+    } else {
+      const int jj = j - ml.nope;
+      qcat[(t * ml.nh + h) * kdim + ml.lora + jj] =
+          p >= 0 ? rotated(qh + ml.nope, jj, ml.rope, rope.interleave, cs) : qh[j];
+    }
+  }
+}
+
+// One block per token. Small serial steps (group selection, sorting k ids) run on thread 0.
+__global__ void moe_route_kernel(const float* __restrict__ logits, MoeRouteParams p,
+                                 const float* __restrict__ correction_bias, int32_t* __restrict__ experts,
+                                 float* __restrict__ weights) {
+  extern __shared__ float sm[];
+  float* scores = sm;                // n_experts
+  float* choice = sm + p.n_experts;  // n_experts
+  __shared__ float red_v[32];
+  __shared__ int32_t red_i[32];
+  __shared__ float red_s[32];
+  __shared__ int32_t chosen[64];
+  __shared__ unsigned char kept[64];
+  const int64_t t = blockIdx.x;
+  const float* lg = logits + t * p.n_experts;
+  const int ne = p.n_experts;
+  if (p.sigmoid) {
+    for (int e = threadIdx.x; e < ne; e += blockDim.x) scores[e] = 1.0f / (1.0f + expf(-lg[e]));
+  } else {
+    float mx = -INFINITY;
+    for (int e = threadIdx.x; e < ne; e += blockDim.x) mx = fmaxf(mx, lg[e]);
+    int32_t unused = 0;
+    block_argmax(mx, unused, red_v, red_i);  // the block's max
+    float sum = 0.0f;
+    for (int e = threadIdx.x; e < ne; e += blockDim.x) sum += (scores[e] = expf(lg[e] - mx));
+    sum = block_sum(sum, red_s);
+    for (int e = threadIdx.x; e < ne; e += blockDim.x) scores[e] /= sum;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < ne; e += blockDim.x)
+    choice[e] = scores[e] + (correction_bias != nullptr ? correction_bias[e] : 0.0f);
+  __syncthreads();
+  if (p.method != 0 && p.n_group > 1) {
+    if (threadIdx.x == 0) {
+      const int per = ne / p.n_group;
+      float gs[64];
+      for (int g = 0; g < p.n_group; ++g) {
+        const float* v = choice + g * per;
+        if (p.method == 2) {
+          float a = -INFINITY, b = -INFINITY;
+          for (int i = 0; i < per; ++i) {
+            if (v[i] > a) {
+              b = a;
+              a = v[i];
+            } else if (v[i] > b) {
+              b = v[i];
+            }
+          }
+          gs[g] = per >= 2 ? a + b : a;
+        } else {
+          float a = -INFINITY;
+          for (int i = 0; i < per; ++i) a = fmaxf(a, v[i]);
+          gs[g] = a;
+        }
+        kept[g] = 0;
+      }
+      for (int r = 0; r < p.topk_group; ++r) {  // the topk_group best groups (ties: lower index)
+        int best = -1;
+        for (int g = 0; g < p.n_group; ++g)
+          if (!kept[g] && (best < 0 || gs[g] > gs[best])) best = g;
+        kept[best] = 1;
+      }
+    }
+    __syncthreads();
+    const int per = ne / p.n_group;
+    for (int e = threadIdx.x; e < ne; e += blockDim.x)
+      if (!kept[e / per]) choice[e] = 0.0f;
+    __syncthreads();
+  }
+  // Top-k of choice (ties: lower id first), one block-wide argmax per pick.
+  for (int r = 0; r < p.top_k; ++r) {
+    float best = -INFINITY;
+    int32_t bi = INT32_MAX;
+    for (int e = threadIdx.x; e < ne; e += blockDim.x) {
+      bool taken = false;
+      for (int q = 0; q < r; ++q) taken = taken || chosen[q] == e;
+      const float v = choice[e];
+      if (!taken && (v > best || (v == best && e < bi) || bi == INT32_MAX)) {
+        best = v;
+        bi = e;
+      }
+    }
+    block_argmax(best, bi, red_v, red_i);
+    if (threadIdx.x == 0) chosen[r] = bi;
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const int k = p.top_k;
+    for (int i = 1; i < k; ++i)  // ascending ids
+      for (int j = i; j > 0 && chosen[j - 1] > chosen[j]; --j) {
+        const int32_t tmp = chosen[j];
+        chosen[j] = chosen[j - 1];
+        chosen[j - 1] = tmp;
+      }
+    float w[64];
+    float sum = 0.0f;
+    for (int i = 0; i < k; ++i) sum += (w[i] = scores[chosen[i]]);
+    const bool norm = p.norm_topk && k > 1;
+    if (norm) {
+      const float denom = sum + 1e-20f;
+      for (int i = 0; i < k; ++i) w[i] /= denom;
+    }
+    if (!norm || p.scale_after_norm)
+      for (int i = 0; i < k; ++i) w[i] *= p.routed_scaling;
+    for (int i = 0; i < k; ++i) {
+      experts[t * k + i] = chosen[i];
+      weights[t * k + i] = w[i];
+    }
+  }
+}
+
+// Dot products of 16-byte vectors of T (4 f32 or 8 bf16), in f32.
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  __device__ static float dot(const uint4& a, const uint4& b) {
+    const float* x = reinterpret_cast<const float*>(&a);
+    const float* y = reinterpret_cast<const float*>(&b);
+    return x[0] * y[0] + x[1] * y[1] + x[2] * y[2] + x[3] * y[3];
+  }
+};
+template <>
+struct Vec<__nv_bfloat16> {
+  __device__ static float dot(const uint4& a, const uint4& b) {
+    const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+    const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 fa = __bfloat1622float2(pa[i]);
+      const float2 fb = __bfloat1622float2(pb[i]);
+      s = fmaf(fa.x, fb.x, s);
+      s = fmaf(fa.y, fb.y, s);
+    }
+    return s;
+  }
+};
+
+// One warp per output row of one pair's expert: y = W[e] x. blockIdx.y is the pair.
+template <typename T>
+__device__ __forceinline__ float warp_row_dot(const uint4* __restrict__ wr, const uint4* __restrict__ xr,
+                                              int64_t kv) {
+  float acc = 0.0f;
+  const int lane = threadIdx.x & 31;
+  for (int64_t i = lane; i < kv; i += 32) acc += Vec<T>::dot(__ldg(wr + i), __ldg(xr + i));
+  return warp_sum(acc);
+}
+
+template <typename T>
+__global__ void moe_swiglu_kernel(const uint4* __restrict__ w, const uint4* __restrict__ x,
+                                  const int32_t* __restrict__ experts, int k, int64_t inter, int64_t kv,
+                                  T* __restrict__ act) {
+  pdl_wait_then_release();
+  const int64_t pair = blockIdx.x;
+  const int64_t e = experts[pair];
+  const int warp = threadIdx.x >> 5;
+  const int64_t i = static_cast<int64_t>(blockIdx.y) * 4 + warp / 2;  // output column; warp pairs: gate, up
+  __shared__ float part[8];
+  float v = 0.0f;
+  if (i < inter) {
+    const int64_t row = 2 * i + (warp & 1);
+    v = warp_row_dot<T>(w + (e * 2 * inter + row) * kv, x + (pair / k) * kv, kv);
+  }
+  if ((threadIdx.x & 31) == 0) part[warp] = v;
+  __syncthreads();
+  if (threadIdx.x < 4) {
+    const int64_t o = static_cast<int64_t>(blockIdx.y) * 4 + threadIdx.x;
+    if (o < inter) {
+      const float g = part[2 * threadIdx.x], u = part[2 * threadIdx.x + 1];
+      act[pair * inter + o] = from_f32<T>(g / (1.0f + expf(-g)) * u);
+    }
+  }
+}
+
+template <typename T>
+__global__ void moe_down_kernel(const uint4* __restrict__ w, const uint4* __restrict__ act,
+                                const int32_t* __restrict__ experts, int64_t hidden, int64_t kv,
+                                float* __restrict__ y) {
+  pdl_wait_then_release();
+  const int64_t pair = blockIdx.x;
+  const int64_t e = experts[pair];
+  const int64_t row = static_cast<int64_t>(blockIdx.y) * 8 + (threadIdx.x >> 5);
+  if (row >= hidden) return;
+  const float v = warp_row_dot<T>(w + (e * hidden + row) * kv, act + pair * kv, kv);
+  if ((threadIdx.x & 31) == 0) y[pair * hidden + row] = v;
+}
+
+__global__ void moe_combine_kernel(const float* __restrict__ y, const float* __restrict__ weights,
+                                   const float* __restrict__ shared, int k, int64_t hidden,
+                                   float* __restrict__ out) {
+  pdl_wait_then_release();
+  const int64_t t = blockIdx.y;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < hidden;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float v = shared != nullptr ? shared[t * hidden + i] : 0.0f;
+    for (int s = 0; s < k; ++s) v += weights[t * k + s] * y[(t * k + s) * hidden + i];
+    out[t * hidden + i] = v;
+  }
+}
+
+int last_error() {
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace
+
+int mla_rope_store(const float* ckv, const float* kv_norm, float eps, const float* q, int64_t n,
+                   const MlaShape& ml, const RopeParams& rope, const int32_t* pos, const int32_t* seq_of,
+                   const int32_t* block_table, int table_width, int block_size, void* kv_layer, GpuDType kvt,
+                   float* qcat, void* qnope, GpuDType qt, Launch s) {
+  if (n <= 0) return 0;
+  if (ml.rope > 256 || ml.rope % 2 != 0 || kvt != qt) return static_cast<int>(cudaErrorInvalidValue);
+  if (kvt == GpuDType::kF32) {
+    launch_pdl(mla_rope_store_kernel<float, float>, static_cast<unsigned>(n), 256, 0, s, ckv, kv_norm, eps, q,
+               ml, rope, pos, seq_of, block_table, table_width, block_size, static_cast<float*>(kv_layer),
+               qcat, static_cast<float*>(qnope));
+  } else {
+    launch_pdl(mla_rope_store_kernel<__nv_bfloat16, __nv_bfloat16>, static_cast<unsigned>(n), 256, 0, s, ckv,
+               kv_norm, eps, q, ml, rope, pos, seq_of, block_table, table_width, block_size,
+               static_cast<__nv_bfloat16*>(kv_layer), qcat, static_cast<__nv_bfloat16*>(qnope));
+  }
+  return last_error();
+}
+
+int moe_route(const float* router_logits, int64_t n, const MoeRouteParams& p, const float* correction_bias,
+              int32_t* experts, float* weights, Launch s) {
+  if (n <= 0) return 0;
+  if (p.n_experts <= 0 || p.top_k <= 0 || p.top_k > 64 || p.top_k > p.n_experts || p.n_group > 64 ||
+      p.n_group < 1 || p.n_experts % p.n_group != 0 || p.topk_group > p.n_group)
+    return static_cast<int>(cudaErrorInvalidValue);
+  launch_pdl(moe_route_kernel, static_cast<unsigned>(n), 256, sizeof(float) * 2 * p.n_experts, s,
+             router_logits, p, correction_bias, experts, weights);
+  return last_error();
+}
+
+int moe_experts_swiglu(const void* w_gu, const void* x, const int32_t* experts, int64_t pairs, int k,
+                       int64_t inter, int64_t hidden, void* act, GpuDType t, Launch s) {
+  if (pairs <= 0) return 0;
+  const int vn = t == GpuDType::kF32 ? 4 : 8;
+  if (hidden % vn != 0 || pairs > 0x7fffffff || (inter + 3) / 4 > 65535)
+    return static_cast<int>(cudaErrorInvalidValue);
+  const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>((inter + 3) / 4));
+  const auto* w = static_cast<const uint4*>(w_gu);
+  const auto* xv = static_cast<const uint4*>(x);
+  if (t == GpuDType::kF32)
+    launch_pdl(moe_swiglu_kernel<float>, grid, 256, 0, s, w, xv, experts, k, inter, hidden / vn,
+               static_cast<float*>(act));
+  else
+    launch_pdl(moe_swiglu_kernel<__nv_bfloat16>, grid, 256, 0, s, w, xv, experts, k, inter, hidden / vn,
+               static_cast<__nv_bfloat16*>(act));
+  return last_error();
+}
+
+int moe_experts_down(const void* w_down, const void* act, const int32_t* experts, int64_t pairs,
+                     int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s) {
+  if (pairs <= 0) return 0;
+  const int vn = t == GpuDType::kF32 ? 4 : 8;
+  if (inter % vn != 0 || pairs > 0x7fffffff || (hidden + 7) / 8 > 65535)
+    return static_cast<int>(cudaErrorInvalidValue);
+  const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>((hidden + 7) / 8));
+  const auto* w = static_cast<const uint4*>(w_down);
+  const auto* a = static_cast<const uint4*>(act);
+  if (t == GpuDType::kF32)
+    launch_pdl(moe_down_kernel<float>, grid, 256, 0, s, w, a, experts, hidden, inter / vn, y);
+  else
+    launch_pdl(moe_down_kernel<__nv_bfloat16>, grid, 256, 0, s, w, a, experts, hidden, inter / vn, y);
+  return last_error();
+}
+
+int moe_combine(const float* y, const float* weights, const float* shared, int64_t n, int k, int64_t hidden,
+                float* out, Launch s) {
+  if (n <= 0) return 0;
+  if (n > 65535) return static_cast<int>(cudaErrorInvalidValue);
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((hidden + 255) / 256, 64)),
+                  static_cast<unsigned>(n));
+  launch_pdl(moe_combine_kernel, grid, 256, 0, s, y, weights, shared, k, hidden, out);
+  return last_error();
+}
+
+}  // namespace hearth::cuda
