@@ -45,13 +45,14 @@ Status CudaModelBase::init_device() {
   int count = 0;
   if (const cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess || count == 0) {
     cudaGetLastError();
-    return make_error(ErrorCode::kUnsupported,
-                      "no usable CUDA device ({}): check the NVIDIA driver with nvidia-smi, or run with --device cpu",
-                      e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    return make_error(
+        ErrorCode::kUnsupported,
+        "no usable CUDA device ({}): check the NVIDIA driver with nvidia-smi, or run with --device cpu",
+        e != cudaSuccess ? cudaGetErrorString(e) : "none found");
   }
   if (opt_.device < 0 || opt_.device >= count) {
-    return make_error(ErrorCode::kInvalidArgument, "--device cuda:{}: this machine has {} CUDA device(s)", opt_.device,
-                      count);
+    return make_error(ErrorCode::kInvalidArgument, "--device cuda:{}: this machine has {} CUDA device(s)",
+                      opt_.device, count);
   }
   HEARTH_CUDA(cudaSetDevice(opt_.device), "cudaSetDevice");
   cudaDeviceProp prop{};
