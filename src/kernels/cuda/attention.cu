@@ -19,6 +19,94 @@ constexpr int kMaxHd = 256;
 constexpr int kMaxGroup = 8;  // query heads per CTA
 constexpr int kAccPerThread = kMaxGroup * kMaxHd / kThreads;
 
+// ---- pieces shared by the GQA and MLA flash-decoding kernels (kThreads threads, kTile positions) -------
+
+// Cache slot of positions [p0, p0 + cnt) of a sequence's block table.
+__device__ __forceinline__ void tile_slots(const int32_t* table, int p0, int cnt, int block_size,
+                                           int64_t* slot_of) {
+  if (threadIdx.x < cnt) {
+    const int pp = p0 + threadIdx.x;
+    slot_of[threadIdx.x] = static_cast<int64_t>(table[pp / block_size]) * block_size + pp % block_size;
+  }
+}
+
+// sc[h][j] = q_h . k_j over `kdim` (k rows `kstride` apart), -inf past cnt.
+__device__ __forceinline__ void tile_scores(const float* qs, const float* ks, int kdim, int kstride, int gh,
+                                            int cnt, float* sc) {
+  for (int i = threadIdx.x; i < gh * kTile; i += kThreads) {
+    const int h = i / kTile, j = i % kTile;
+    float sv = -INFINITY;
+    if (j < cnt) {
+      sv = 0.0f;
+      const float* qh = qs + h * kdim;
+      const float* kj = ks + j * kstride;
+      for (int d = 0; d < kdim; ++d) sv = fmaf(qh[d], kj[d], sv);
+    }
+    sc[h * kTile + j] = sv;
+  }
+}
+
+// Online softmax over one tile: sc becomes exp(s - new max); alpha rescales the running sums.
+__device__ __forceinline__ void tile_softmax(float* sc, float* m, float* l, float* alpha, int gh) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int h = warp; h < gh; h += kThreads / 32) {
+    const float sv = sc[h * kTile + lane];
+    const float m_new = fmaxf(m[h], warp_max(sv));
+    const float e = sv == -INFINITY ? 0.0f : expf(sv - m_new);
+    const float sum = warp_sum(e);
+    sc[h * kTile + lane] = e;
+    __syncwarp();
+    if (lane == 0) {
+      const float a = m[h] == -INFINITY ? 0.0f : expf(m[h] - m_new);
+      alpha[h] = a;
+      l[h] = l[h] * a + sum;
+      m[h] = m_new;
+    }
+  }
+}
+
+// acc (thread-owned elements e = threadIdx.x + j * kThreads of gh x vd) = acc * alpha + P V.
+template <int ACC>
+__device__ __forceinline__ void tile_pv(float (&acc)[ACC], const float* sc, const float* alpha,
+                                        const float* vs, int vstride, int gh, int vd, int cnt) {
+#pragma unroll
+  for (int j = 0; j < ACC; ++j) {
+    const int e = threadIdx.x + j * kThreads;
+    if (e < gh * vd) {
+      const int h = e / vd, d = e % vd;
+      float a = acc[j] * alpha[h];
+      const float* ph = sc + h * kTile;
+      for (int jj = 0; jj < cnt; ++jj) a = fmaf(ph[jj], vs[jj * vstride + d], a);
+      acc[j] = a;
+    }
+  }
+}
+
+// The normalised output (one split) or the split's partial (acc, max, sum) for the combine pass.
+// Head h of this CTA is head (h0 + h) of row `row` (out) / list entry `li` (partials).
+template <int ACC, typename OT>
+__device__ __forceinline__ void store_heads(const float (&acc)[ACC], const float* m, const float* l, int gh,
+                                            int vd, int nh, int h0, int64_t row, int64_t li, int splits,
+                                            int split, float* partial, OT* out) {
+#pragma unroll
+  for (int j = 0; j < ACC; ++j) {
+    const int e = threadIdx.x + j * kThreads;
+    if (e < gh * vd) {
+      const int h = e / vd, d = e % vd;
+      if (splits == 1) {
+        out[(row * nh + h0 + h) * vd + d] = from_f32<OT>(l[h] > 0.0f ? acc[j] / l[h] : 0.0f);
+      } else {
+        float* part = partial + ((li * nh + h0 + h) * splits + split) * (vd + 2);
+        part[d] = acc[j];
+        if (d == 0) {
+          part[vd] = m[h];
+          part[vd + 1] = l[h];
+        }
+      }
+    }
+  }
+}
+
 size_t attention_smem(int hd) {
   return sizeof(float) * (static_cast<size_t>(kMaxGroup) * hd + static_cast<size_t>(kTile) * (hd + 1) +
                           static_cast<size_t>(kTile) * hd + kMaxGroup * kTile + 3 * kMaxGroup);
@@ -71,11 +159,7 @@ __global__ void __launch_bounds__(kThreads)
   const int vec_per_row = hd / kVec;
   for (int p0 = start; p0 < end; p0 += kTile) {
     const int cnt = min(kTile, end - p0);
-    if (threadIdx.x < cnt) {
-      const int pp = p0 + threadIdx.x;
-      slot_of[threadIdx.x] =
-          static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
-    }
+    tile_slots(table, p0, cnt, sh.block_size, slot_of);
     __syncthreads();
     // K and V rows of the tile: 16-byte loads, four of each in flight per thread before any is used.
     const int total = cnt * vec_per_row;
@@ -107,65 +191,15 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < gh * kTile; i += kThreads) {
-      const int h = i / kTile, j = i % kTile;
-      float s = -INFINITY;
-      if (j < cnt) {
-        s = 0.0f;
-        const float* qh = qs + h * hd;
-        const float* kj = ks + j * (hd + 1);
-        for (int d = 0; d < hd; ++d) s = fmaf(qh[d], kj[d], s);
-      }
-      sc[h * kTile + j] = s;
-    }
+    tile_scores(qs, ks, hd, hd + 1, gh, cnt, sc);
     __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int h = warp; h < gh; h += kThreads / 32) {
-      const float s = sc[h * kTile + lane];
-      const float m_new = fmaxf(m[h], warp_max(s));
-      const float e = s == -INFINITY ? 0.0f : expf(s - m_new);
-      const float sum = warp_sum(e);
-      sc[h * kTile + lane] = e;
-      __syncwarp();
-      if (lane == 0) {
-        const float a = m[h] == -INFINITY ? 0.0f : expf(m[h] - m_new);
-        alpha[h] = a;
-        l[h] = l[h] * a + sum;
-        m[h] = m_new;
-      }
-    }
+    tile_softmax(sc, m, l, alpha, gh);
     __syncthreads();
-#pragma unroll
-    for (int j = 0; j < kAccPerThread; ++j) {
-      const int e = threadIdx.x + j * kThreads;
-      if (e < gh * hd) {
-        const int h = e / hd, d = e % hd;
-        float a = acc[j] * alpha[h];
-        const float* ph = sc + h * kTile;
-        for (int jj = 0; jj < cnt; ++jj) a = fmaf(ph[jj], vs[jj * hd + d], a);
-        acc[j] = a;
-      }
-    }
+    tile_pv(acc, sc, alpha, vs, hd, gh, hd, cnt);
     __syncthreads();
   }
 
-#pragma unroll
-  for (int j = 0; j < kAccPerThread; ++j) {
-    const int e = threadIdx.x + j * kThreads;
-    if (e < gh * hd) {
-      const int h = e / hd, d = e % hd;
-      if (sh.splits == 1) {
-        out[(t * sh.nh + h0 + h) * hd + d] = from_f32<OT>(l[h] > 0.0f ? acc[j] / l[h] : 0.0f);
-      } else {
-        float* part = partial + ((li * sh.nh + h0 + h) * sh.splits + split) * (hd + 2);
-        part[d] = acc[j];
-        if (d == 0) {
-          part[hd] = m[h];
-          part[hd + 1] = l[h];
-        }
-      }
-    }
-  }
+  store_heads(acc, m, l, gh, hd, sh.nh, h0, t, li, sh.splits, split, partial, out);
 }
 
 template <typename OT>
@@ -270,11 +304,7 @@ __global__ void __launch_bounds__(kThreads)
   const int vec_per_row = kdim / kVec;
   for (int p0 = start; p0 < end; p0 += kTile) {
     const int cnt = min(kTile, end - p0);
-    if (threadIdx.x < cnt) {
-      const int pp = p0 + threadIdx.x;
-      slot_of[threadIdx.x] =
-          static_cast<int64_t>(table[pp / sh.block_size]) * sh.block_size + pp % sh.block_size;
-    }
+    tile_slots(table, p0, cnt, sh.block_size, slot_of);
     __syncthreads();
     const int total = cnt * vec_per_row;
     for (int base = threadIdx.x; base < total; base += 4 * kThreads) {
@@ -299,64 +329,14 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < gh * kTile; i += kThreads) {
-      const int h = i / kTile, j = i % kTile;
-      float sv = -INFINITY;
-      if (j < cnt) {
-        sv = 0.0f;
-        const float* qh = qs + h * kdim;
-        const float* kj = ks + j * (kdim + 1);
-        for (int d = 0; d < kdim; ++d) sv = fmaf(qh[d], kj[d], sv);
-      }
-      sc[h * kTile + j] = sv;
-    }
+    tile_scores(qs, ks, kdim, kdim + 1, gh, cnt, sc);
     __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int h = warp; h < gh; h += kThreads / 32) {
-      const float sv = sc[h * kTile + lane];
-      const float m_new = fmaxf(m[h], warp_max(sv));
-      const float e = sv == -INFINITY ? 0.0f : expf(sv - m_new);
-      const float sum = warp_sum(e);
-      sc[h * kTile + lane] = e;
-      __syncwarp();
-      if (lane == 0) {
-        const float a = m[h] == -INFINITY ? 0.0f : expf(m[h] - m_new);
-        alpha[h] = a;
-        l[h] = l[h] * a + sum;
-        m[h] = m_new;
-      }
-    }
+    tile_softmax(sc, m, l, alpha, gh);
     __syncthreads();
-#pragma unroll
-    for (int j = 0; j < kMlaAcc; ++j) {
-      const int e = threadIdx.x + j * kThreads;
-      if (e < gh * vd) {
-        const int h = e / vd, d = e % vd;
-        float a = acc[j] * alpha[h];
-        const float* ph = sc + h * kTile;
-        for (int jj = 0; jj < cnt; ++jj) a = fmaf(ph[jj], ks[jj * (kdim + 1) + d], a);
-        acc[j] = a;
-      }
-    }
+    tile_pv(acc, sc, alpha, ks, kdim + 1, gh, vd, cnt);  // V is the first vd columns of the K rows
     __syncthreads();
   }
-#pragma unroll
-  for (int j = 0; j < kMlaAcc; ++j) {
-    const int e = threadIdx.x + j * kThreads;
-    if (e < gh * vd) {
-      const int h = e / vd, d = e % vd;
-      if (sh.splits == 1) {
-        out[(t * ml.nh + h0 + h) * vd + d] = from_f32<OT>(l[h] > 0.0f ? acc[j] / l[h] : 0.0f);
-      } else {
-        float* part = partial + ((t * ml.nh + h0 + h) * sh.splits + split) * (vd + 2);
-        part[d] = acc[j];
-        if (d == 0) {
-          part[vd] = m[h];
-          part[vd + 1] = l[h];
-        }
-      }
-    }
-  }
+  store_heads(acc, m, l, gh, vd, ml.nh, h0, t, t, sh.splits, split, partial, out);
 }
 
 template <typename KT, typename OT>

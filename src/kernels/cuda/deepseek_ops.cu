@@ -16,20 +16,9 @@ namespace {
 // Rotated value of element j of a rot_dim-wide vector v (f32), with cs[2i], cs[2i + 1] = cos, sin of pair i.
 __device__ __forceinline__ float rotated(const float* v, int j, int rot_dim, bool interleave,
                                          const float* cs) {
-  const int half = rot_dim / 2;
-  int i, partner;
-  bool first;
-  if (interleave) {
-    i = j / 2;
-    partner = j ^ 1;
-    first = (j & 1) == 0;
-  } else {
-    first = j < half;
-    i = first ? j : j - half;
-    partner = first ? j + half : j - half;
-  }
-  const float c = cs[2 * i], s = cs[2 * i + 1];
-  return first ? v[j] * c - v[partner] * s : v[j] * c + v[partner] * s;
+  int pair, partner;
+  const bool first = rope_pair(j, rot_dim, interleave, pair, partner);
+  return rope_rotate(v[j], v[partner], first, cs, pair);
 }
 
 template <typename KT, typename QT>
@@ -200,19 +189,7 @@ struct Vec<float> {
 };
 template <>
 struct Vec<__nv_bfloat16> {
-  __device__ static float dot(const uint4& a, const uint4& b) {
-    const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
-    const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 fa = __bfloat1622float2(pa[i]);
-      const float2 fb = __bfloat1622float2(pb[i]);
-      s = fmaf(fa.x, fb.x, s);
-      s = fmaf(fa.y, fb.y, s);
-    }
-    return s;
-  }
+  __device__ static float dot(const uint4& a, const uint4& b) { return dot8_bf16(a, b); }
 };
 
 // One warp per output row of one pair's expert: y = W[e] x. blockIdx.y is the pair.

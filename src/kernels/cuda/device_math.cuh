@@ -51,9 +51,8 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
   return warp_sum(v);
 }
 
-// The block's largest value and its lowest index, returned to every thread.
-__device__ __forceinline__ void block_argmax(float& v, int32_t& idx, float* red_v, int32_t* red_i) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+// The warp's largest value and its lowest index, returned to every lane.
+__device__ __forceinline__ void warp_argmax(float& v, int32_t& idx) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
     const float ov = __shfl_xor_sync(0xffffffffu, v, o);
@@ -63,6 +62,12 @@ __device__ __forceinline__ void block_argmax(float& v, int32_t& idx, float* red_
       idx = oi;
     }
   }
+}
+
+// The block's largest value and its lowest index, returned to every thread.
+__device__ __forceinline__ void block_argmax(float& v, int32_t& idx, float* red_v, int32_t* red_i) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  warp_argmax(v, idx);
   __syncthreads();
   if (lane == 0) {
     red_v[warp] = v;
@@ -71,15 +76,43 @@ __device__ __forceinline__ void block_argmax(float& v, int32_t& idx, float* red_
   __syncthreads();
   v = lane < warps ? red_v[lane] : -INFINITY;
   idx = lane < warps ? red_i[lane] : INT32_MAX;
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
-    const int32_t oi = __shfl_xor_sync(0xffffffffu, idx, o);
-    if (ov > v || (ov == v && oi < idx)) {
-      v = ov;
-      idx = oi;
-    }
+  warp_argmax(v, idx);
+}
+
+// RoPE: element j (< rot_dim) of a rotated vector pairs with `partner` under cos/sin of pair `pair`;
+// returns whether j is the pair's first element (x' = x c - y s) or its second (y' = y c + x s).
+__device__ __forceinline__ bool rope_pair(int j, int rot_dim, bool interleave, int& pair, int& partner) {
+  if (interleave) {
+    pair = j / 2;
+    partner = j ^ 1;
+    return (j & 1) == 0;
   }
+  const int half = rot_dim / 2;
+  const bool first = j < half;
+  pair = first ? j : j - half;
+  partner = first ? j + half : j - half;
+  return first;
+}
+
+// Rotated value of v (element j) with its partner w, with cs[2i], cs[2i + 1] = cos, sin of pair i.
+__device__ __forceinline__ float rope_rotate(float v, float w, bool first, const float* cs, int pair) {
+  const float c = cs[2 * pair], s = cs[2 * pair + 1];
+  return first ? v * c - w * s : v * c + w * s;
+}
+
+// Dot product of two 16-byte vectors of 8 bf16, in f32.
+__device__ __forceinline__ float dot8_bf16(const uint4& a, const uint4& b) {
+  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fa = __bfloat1622float2(pa[i]);
+    const float2 fb = __bfloat1622float2(pb[i]);
+    s = fmaf(fa.x, fb.x, s);
+    s = fmaf(fa.y, fb.y, s);
+  }
+  return s;
 }
 
 }  // namespace hearth::cuda

@@ -81,21 +81,10 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ qkv, const float
     const float v = row[e] + (bias != nullptr ? bias[e] : 0.0f);
     float o = v;
     if (head < nh + nkv && j < rope.rot_dim) {
-      int i, partner;
-      bool first;
-      if (rope.interleave) {
-        i = j / 2;
-        partner = j ^ 1;
-        first = (j & 1) == 0;
-      } else {
-        first = j < half;
-        i = first ? j : j - half;
-        partner = first ? j + half : j - half;
-      }
+      int pair, partner;
+      const bool first = rope_pair(j, rope.rot_dim, rope.interleave, pair, partner);
       const int pe = head * hd + partner;
-      const float w = row[pe] + (bias != nullptr ? bias[pe] : 0.0f);
-      const float c = cs[2 * i], sn = cs[2 * i + 1];
-      o = first ? v * c - w * sn : v * c + w * sn;
+      o = rope_rotate(v, row[pe] + (bias != nullptr ? bias[pe] : 0.0f), first, cs, pair);
     }
     if (head < nh) {
       q[t * nh * hd + e] = o;
@@ -132,20 +121,6 @@ __global__ void silu_mul_kernel(const float* __restrict__ gu, const float* __res
 constexpr int kGemvWarps = 8;
 constexpr int kUnroll = 8;
 
-__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
-  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
-  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 fa = __bfloat1622float2(pa[i]);
-    const float2 fb = __bfloat1622float2(pb[i]);
-    s = fmaf(fa.x, fb.x, s);
-    s = fmaf(fa.y, fb.y, s);
-  }
-  return s;
-}
-
 // Epilogues: kPlain writes y; kSwiglu takes rows as interleaved gate/up pairs (2i, 2i+1) and writes
 // silu(gate) * up as bf16 to act[t][i] (ldy = inter); kQkvRope takes rows of [q | k | v] whose rotated
 // dims are interleaved pairs, adds the bias, applies RoPE and writes q (f32) and K/V into the cache.
@@ -178,7 +153,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       for (int u = 0; u < kUnroll; ++u) {
         if (i + step * u < k8) {
 #pragma unroll
-          for (int t = 0; t < N; ++t) acc[t] += dot8(wv[u], __ldg(x + t * k8 + i + step * u));
+          for (int t = 0; t < N; ++t) acc[t] += dot8_bf16(wv[u], __ldg(x + t * k8 + i + step * u));
         }
       }
     }
@@ -297,15 +272,7 @@ __global__ void argmax_merge_kernel(const float* __restrict__ part, int slices, 
       idx = oi;
     }
   }
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    const float om = __shfl_xor_sync(0xffffffffu, m, off);
-    const int32_t oi = __shfl_xor_sync(0xffffffffu, idx, off);
-    if (om > m || (om == m && oi < idx)) {
-      m = om;
-      idx = oi;
-    }
-  }
+  warp_argmax(m, idx);
   float sum = 0.0f;
   if (m != -INFINITY) {
     for (int s = lane; s < slices; s += 32) {
