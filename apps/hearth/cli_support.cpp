@@ -26,9 +26,20 @@ std::string exe_dir() {
 
 int apply_quantize_flag(const std::string& value, RunnerOptions* options) {
   if (value == "q8_0") {
+    if (options->device == RunnerDevice::kCuda) {
+      std::fprintf(stderr, "error: --quantize q8_0 is a CPU format; on --device cuda use --quantize fp8\n");
+      return 2;
+    }
     options->weights.quantize = LoadQuantization::kQ8_0;
+  } else if (value == "fp8") {
+    if (options->device != RunnerDevice::kCuda) {
+      std::fprintf(stderr, "error: --quantize fp8 needs --device cuda (on the CPU use q8_0)\n");
+      return 2;
+    }
+    options->gpu.fp8_weights = true;
   } else if (value != "none") {
-    std::fprintf(stderr, "error: --quantize must be none or q8_0, got '%s'\n", value.c_str());
+    std::fprintf(stderr, "error: --quantize must be none, q8_0 (CPU) or fp8 (CUDA), got '%s'\n",
+                 value.c_str());
     return 2;
   }
   return 0;

@@ -223,7 +223,8 @@ void add_generate_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--top-logprobs", a->top_logprobs, "Report the k most likely tokens per step (0-20)")
       ->check(CLI::Range(0, 20));
   add_device_flags(cmd, &a->dev);
-  cmd->add_option("--quantize", a->quantize, "Quantize F32/F16/BF16 linear weights at load: none or q8_0");
+  cmd->add_option("--quantize", a->quantize,
+                  "Quantize linear weights at load: none, q8_0 (CPU) or fp8 (CUDA: e4m3, one scale per row)");
   cmd->add_option("--threads,-t", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
   cmd->add_option("--prefill-chunk", a->prefill_chunk,
                   "Tokens computed per forward step (prompts longer than this are prefilled in chunks)")

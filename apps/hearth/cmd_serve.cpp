@@ -231,7 +231,9 @@ void add_serve_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--api-key", args->api_key,
                   "Require 'Authorization: Bearer KEY' on /v1/* (or set HEARTH_API_KEY)");
   add_device_flags(cmd, &args->dev);
-  cmd->add_option("--quantize", args->quantize, "Weights at load: none or q8_0")->capture_default_str();
+  cmd->add_option("--quantize", args->quantize,
+                  "Weights at load: none, q8_0 (CPU) or fp8 (CUDA: e4m3, one scale per row)")
+      ->capture_default_str();
   cmd->add_flag("--int8-activations", args->int8_activations, "With Q8_0 weights: int8 activations (VNNI)");
   cmd->add_option("--threads", args->threads, "Engine compute threads (default: all cores)");
   cmd->add_option("--io-threads", args->io_threads, "HTTP I/O threads")

@@ -37,7 +37,8 @@ namespace hearth::app {
 std::string read_stdin();
 // The directory of the running executable ("" when unknown).
 std::string exe_dir();
-// --quantize none|q8_0 into the runner options; 0, or 2 (a usage error, printed) for another value.
+// --quantize none|q8_0|fp8 into the runner options (after apply_device_flags: q8_0 is for the CPU, fp8 for
+// CUDA); 0, or 2 (a usage error, printed) otherwise.
 int apply_quantize_flag(const std::string& value, RunnerOptions* options);
 
 // --device cpu|cuda[:N] and the GPU options shared by serve and generate.

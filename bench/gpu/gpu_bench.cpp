@@ -60,7 +60,7 @@ int run(int argc, char** argv) {
   std::string model, label;
   int64_t decode_tokens = 256, ttft_prompt = 2000, batch_in = 128, batch_out = 256;
   std::vector<int64_t> batches{64, 256};
-  bool no_graphs = false;
+  bool no_graphs = false, fp8 = false;
   double util = 0.85;
   app.add_option("--model", model, "Model directory")->required();
   app.add_option("--label", label, "Name printed with each result");
@@ -74,6 +74,7 @@ int run(int argc, char** argv) {
   app.add_option("--batch-out", batch_out, "Output tokens per sequence in the throughput runs")
       ->capture_default_str();
   app.add_flag("--no-cuda-graphs", no_graphs, "Launch kernels one by one");
+  app.add_flag("--fp8", fp8, "Quantize the linear weights to FP8 e4m3 at load (one scale per row)");
   app.add_option("--gpu-memory-utilization", util, "")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (label.empty()) label = model;
@@ -82,6 +83,7 @@ int run(int argc, char** argv) {
   o.device = RunnerDevice::kCuda;
   o.gpu.gpu_memory_utilization = util;
   o.gpu.cuda_graphs = !no_graphs;
+  o.gpu.fp8_weights = fp8;
   int64_t max_batch = 1;
   for (int64_t b : batches) max_batch = std::max(max_batch, b);
   o.gpu.max_seqs = max_batch;

@@ -63,6 +63,10 @@ for p in "${PRESETS[@]}"; do
   echo "== gpu_bench $p"
   "$GPU_BENCH" --model "$MODELS/$p" --label "$p" --decode-tokens $DECODE --batch-out $BATCH_OUT \
     --batches 64 256 | tee -a "$RESULTS"
+  echo "== gpu_bench $p, FP8 weights (quantized at load)"
+  "$GPU_BENCH" --model "$MODELS/$p" --label "$p" --fp8 --decode-tokens $DECODE --ttft-prompt 0 --batches 64 \
+    --batch-out $BATCH_OUT | sed 's/"what":"decode_b1"/"what":"decode_b1_fp8"/; s/"what":"batch"/"what":"batch_fp8"/' |
+    tee -a "$RESULTS"
 done
 
 serve_bench() {  # preset
@@ -159,10 +163,11 @@ def get(label, what, key, pred=lambda r: True):
     return None
 def fmt(v, f="{:,.0f}"):
     return "-" if v is None else f.format(v)
-print(f"{'model':<22}{'b1 tok/s':>10}{'of copy BW':>11}{'TTFT 2k ms':>11}{'b64 tok/s':>11}{'b256 tok/s':>11}"
+print(f"{'model':<22}{'b1 tok/s':>10}{'b1 fp8':>8}{'of copy BW':>11}{'TTFT 2k ms':>11}{'b64 tok/s':>11}{'b256 tok/s':>11}"
       f"{'serve tok/s':>12}{'GPU util':>9}{'J/tok':>7}{'HF b1':>8}{'HF b64':>8}")
 for label in by:
     print(f"{label:<22}{fmt(get(label,'decode_b1','tok_per_s')):>10}"
+          f"{fmt(get(label,'decode_b1_fp8','tok_per_s')):>8}"
           f"{fmt(get(label,'decode_b1','fraction_of_copy_bw'), '{:.0%}'):>11}"
           f"{fmt(get(label,'ttft','ms'), '{:.1f}'):>11}"
           f"{fmt(get(label,'batch','output_tok_per_s', lambda r: r['batch']==64)):>11}"

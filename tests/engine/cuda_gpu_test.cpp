@@ -303,6 +303,23 @@ TEST(CudaEngine, DeepSeekBf16AgreesWithTheCpu) {
   }
 }
 
+// FP8 weights quantized at load (e4m3, one scale per row) against the f32 reference: the prompt runs the
+// dequantize + cuBLASLt path, decode steps the FP8 GEMV. e4m3 keeps 3 mantissa bits: on these tiny
+// random models (hidden 64, weights up to ~0.5) the measured error is 0.80 (qwen2) / 1.04 (llama) on the
+// H200, hence the stated bound of 1.5 — a check that both FP8 paths compute the model, not a quality claim.
+TEST(CudaEngine, Fp8WeightsAtLoad) {
+  SKIP_WITHOUT_GPU();
+  for (const char* fixture : {"qwen2", "llama"}) {
+    const std::string dir = bf16_copy(fixture);
+    RunnerOptions o = gpu_options(256);
+    o.gpu.fp8_weights = true;
+    auto r = load(dir, o);
+    ASSERT_NE(r, nullptr);
+    const double worst = testing::check_teacher_forced_parity(*r, dir, 1.5, std::string(fixture) + "_fp8");
+    std::printf("[ parity ] cuda %s fp8 weights: max |logprob error| over top-5 = %.3g\n", fixture, worst);
+  }
+}
+
 TEST(CudaEngine, OutOfMemoryIsAClearError) {
   SKIP_WITHOUT_GPU();
   RunnerOptions o = gpu_options();

@@ -17,19 +17,19 @@ namespace {
 
 struct DsLayer {
   DeviceBuffer attn_norm, mlp_norm;  // f32
-  DeviceBuffer q_w, q_a_w, q_b_w;    // T: q_proj, or q_a_proj + q_b_proj
+  GpuWeight q_w, q_a_w, q_b_w;       // q_proj, or q_a_proj + q_b_proj
   DeviceBuffer q_a_norm, kv_a_norm;  // f32
-  DeviceBuffer kv_a_w;               // T [lora + rope][hidden]
+  GpuWeight kv_a_w;                  // [lora + rope][hidden]
   DeviceBuffer uk_t;                 // T [heads][lora][nope]: W_UK[h]^T
   DeviceBuffer kv_b_w;               // T [heads * (nope + v)][lora] (W_UV rows read in place)
-  DeviceBuffer o_w;                  // T [hidden][heads * v]
+  GpuWeight o_w;                     // [hidden][heads * v]
   bool moe = false;
-  DeviceBuffer gu_w, down_w;  // dense MLP or shared experts (gate/up interleaved)
+  GpuWeight gu_w, down_w;  // dense MLP or shared experts (gate/up interleaved)
   int64_t mlp_inter = 0;
-  DeviceBuffer router_w;         // T [experts][hidden]
+  GpuWeight router_w;            // T [experts][hidden], never FP8 (routing decisions are discontinuous)
   DeviceBuffer correction_bias;  // f32 [experts], V3
-  DeviceBuffer experts_gu,
-      experts_down;  // T [experts][2 inter][hidden] interleaved, [experts][hidden][inter]
+  DeviceBuffer experts_gu;       // T [experts][2 inter][hidden], gate/up interleaved per expert
+  DeviceBuffer experts_down;     // T [experts][hidden][inter]
 };
 
 class CudaDeepseekModel final : public CudaModelBase {
@@ -75,17 +75,17 @@ class CudaDeepseekModel final : public CudaModelBase {
       HEARTH_RETURN_IF_ERROR(upload_vector(w, p + ".post_attention_layernorm.weight", h_, L.mlp_norm));
       if (qr_ > 0) {
         HEARTH_ASSIGN_OR_RETURN(WeightMatrix qa, w.matrix(a + ".q_a_proj.weight", qr_, h_));
-        HEARTH_RETURN_IF_ERROR(upload_matrices({qa}, L.q_a_w, a + ".q_a_proj", pool));
+        HEARTH_RETURN_IF_ERROR(upload_weight({qa}, L.q_a_w, a + ".q_a_proj", pool));
         HEARTH_RETURN_IF_ERROR(upload_vector(w, a + ".q_a_layernorm.weight", qr_, L.q_a_norm));
         HEARTH_ASSIGN_OR_RETURN(WeightMatrix qb, w.matrix(a + ".q_b_proj.weight", nh_ * qk_, qr_));
-        HEARTH_RETURN_IF_ERROR(upload_matrices({qb}, L.q_b_w, a + ".q_b_proj", pool));
+        HEARTH_RETURN_IF_ERROR(upload_weight({qb}, L.q_b_w, a + ".q_b_proj", pool));
       } else {
         HEARTH_ASSIGN_OR_RETURN(WeightMatrix q, w.matrix(a + ".q_proj.weight", nh_ * qk_, h_));
-        HEARTH_RETURN_IF_ERROR(upload_matrices({q}, L.q_w, a + ".q_proj", pool));
+        HEARTH_RETURN_IF_ERROR(upload_weight({q}, L.q_w, a + ".q_proj", pool));
       }
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix kva,
                               w.matrix(a + ".kv_a_proj_with_mqa.weight", lora_ + rope_dim_, h_));
-      HEARTH_RETURN_IF_ERROR(upload_matrices({kva}, L.kv_a_w, a + ".kv_a_proj_with_mqa", pool));
+      HEARTH_RETURN_IF_ERROR(upload_weight({kva}, L.kv_a_w, a + ".kv_a_proj_with_mqa", pool));
       HEARTH_RETURN_IF_ERROR(upload_vector(w, a + ".kv_a_layernorm.weight", lora_, L.kv_a_norm));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix kvb,
                               w.embedding(a + ".kv_b_proj.weight", nh_ * (nope_ + vd_), lora_));
@@ -101,12 +101,14 @@ class CudaDeepseekModel final : public CudaModelBase {
       HEARTH_RETURN_IF_ERROR(
           upload_matrices({f32_view(ukt, nh_ * lora_, nope_)}, L.uk_t, a + " W_UK^T", pool));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix o, w.matrix(a + ".o_proj.weight", h_, nh_ * vd_));
-      HEARTH_RETURN_IF_ERROR(upload_matrices({o}, L.o_w, a + ".o_proj", pool));
+      HEARTH_RETURN_IF_ERROR(upload_weight({o}, L.o_w, a + ".o_proj", pool));
 
       if (s.is_moe_layer(l)) {
         L.moe = true;
         HEARTH_ASSIGN_OR_RETURN(WeightMatrix router, w.embedding(p + ".mlp.gate.weight", ne_, h_));
-        HEARTH_RETURN_IF_ERROR(upload_matrices({router}, L.router_w, p + ".mlp.gate", pool));
+        HEARTH_RETURN_IF_ERROR(upload_matrices({router}, L.router_w.data, p + ".mlp.gate", pool));
+        L.router_w.rows = ne_;
+        L.router_w.cols = h_;
         if (s.architecture == Architecture::kDeepseekV3 || moe.topk_method == TopkMethod::kNoauxTc)
           HEARTH_RETURN_IF_ERROR(
               upload_vector(w, p + ".mlp.gate.e_score_correction_bias", ne_, L.correction_bias));
@@ -195,9 +197,9 @@ class CudaDeepseekModel final : public CudaModelBase {
   Status load_mlp(ModelWeights& w, ThreadPool& pool, const std::string& prefix, int64_t inter, DsLayer& L) {
     HEARTH_ASSIGN_OR_RETURN(WeightMatrix g, w.matrix(prefix + ".gate_proj.weight", inter, h_));
     HEARTH_ASSIGN_OR_RETURN(WeightMatrix u, w.matrix(prefix + ".up_proj.weight", inter, h_));
-    HEARTH_RETURN_IF_ERROR(upload_matrices({g, u}, L.gu_w, prefix + " gate/up", pool, /*interleave=*/true));
+    HEARTH_RETURN_IF_ERROR(upload_weight({g, u}, L.gu_w, prefix + " gate/up", pool, /*interleave=*/true));
     HEARTH_ASSIGN_OR_RETURN(WeightMatrix d, w.matrix(prefix + ".down_proj.weight", h_, inter));
-    HEARTH_RETURN_IF_ERROR(upload_matrices({d}, L.down_w, prefix + ".down_proj", pool));
+    HEARTH_RETURN_IF_ERROR(upload_weight({d}, L.down_w, prefix + ".down_proj", pool));
     L.mlp_inter = inter;
     return Status::ok();
   }
@@ -303,7 +305,7 @@ class CudaDeepseekModel final : public CudaModelBase {
                                           mi_, h_, moe_y_.as<float>(), dtype_, ks()),
                    "moe_experts_down"));
         mark("moe_experts");
-        const bool shared = L.gu_w.ptr() != nullptr;
+        const bool shared = L.gu_w.data.ptr() != nullptr;
         if (shared) HEARTH_RETURN_IF_ERROR(mlp(L, n, shared_y_.as<float>()));
         HEARTH_RETURN_IF_ERROR(launch(cuda::moe_combine(moe_y_.as<float>(), weights_.as<float>(),
                                                         shared ? shared_y_.as<float>() : nullptr, n,

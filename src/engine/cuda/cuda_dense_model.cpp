@@ -16,7 +16,7 @@ namespace hearth {
 namespace {
 
 struct DenseLayer {
-  DeviceBuffer qkv_w, o_w, gu_w, down_w;  // T; gate/up rows interleaved
+  GpuWeight qkv_w, o_w, gu_w, down_w;     // T or FP8; gate/up rows interleaved
   DeviceBuffer qkv_b, o_b, gu_b, down_b;  // f32, optional
   DeviceBuffer attn_norm, mlp_norm;       // f32
 };
@@ -72,14 +72,14 @@ class CudaDenseModel final : public CudaModelBase {
         q = permute_head_rows(q, nh_, q_rows);
         k = permute_head_rows(k, nkv_, k_rows);
       }
-      HEARTH_RETURN_IF_ERROR(upload_matrices({q, k, v}, L.qkv_w, p + " qkv", pool));
+      HEARTH_RETURN_IF_ERROR(upload_weight({q, k, v}, L.qkv_w, p + " qkv", pool));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix o, w.matrix(p + ".self_attn.o_proj.weight", h_, qd_));
-      HEARTH_RETURN_IF_ERROR(upload_matrices({o}, L.o_w, p + " o_proj", pool));
+      HEARTH_RETURN_IF_ERROR(upload_weight({o}, L.o_w, p + " o_proj", pool));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix g, w.matrix(p + ".mlp.gate_proj.weight", inter_, h_));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix u, w.matrix(p + ".mlp.up_proj.weight", inter_, h_));
-      HEARTH_RETURN_IF_ERROR(upload_matrices({g, u}, L.gu_w, p + " gate/up", pool, /*interleave=*/true));
+      HEARTH_RETURN_IF_ERROR(upload_weight({g, u}, L.gu_w, p + " gate/up", pool, /*interleave=*/true));
       HEARTH_ASSIGN_OR_RETURN(WeightMatrix d, w.matrix(p + ".mlp.down_proj.weight", h_, inter_));
-      HEARTH_RETURN_IF_ERROR(upload_matrices({d}, L.down_w, p + " down_proj", pool));
+      HEARTH_RETURN_IF_ERROR(upload_weight({d}, L.down_w, p + " down_proj", pool));
       HEARTH_RETURN_IF_ERROR(upload_vector(w, p + ".input_layernorm.weight", h_, L.attn_norm));
       HEARTH_RETURN_IF_ERROR(upload_vector(w, p + ".post_attention_layernorm.weight", h_, L.mlp_norm));
       if (qkv_bias) {
@@ -113,8 +113,10 @@ class CudaDenseModel final : public CudaModelBase {
  private:
   // Small bf16 batches run GEMVs (no cuBLAS) everywhere, the LM head included.
   bool own_kernels_only(const StepShape& sh) const override {
+    const int64_t align = opt_.fp8_weights ? 16 : 8;
     return dtype_ == GpuDType::kBF16 && sh.n <= cuda::kGemvMaxRows && sh.rows <= cuda::kGemvMaxRows &&
-           h_ % 8 == 0 && qd_ % 8 == 0 && inter_ % 8 == 0 && sh.num_tiles == 0;
+           h_ % align == 0 && qd_ % align == 0 && inter_ % align == 0 && h_ % 8 == 0 && qd_ % 8 == 0 &&
+           inter_ % 8 == 0 && sh.num_tiles == 0;
   }
 
   Status run_layers(const StepShape& sh, const StepInputs& in, Pending& pending) override {
@@ -129,7 +131,7 @@ class CudaDenseModel final : public CudaModelBase {
                                                       eps, n, h_, xn_.ptr(), dtype_, nullptr, ks()),
                                     "add_rmsnorm"));
       mark("attn_norm");
-      if (dtype_ == GpuDType::kBF16 && n <= cuda::kGemvMaxRows && h_ % 8 == 0) {
+      if (gemv_ok(L.qkv_w, n, h_)) {
         // Small batches: bias, RoPE and the KV store in the QKV GEMV's epilogue.
         cuda::QkvRopeEpilogue e;
         e.nh = static_cast<int>(nh_);
@@ -145,7 +147,8 @@ class CudaDenseModel final : public CudaModelBase {
         e.q = q_.as<float>();
         e.kv_layer = static_cast<__nv_bfloat16*>(kv);
         HEARTH_RETURN_IF_ERROR(
-            launch(cuda::gemv_bf16_qkv_rope(L.qkv_w.ptr(), xn_.ptr(), n, h_, e, ks()), "gemv_qkv_rope"));
+            launch(cuda::gemv_qkv_rope(L.qkv_w.data.ptr(), L.qkv_w.scale_ptr(), xn_.ptr(), n, h_, e, ks()),
+                   "gemv_qkv_rope"));
         mark("qkv_rope_gemv");
       } else {
         HEARTH_RETURN_IF_ERROR(gemm(L.qkv_w, xn_.ptr(), n, qd_ + 2 * kvd_, h_, qkv_.as<float>()));
@@ -178,10 +181,11 @@ class CudaDenseModel final : public CudaModelBase {
                                                       eps, n, h_, xn_.ptr(), dtype_, nullptr, ks()),
                                     "add_rmsnorm"));
       mark("mlp_norm");
-      if (dtype_ == GpuDType::kBF16 && n <= cuda::kGemvMaxRows && h_ % 8 == 0 && L.gu_b.ptr() == nullptr) {
+      if (gemv_ok(L.gu_w, n, h_) && L.gu_b.ptr() == nullptr) {
         // Small batches: SiLU(gate) * up in the GEMV's epilogue (no f32 round trip, one kernel fewer).
-        HEARTH_RETURN_IF_ERROR(launch(
-            cuda::gemv_bf16_swiglu(L.gu_w.ptr(), xn_.ptr(), n, inter_, h_, act_.ptr(), ks()), "gemv_swiglu"));
+        HEARTH_RETURN_IF_ERROR(launch(cuda::gemv_swiglu(L.gu_w.data.ptr(), L.gu_w.scale_ptr(), xn_.ptr(), n,
+                                                        inter_, h_, act_.ptr(), ks()),
+                                      "gemv_swiglu"));
         mark("gate_up_silu_gemv");
       } else {
         HEARTH_RETURN_IF_ERROR(gemm(L.gu_w, xn_.ptr(), n, 2 * inter_, h_, gu_.as<float>()));

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
 #include "core/half.h"
 #include "core/log.h"
 #include "kernels/cpu/matmul.h"
+#include "model/fp8_block.h"
 
 namespace hearth {
 namespace {
@@ -74,10 +76,11 @@ Status CudaModelBase::load_ends(ModelWeights& w, ThreadPool& pool, const RopeTab
   HEARTH_ASSIGN_OR_RETURN(WeightMatrix embed, w.embedding("model.embed_tokens.weight", vocab_, h_));
   HEARTH_RETURN_IF_ERROR(upload_matrices({embed}, embed_, "embedding", pool));
   if (spec_.tie_word_embeddings && ckpt_->find("lm_head.weight") == nullptr) {
-    lm_head_tied_ = true;
+    HEARTH_RETURN_IF_ERROR(
+        upload_weight({embed}, lm_head_, "lm_head (tied)", pool));  // its own copy: may be FP8
   } else {
     HEARTH_ASSIGN_OR_RETURN(WeightMatrix lm, w.matrix("lm_head.weight", vocab_, h_));
-    HEARTH_RETURN_IF_ERROR(upload_matrices({lm}, lm_head_, "lm_head", pool));
+    HEARTH_RETURN_IF_ERROR(upload_weight({lm}, lm_head_, "lm_head", pool));
   }
   HEARTH_RETURN_IF_ERROR(upload_vector(w, "model.norm.weight", h_, final_norm_));
   HEARTH_RETURN_IF_ERROR(upload_f32(rope.inv_freq.data(), rope.inv_freq.size(), inv_freq_, "rope"));
@@ -135,6 +138,9 @@ Status CudaModelBase::finish_load(int64_t kv_token_elems, int64_t attn_nh, int64
   HEARTH_RETURN_IF_ERROR(alloc(lps_, static_cast<uint64_t>(S * 4), "logprobs"));
   HEARTH_RETURN_IF_ERROR(alloc(dev_meta_, static_cast<uint64_t>(meta_.total * 4), "metadata"));
   HEARTH_RETURN_IF_ERROR(alloc(workspace_, 64ull << 20, "cuBLASLt workspace"));
+  if (fp8_scratch_elems_ > 0)
+    HEARTH_RETURN_IF_ERROR(
+        alloc(fp8_scratch_, static_cast<uint64_t>(fp8_scratch_elems_) * 2, "FP8 dequant scratch"));
   HEARTH_RETURN_IF_ERROR(host_meta_.allocate(static_cast<uint64_t>(meta_.total * 4), "metadata staging"));
   HEARTH_RETURN_IF_ERROR(host_out_.allocate(static_cast<uint64_t>(S * 8), "output staging"));
   HEARTH_ASSIGN_OR_RETURN(blas_, cuda::BlasLt::create(workspace_.ptr(), workspace_.bytes()));
@@ -285,11 +291,68 @@ Status CudaModelBase::launch(int rc, const char* what) const {
                     cudaGetErrorString(static_cast<cudaError_t>(rc)));
 }
 
-Status CudaModelBase::gemm(const DeviceBuffer& w, const void* x, int64_t n, int64_t rows, int64_t k,
-                           float* y) {
-  if (dtype_ == GpuDType::kBF16 && n <= cuda::kGemvMaxRows && k % 8 == 0)
-    return launch(cuda::gemv_bf16(w.ptr(), x, n, rows, k, y, rows, ks()), "gemv");
-  return blas_->gemm(w.ptr(), x, dtype_, n, rows, k, y, rows, stream_);
+Status CudaModelBase::gemm(const GpuWeight& w, const void* x, int64_t n, int64_t rows, int64_t k, float* y) {
+  if (gemv_ok(w, n, k))
+    return launch(cuda::gemv(w.data.ptr(), w.scale_ptr(), x, n, rows, k, y, rows, ks()), "gemv");
+  if (w.fp8) {
+    HEARTH_RETURN_IF_ERROR(
+        launch(cuda::dequant_fp8_rows(w.data.ptr(), w.scale_ptr(), rows, k, fp8_scratch_.ptr(), ks()),
+               "dequant_fp8"));
+    return blas_->gemm(fp8_scratch_.ptr(), x, dtype_, n, rows, k, y, rows, stream_);
+  }
+  return blas_->gemm(w.data.ptr(), x, dtype_, n, rows, k, y, rows, stream_);
+}
+
+Status CudaModelBase::upload_weight(std::initializer_list<WeightMatrix> parts, GpuWeight& out,
+                                    const std::string& what, ThreadPool& pool, bool interleave) {
+  int64_t rows = 0;
+  const int64_t cols = parts.begin()->cols;
+  for (const WeightMatrix& m : parts) rows += m.rows;
+  out.rows = rows;
+  out.cols = cols;
+  out.fp8 = opt_.fp8_weights && dtype_ == GpuDType::kBF16;
+  if (!out.fp8) return upload_matrices(parts, out.data, what, pool, interleave);
+  HEARTH_RETURN_IF_ERROR(out.data.allocate(static_cast<uint64_t>(rows * cols), what.c_str()));
+  HEARTH_RETURN_IF_ERROR(out.scale.allocate(static_cast<uint64_t>(rows) * 4, what.c_str()));
+  weight_bytes_ += out.data.bytes() + out.scale.bytes();
+  fp8_scratch_elems_ = std::max(fp8_scratch_elems_, rows * cols);
+  const int64_t stride = interleave ? static_cast<int64_t>(parts.size()) : 1;
+  int64_t first = 0;
+  const int64_t slab = std::max<int64_t>(1, (int64_t{16} << 20) / (cols * 4));
+  std::vector<float> f32;
+  std::vector<uint8_t> q;
+  std::vector<float> sc;
+  for (const WeightMatrix& m : parts) {
+    for (int64_t a = 0; a < m.rows; a += slab) {
+      const int64_t cnt = std::min(slab, m.rows - a);
+      f32.resize(static_cast<size_t>(cnt * cols));
+      q.resize(f32.size());
+      sc.resize(static_cast<size_t>(cnt));
+      // Decode (any format the CPU reads), then e4m3 with scale = amax / 448 per row.
+      pool.parallel_for(cnt, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          float* r = f32.data() + i * cols;
+          decode_row(m, a + i, r);
+          float amax = 0.0f;
+          for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(r[c]));
+          const float s = amax > 0.0f ? amax / kFp8E4M3Max : 1.0f;
+          sc[static_cast<size_t>(i)] = s;
+          for (int64_t c = 0; c < cols; ++c)
+            q[static_cast<size_t>(i * cols + c)] = fp8_e4m3_from_float(r[c] / s);
+        }
+      });
+      const size_t dst_row = static_cast<size_t>(first + a * stride);
+      HEARTH_CUDA(cudaMemcpy2D(static_cast<uint8_t*>(out.data.ptr()) + dst_row * static_cast<size_t>(cols),
+                               static_cast<size_t>(cols * stride), q.data(), static_cast<size_t>(cols),
+                               static_cast<size_t>(cols), static_cast<size_t>(cnt), cudaMemcpyHostToDevice),
+                  "weight upload");
+      HEARTH_CUDA(cudaMemcpy2D(out.scale.as<float>() + dst_row, static_cast<size_t>(4 * stride), sc.data(), 4,
+                               4, static_cast<size_t>(cnt), cudaMemcpyHostToDevice),
+                  "scale upload");
+    }
+    first += interleave ? 1 : m.rows;
+  }
+  return Status::ok();
 }
 
 // The whole step on stream_, reading metadata from dev_meta_: capturable.
@@ -320,8 +383,7 @@ Status CudaModelBase::run_body(const StepShape& sh) {
                                                   h_, xf_.ptr(), dtype_, in.rows, ks()),
                                 "final_norm"));
   mark("final_norm_rows");
-  const DeviceBuffer& head = lm_head_tied_ ? embed_ : lm_head_;
-  HEARTH_RETURN_IF_ERROR(gemm(head, xf_.ptr(), sh.rows, vocab_, h_, logits_.as<float>()));
+  HEARTH_RETURN_IF_ERROR(gemm(lm_head_, xf_.ptr(), sh.rows, vocab_, h_, logits_.as<float>()));
   mark("lm_head");
   HEARTH_RETURN_IF_ERROR(launch(cuda::argmax_logprob(logits_.as<float>(), sh.rows, vocab_, ids_.as<int32_t>(),
                                                      lps_.as<float>(), partial_.as<float>(), ks()),

@@ -22,6 +22,15 @@
 
 namespace hearth {
 
+// A linear weight on the device: bf16/f32 rows, or FP8 e4m3 rows with one f32 scale per row.
+struct GpuWeight {
+  DeviceBuffer data;
+  DeviceBuffer scale;  // FP8 only
+  bool fp8 = false;
+  int64_t rows = 0, cols = 0;
+  const float* scale_ptr() const { return fp8 ? scale.as<float>() : nullptr; }
+};
+
 class CudaModelBase : public DeviceModel {
  public:
   CudaModelBase(std::shared_ptr<const Checkpoint> ckpt, const DeviceModelOptions& options);
@@ -85,8 +94,13 @@ class CudaModelBase : public DeviceModel {
   Status finish_load(int64_t kv_token_elems, int64_t attn_nh, int64_t attn_nkv, int64_t attn_hd);
 
   Status launch(int rc, const char* what) const;
-  // y (f32) = x w^T: the GEMV for small bf16 batches, cuBLASLt otherwise.
-  Status gemm(const DeviceBuffer& w, const void* x, int64_t n, int64_t rows, int64_t k, float* y);
+  // y (f32) = x w^T: the GEMV for small bf16 batches, cuBLASLt otherwise (FP8 weights are dequantized to a
+  // bf16 scratch matrix for it).
+  Status gemm(const GpuWeight& w, const void* x, int64_t n, int64_t rows, int64_t k, float* y);
+  // Whether the small-batch GEMV reads this weight (n <= 8 rows of x, bf16 activations, aligned k).
+  bool gemv_ok(const GpuWeight& w, int64_t n, int64_t k) const {
+    return dtype_ == GpuDType::kBF16 && n <= cuda::kGemvMaxRows && k % (w.fp8 ? 16 : 8) == 0;
+  }
   void mark(const char* name);  // profiling: the time since the previous mark belongs to `name`
   void* kv_layer(int64_t l) const {
     return static_cast<char*>(kv_.ptr()) +
@@ -98,6 +112,9 @@ class CudaModelBase : public DeviceModel {
   // row r of part p at row 2r + p (gate/up pairs for the fused SwiGLU).
   Status upload_matrices(std::initializer_list<WeightMatrix> parts, DeviceBuffer& out,
                          const std::string& what, ThreadPool& pool, bool interleave = false);
+  // A linear weight: as upload_matrices, or quantized to FP8 per row when opt_.fp8_weights.
+  Status upload_weight(std::initializer_list<WeightMatrix> parts, GpuWeight& out, const std::string& what,
+                       ThreadPool& pool, bool interleave = false);
   // The same into device memory already allocated (a slice of a stacked tensor: routed experts).
   Status upload_rows(void* dst, std::initializer_list<WeightMatrix> parts, ThreadPool& pool,
                      bool interleave = false);
@@ -136,8 +153,10 @@ class CudaModelBase : public DeviceModel {
   void collect_profile(int64_t n);
   void print_profile() const;
 
-  DeviceBuffer embed_, lm_head_, final_norm_, inv_freq_;
-  bool lm_head_tied_ = false;
+  DeviceBuffer embed_, final_norm_, inv_freq_;
+  GpuWeight lm_head_;
+  DeviceBuffer fp8_scratch_;  // bf16 copy of one FP8 weight for cuBLASLt
+  int64_t fp8_scratch_elems_ = 0;
   DeviceBuffer kv_;
   int64_t kv_token_elems_ = 0;
   int64_t num_blocks_ = 0;

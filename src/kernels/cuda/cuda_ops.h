@@ -90,14 +90,18 @@ int prefill_attention(const float* q, const void* kv_layer, const int32_t* pos, 
                       const int32_t* block_table, const int32_t* tiles, int64_t num_tiles,
                       const AttentionShape& shape, void* out, Launch s);
 
-// Small-batch matrix-vector products for bf16 weights: y[t][r] = sum_k w[r][k] x[t][k] for n <= 8 rows of
-// x (bf16), y f32 with row stride `ldy`. Needs k % 8 == 0 and 16-byte aligned rows.
+// Small-batch matrix-vector products: y[t][r] = sum_k w[r][k] x[t][k] for n <= 8 rows of x (bf16), y f32 with
+// row stride `ldy`. Weights are bf16 (w_scale null; k % 8 == 0) or FP8 e4m3 with one f32 scale per row
+// (w_scale; k % 16 == 0). 16-byte aligned rows.
 constexpr int kGemvMaxRows = 8;
-int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy,
-              Launch s);
+int gemv(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
+         int64_t ldy, Launch s);
 // The gate/up GEMV with SiLU(gate) * up fused: w has 2 * inter rows, gate and up interleaved; act gets
 // n x inter bf16.
-int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Launch s);
+int gemv_swiglu(const void* w, const float* w_scale, const void* x, int64_t n, int64_t inter, int64_t k,
+                void* act, Launch s);
+// FP8 e4m3 rows x cols with one scale per row -> bf16 (the FP8 weights' path into cuBLASLt for batches > 8).
+int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s);
 // The QKV GEMV with qkv_rope_store fused (bf16 cache): w's rows are [q | k | v] heads whose rotated dims
 // are stored as interleaved pairs (rope.interleave must be true; the engine permutes neox-style q/k
 // rows at load, which attention does not notice since q and k share the permutation). Token t of x is
@@ -114,8 +118,8 @@ struct QkvRopeEpilogue {
   float* q = nullptr;                 // n x nh * hd
   __nv_bfloat16* kv_layer = nullptr;  // the layer's cache (bf16)
 };
-int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e,
-                       Launch s);
+int gemv_qkv_rope(const void* w, const float* w_scale, const void* x, int64_t n, int64_t k,
+                  const QkvRopeEpilogue& e, Launch s);
 
 // Per logit row r < n: argmax (lowest id on ties) and its log-softmax value. `scratch`: n * 192 floats.
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,

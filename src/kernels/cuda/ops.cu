@@ -1,6 +1,8 @@
 // Elementwise, normalization, RoPE, MLP activation, small-batch GEMV and argmax kernels of the GPU
 // engine (declared in cuda_ops.h). Memory-bound: each kernel reads and writes its rows once.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -126,10 +128,34 @@ constexpr int kUnroll = 8;
 // dims are interleaved pairs, adds the bias, applies RoPE and writes q (f32) and K/V into the cache.
 enum GemvMode { kPlain = 0, kSwiglu = 1, kQkvRope = 2 };
 
-template <int N, int MODE>
+// FP8: w holds e4m3 weights (16 per 16-byte chunk, kc = k / 16 chunks a row) with one f32 scale per row;
+// otherwise bf16 (8 per chunk, kc = k / 8). x is bf16 either way.
+template <bool FP8>
+__device__ __forceinline__ float dot_chunk(const uint4& wv, const uint4* __restrict__ xr, int64_t c) {
+  if constexpr (FP8) {
+    const __nv_fp8x2_storage_t* p = reinterpret_cast<const __nv_fp8x2_storage_t*>(&wv);
+    const uint4 x0 = __ldg(xr + 2 * c), x1 = __ldg(xr + 2 * c + 1);
+    const __nv_bfloat162* xb0 = reinterpret_cast<const __nv_bfloat162*>(&x0);
+    const __nv_bfloat162* xb1 = reinterpret_cast<const __nv_bfloat162*>(&x1);
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float2 wf = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(p[i], __NV_E4M3)));
+      const float2 xf = __bfloat1622float2(i < 4 ? xb0[i] : xb1[i - 4]);
+      s = fmaf(wf.x, xf.x, s);
+      s = fmaf(wf.y, xf.y, s);
+    }
+    return s;
+  } else {
+    return dot8_bf16(wv, __ldg(xr + c));
+  }
+}
+
+template <int N, int MODE, bool FP8>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_bf16_kernel(const uint4* __restrict__ w, const uint4* __restrict__ x, int64_t rows, int64_t k8,
-                     int wpr, float* __restrict__ y, __nv_bfloat16* __restrict__ act, int64_t ldy,
+    gemv_bf16_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale,
+                     const uint4* __restrict__ x, int64_t rows, int64_t kc, int64_t k8, int wpr,
+                     float* __restrict__ y, __nv_bfloat16* __restrict__ act, int64_t ldy,
                      QkvRopeEpilogue qe) {
   pdl_wait_then_release();
   __shared__ float red[kGemvWarps][N];
@@ -140,20 +166,20 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 #pragma unroll
   for (int t = 0; t < N; ++t) acc[t] = 0.0f;
   if (row < rows) {
-    const uint4* wr = w + row * k8;
+    const uint4* wr = w + row * kc;
     const int64_t step = 32 * static_cast<int64_t>(wpr);
     int64_t i = lane + 32 * static_cast<int64_t>(part);
     // kUnroll guarded loads per lane issued before any is used: short rows finish in one round trip.
-    for (; i < k8; i += step * kUnroll) {
+    for (; i < kc; i += step * kUnroll) {
       uint4 wv[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
-        if (i + step * u < k8) wv[u] = __ldcs(wr + i + step * u);  // streamed once: do not keep
+        if (i + step * u < kc) wv[u] = __ldcs(wr + i + step * u);  // streamed once: do not keep
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        if (i + step * u < k8) {
+        if (i + step * u < kc) {
 #pragma unroll
-          for (int t = 0; t < N; ++t) acc[t] += dot8_bf16(wv[u], __ldg(x + t * k8 + i + step * u));
+          for (int t = 0; t < N; ++t) acc[t] += dot_chunk<FP8>(wv[u], x + t * k8, i + step * u);
         }
       }
     }
@@ -168,7 +194,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     if (part == 0 && row < rows && lane < N) {
       float v = 0.0f;
       for (int p = 0; p < wpr; ++p) v += red[warp + p][lane];
-      y[lane * ldy + row] = v;
+      y[lane * ldy + row] = FP8 ? v * w_scale[row] : v;
     }
     return;
   }
@@ -178,6 +204,10 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   for (int p = 0; p < wpr; ++p) {
     a += red[warp + p][lane];
     b += red[warp + wpr + p][lane];
+  }
+  if (FP8) {
+    a *= w_scale[row];
+    b *= w_scale[row + 1];
   }
   if (MODE == kSwiglu) {
     act[lane * ldy + row / 2] = __float2bfloat16(a / (1.0f + expf(-a)) * b);
@@ -361,25 +391,32 @@ int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void*
 
 namespace {
 
-int gemv_launch(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
-                __nv_bfloat16* act, int64_t ldy, int mode, const QkvRopeEpilogue& qe, Launch s) {
+int gemv_launch(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k,
+                float* y, __nv_bfloat16* act, int64_t ldy, int mode, const QkvRopeEpilogue& qe, Launch s) {
   if (n <= 0 || rows <= 0) return 0;
-  if (n > kGemvMaxRows || k % 8 != 0 || (mode != kPlain && rows % 2 != 0))
+  const bool fp8 = w_scale != nullptr;
+  if (n > kGemvMaxRows || k % (fp8 ? 16 : 8) != 0 || (mode != kPlain && rows % 2 != 0))
     return static_cast<int>(cudaErrorInvalidValue);
   const auto* wv = static_cast<const uint4*>(w);
   const auto* xv = static_cast<const uint4*>(x);
   const int64_t k8 = k / 8;
+  const int64_t kc = fp8 ? k / 16 : k8;
   // Enough warps for every SM to keep ~96 warps of loads in flight, without splitting rows below
   // 64 chunks per warp; paired epilogues need an even number of rows per block (wpr <= 4).
   const int max_wpr = mode != kPlain ? kGemvWarps / 2 : kGemvWarps;
   int wpr = 1;
-  while (wpr < max_wpr && rows * wpr < 132 * 96 && k8 / (wpr * 2) >= 64) wpr *= 2;
+  while (wpr < max_wpr && rows * wpr < 132 * 96 && kc / (wpr * 2) >= 64) wpr *= 2;
   const int rows_per_block = kGemvWarps / wpr;
   const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
-  switch (n * 4 + mode) {
-#define HEARTH_GEMV_MODE(N, M)                                                                               \
-  case 4 * N + M:                                                                                            \
-    launch_pdl(gemv_bf16_kernel<N, M>, grid, kGemvWarps * 32, 0, s, wv, xv, rows, k8, wpr, y, act, ldy, qe); \
+  switch (n * 8 + mode * 2 + (fp8 ? 1 : 0)) {
+#define HEARTH_GEMV_MODE(N, M)                                                                            \
+  case 8 * N + 2 * M:                                                                                     \
+    launch_pdl(gemv_bf16_kernel<N, M, false>, grid, kGemvWarps * 32, 0, s, wv, w_scale, xv, rows, kc, k8, \
+               wpr, y, act, ldy, qe);                                                                     \
+    break;                                                                                                \
+  case 8 * N + 2 * M + 1:                                                                                 \
+    launch_pdl(gemv_bf16_kernel<N, M, true>, grid, kGemvWarps * 32, 0, s, wv, w_scale, xv, rows, kc, k8,  \
+               wpr, y, act, ldy, qe);                                                                     \
     break;
 #define HEARTH_GEMV_CASE(N) \
   HEARTH_GEMV_MODE(N, kPlain) HEARTH_GEMV_MODE(N, kSwiglu) HEARTH_GEMV_MODE(N, kQkvRope)
@@ -400,23 +437,52 @@ int gemv_launch(const void* w, const void* x, int64_t n, int64_t rows, int64_t k
 
 }  // namespace
 
-int gemv_bf16(const void* w, const void* x, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy,
-              Launch s) {
-  return gemv_launch(w, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{}, s);
+int gemv(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
+         int64_t ldy, Launch s) {
+  return gemv_launch(w, w_scale, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{}, s);
 }
 
-int gemv_bf16_swiglu(const void* w, const void* x, int64_t n, int64_t inter, int64_t k, void* act, Launch s) {
+int gemv_swiglu(const void* w, const float* w_scale, const void* x, int64_t n, int64_t inter, int64_t k,
+                void* act, Launch s) {
   if (act == nullptr) return static_cast<int>(cudaErrorInvalidValue);
-  return gemv_launch(w, x, n, 2 * inter, k, nullptr, static_cast<__nv_bfloat16*>(act), inter, kSwiglu,
-                     QkvRopeEpilogue{}, s);
+  return gemv_launch(w, w_scale, x, n, 2 * inter, k, nullptr, static_cast<__nv_bfloat16*>(act), inter,
+                     kSwiglu, QkvRopeEpilogue{}, s);
 }
 
-int gemv_bf16_qkv_rope(const void* w, const void* x, int64_t n, int64_t k, const QkvRopeEpilogue& e,
-                       Launch s) {
+int gemv_qkv_rope(const void* w, const float* w_scale, const void* x, int64_t n, int64_t k,
+                  const QkvRopeEpilogue& e, Launch s) {
   if (e.kv_layer == nullptr || e.q == nullptr || e.hd % 2 != 0 || !e.rope.interleave)
     return static_cast<int>(cudaErrorInvalidValue);
   const int64_t rows = static_cast<int64_t>(e.nh + 2 * e.nkv) * e.hd;
-  return gemv_launch(w, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, s);
+  return gemv_launch(w, w_scale, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, s);
+}
+
+namespace {
+__global__ void dequant_fp8_rows_kernel(const uint8_t* __restrict__ w, const float* __restrict__ scale,
+                                        int64_t cols, __nv_bfloat16* __restrict__ out) {
+  pdl_wait_then_release();
+  const int64_t r = blockIdx.y;
+  const float sc = scale[r];
+  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const __half h = __half(__nv_cvt_fp8_to_halfraw(w[r * cols + c], __NV_E4M3));
+    out[r * cols + c] = __float2bfloat16(__half2float(h) * sc);
+  }
+}
+}  // namespace
+
+int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s) {
+  if (rows <= 0 || cols <= 0) return 0;
+  if (rows > 65535 * 64) return static_cast<int>(cudaErrorInvalidValue);
+  // rows may exceed grid.y's 65535 (the LM head): chunk them.
+  for (int64_t r0 = 0; r0 < rows; r0 += 65535) {
+    const int64_t nr = std::min<int64_t>(65535, rows - r0);
+    const dim3 grid(static_cast<unsigned>(std::min<int64_t>((cols + 255) / 256, 16)),
+                    static_cast<unsigned>(nr));
+    launch_pdl(dequant_fp8_rows_kernel, grid, 256, 0, s, static_cast<const uint8_t*>(w) + r0 * cols,
+               scale + r0, cols, static_cast<__nv_bfloat16*>(out) + r0 * cols);
+  }
+  return last_error();
 }
 
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,
