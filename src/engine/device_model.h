@@ -21,7 +21,7 @@ enum class GpuPrecision : uint8_t { kAuto, kF32, kBF16 };
 struct DeviceModelOptions {
   int device = 0;  // CUDA device index
   GpuPrecision precision = GpuPrecision::kAuto;
-  bool fp8_weights = false;  // quantize linear weights to FP8 e4m3 (one scale per row) at load
+  bool fp8_weights = false;             // quantize linear weights to FP8 e4m3 (one scale per row) at load
   int64_t block_size = 16;              // KV tokens per block
   int64_t num_blocks = 0;               // 0: as many as gpu_memory_utilization leaves room for
   double gpu_memory_utilization = 0.9;  // fraction of the card's memory this process may hold
