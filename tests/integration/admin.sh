@@ -39,8 +39,8 @@ CHECK="revoked key listed as revoked" expect_json_stdout "d[0]['state'] == 'revo
 CHECK="revoking twice: not found" expect_error 1 "no active key" "$HEARTH" admin --store "$S" key revoke "$PREFIX"
 CHECK="audit verify: intact, every action recorded" expect_json_stdout "d['intact'] and d['records'] == 4" \
   "$HEARTH" audit verify --store "$S" --json
-CHECK="postgresql is refused clearly (not built yet)" expect_error 1 "PostgreSQL" \
-  "$HEARTH" admin --store postgresql://localhost/hearth tenant list
+CHECK="an unknown store scheme is refused clearly" expect_error 2 "must be sqlite:PATH or postgresql://" \
+  "$HEARTH" admin --store mysql://localhost/hearth tenant list
 
 if command -v sqlite3 >/dev/null; then
   cp "$DB" "$IT_TMP/copy.db" && cp "$DB.audit-key" "$IT_TMP/copy.db.audit-key"

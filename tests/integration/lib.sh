@@ -277,9 +277,47 @@ stop_server() {
   if [ "$rc" = 0 ]; then pass "$1: serve exits 0 on SIGTERM"; else fail "$1: serve exits 0 on SIGTERM" "status $rc"; fi
 }
 
+# --- a real PostgreSQL server in $IT_TMP ----------------------------------------------------------
+# start_postgres: initdb + pg_ctl from Debian's postgresql package into $IT_TMP/pg (run as the postgres
+# user when the script runs as root: the server refuses root), on a free port, trust auth for the local
+# user "hearth", database "hearth". Sets PG_URL, PG_PORT, PG_BIN; stopped by the EXIT trap. Returns 1
+# (after printing why) when PostgreSQL is not installed.
+PG_DIR=""
+PG_AS=()
+start_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    echo "PostgreSQL is not installed (scripts/setup.sh installs the postgresql package)"
+    return 1
+  fi
+  PG_DIR=$IT_TMP/pg
+  mkdir -p "$PG_DIR"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$IT_TMP" "$PG_DIR"
+    chmod 755 "$IT_TMP"
+    PG_AS=(runuser -u postgres --)
+  fi
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "${PG_AS[@]}" "$bin/initdb" -D "$PG_DIR/data" -A trust -U hearth --no-sync >"$IT_TMP/pg-initdb.log" 2>&1 ||
+    { cat "$IT_TMP/pg-initdb.log"; return 1; }
+  "${PG_AS[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null ||
+    { cat "$PG_DIR/server.log"; return 1; }
+  PG_BIN=$bin
+  "${PG_AS[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U hearth hearth || return 1
+  PG_PORT=$port
+  PG_URL="postgresql://hearth@127.0.0.1:$port/hearth"
+  pass "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') started on port $port"
+}
+
 # shellcheck disable=SC2317  # run by the EXIT trap
 _it_cleanup() {
   local p
   for p in "${SERVER_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  if [ -n "$PG_DIR" ] && [ -f "$PG_DIR/data/postmaster.pid" ]; then
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1
+  fi
   rm -rf "$IT_TMP"
 }

@@ -1,44 +1,104 @@
-// The SQLite store: tenants, API keys (format, entropy, hashing, revocation, expiry) and the audit log's
-// tamper evidence (modified, deleted — also the last —, inserted and reordered records are all found).
+// The store (SQLite and PostgreSQL): tenants, API keys (format, entropy, hashing, revocation, expiry) and the
+// audit log's tamper evidence (modified, deleted — also the last —, inserted and reordered records are all
+// found).
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <atomic>
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <thread>
 
 #include "store/store.h"
 
 namespace hearth::store {
 namespace {
 
-class StoreTest : public ::testing::Test {
+// Every test runs on both backends: SQLite in a temporary directory, PostgreSQL in a fresh schema of the
+// server named by HEARTH_TEST_PG_URL (tests/integration/store_postgres.sh starts one; skipped without it).
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
+  bool pg() const { return GetParam() == "postgres"; }
+
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("hearth_store_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "gw.db").string();
-    auto s = Store::open("sqlite:" + path_);
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    if (pg()) {
+      const char* base = std::getenv("HEARTH_TEST_PG_URL");
+      if (base == nullptr || *base == '\0')
+        GTEST_SKIP() << "HEARTH_TEST_PG_URL is not set (see store_postgres.sh)";
+      if (std::getenv("HEARTH_AUDIT_KEY") == nullptr) {
+        ::setenv("HEARTH_AUDIT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
+        set_key_ = true;
+      }
+      schema_ = "t_" + std::to_string(::getpid());
+      for (char c : test)
+        schema_ += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+      schema_ = schema_.substr(0, 60);
+      raw_ = PQconnectdb(base);
+      ASSERT_EQ(PQstatus(raw_), CONNECTION_OK) << PQerrorMessage(raw_);
+      sql("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_ +
+          "; SET search_path = " + schema_);
+      url_ = std::string(base) + (std::string(base).find('?') == std::string::npos ? "?" : "&") +
+             "options=-csearch_path%3D" + schema_;
+    } else {
+      dir_ = std::filesystem::path(::testing::TempDir()) /
+             ("hearth_store_" + std::to_string(::getpid()) + "_" + test);
+      std::filesystem::remove_all(dir_);
+      std::filesystem::create_directories(dir_);
+      path_ = (dir_ / "gw.db").string();
+      url_ = "sqlite:" + path_;
+    }
+    auto s = Store::open(url_);
     ASSERT_TRUE(s.is_ok()) << s.status().to_string();
     store_ = std::move(*s);
   }
   void TearDown() override {
     store_.reset();
-    std::filesystem::remove_all(dir_);
+    if (raw_ != nullptr) {
+      sql("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+      PQfinish(raw_);
+    }
+    if (set_key_) ::unsetenv("HEARTH_AUDIT_KEY");
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
-  // Raw SQL on the database file, as an attacker with file access would.
-  void tamper(const char* sql) {
+  void sql(const std::string& q) {
+    PGresult* r = PQexec(raw_, q.c_str());
+    const ExecStatusType st = PQresultStatus(r);
+    EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) << q << ": " << PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  // Raw SQL on the database, as an attacker with write access to it would.
+  void tamper(const char* q) {
+    if (pg()) return sql(q);
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     char* err = nullptr;
-    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    EXPECT_EQ(sqlite3_exec(db, q, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
     sqlite3_free(err);
     sqlite3_close(db);
+  }
+  // Everything the database holds, as bytes (files for SQLite, every row as text for PostgreSQL).
+  std::string everything() {
+    std::string bytes;
+    if (pg()) {
+      for (const char* t : {"tenants", "api_keys", "audit_log", "audit_head"}) {
+        PGresult* r = PQexec(raw_, (std::string("SELECT x::text FROM ") + t + " x").c_str());
+        for (int i = 0; i < PQntuples(r); ++i) bytes += std::string(PQgetvalue(r, i, 0)) + "\n";
+        PQclear(r);
+      }
+      return bytes;
+    }
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      bytes.append(std::istreambuf_iterator<char>(in), {});
+    }
+    return bytes;
   }
   void audit_n(int n) {
     for (int i = 1; i <= n; ++i)
@@ -46,11 +106,16 @@ class StoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::string path_;
+  std::string path_, url_, schema_;
+  PGconn* raw_ = nullptr;
+  bool set_key_ = false;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreTest, TenantsAreUniqueAndListed) {
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(StoreTest, TenantsAreUniqueAndListed) {
   ASSERT_TRUE(store_->create_tenant("acme", {60, 100000, 0}).is_ok());
   ASSERT_TRUE(store_->create_tenant("bank", {}).is_ok());
   auto dup = store_->create_tenant("acme", {});
@@ -66,7 +131,7 @@ TEST_F(StoreTest, TenantsAreUniqueAndListed) {
   EXPECT_EQ((*ts)[0].limits.tpm, 100000);
 }
 
-TEST_F(StoreTest, KeysAuthenticateUntilRevokedOrExpired) {
+TEST_P(StoreTest, KeysAuthenticateUntilRevokedOrExpired) {
   ASSERT_TRUE(store_->create_tenant("acme", {}).is_ok());
   auto k = store_->create_key("acme", 0);
   ASSERT_TRUE(k.is_ok()) << k.status().to_string();
@@ -102,7 +167,7 @@ TEST_F(StoreTest, KeysAuthenticateUntilRevokedOrExpired) {
   EXPECT_EQ(store_->create_key("nobody", 0).status().code(), ErrorCode::kNotFound);
 }
 
-TEST_F(StoreTest, KeysAreDistinctAndDrawnFromTheWholeAlphabet) {
+TEST_P(StoreTest, KeysAreDistinctAndDrawnFromTheWholeAlphabet) {
   ASSERT_TRUE(store_->create_tenant("acme", {}).is_ok());
   std::set<std::string> keys;
   std::set<char> chars;
@@ -116,22 +181,17 @@ TEST_F(StoreTest, KeysAreDistinctAndDrawnFromTheWholeAlphabet) {
   EXPECT_EQ(chars.size(), 62u);  // the secrets use every base62 digit
 }
 
-TEST_F(StoreTest, SecretIsNotStored) {
+TEST_P(StoreTest, SecretIsNotStored) {
   ASSERT_TRUE(store_->create_tenant("acme", {}).is_ok());
   auto k = store_->create_key("acme", 0);
   ASSERT_TRUE(k.is_ok());
-  store_.reset();
-  std::string bytes;
-  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
-    std::ifstream in(e.path(), std::ios::binary);
-    bytes.append(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string bytes = everything();
   const std::string secret = k->key.substr(k->info.prefix.size() + 1);
   EXPECT_EQ(bytes.find(secret), std::string::npos) << "the key's secret is in the store's files";
   EXPECT_NE(bytes.find(k->info.prefix), std::string::npos);
 }
 
-TEST_F(StoreTest, AuditChainIntact) {
+TEST_P(StoreTest, AuditChainIntact) {
   audit_n(5);
   auto v = store_->verify_audit();
   ASSERT_TRUE(v.is_ok());
@@ -139,7 +199,7 @@ TEST_F(StoreTest, AuditChainIntact) {
   EXPECT_EQ(v->records, 5);
 }
 
-TEST_F(StoreTest, AuditFindsAModifiedRecord) {
+TEST_P(StoreTest, AuditFindsAModifiedRecord) {
   audit_n(5);
   tamper("UPDATE audit_log SET detail = 'record X' WHERE seq = 3");
   auto v = store_->verify_audit();
@@ -148,7 +208,7 @@ TEST_F(StoreTest, AuditFindsAModifiedRecord) {
   EXPECT_EQ(v->first_bad_seq, 3);
 }
 
-TEST_F(StoreTest, AuditFindsADeletedRecord) {
+TEST_P(StoreTest, AuditFindsADeletedRecord) {
   audit_n(5);
   tamper("DELETE FROM audit_log WHERE seq = 2");
   auto v = store_->verify_audit();
@@ -156,7 +216,7 @@ TEST_F(StoreTest, AuditFindsADeletedRecord) {
   EXPECT_EQ(v->first_bad_seq, 2);
 }
 
-TEST_F(StoreTest, AuditFindsTheLastRecordsDeleted) {
+TEST_P(StoreTest, AuditFindsTheLastRecordsDeleted) {
   audit_n(5);
   tamper("DELETE FROM audit_log WHERE seq >= 4");
   auto v = store_->verify_audit();
@@ -164,7 +224,7 @@ TEST_F(StoreTest, AuditFindsTheLastRecordsDeleted) {
   EXPECT_EQ(v->first_bad_seq, 4);
 }
 
-TEST_F(StoreTest, AuditFindsReorderedRecords) {
+TEST_P(StoreTest, AuditFindsReorderedRecords) {
   audit_n(5);
   tamper(
       "UPDATE audit_log SET seq = 100 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3;"
@@ -174,7 +234,7 @@ TEST_F(StoreTest, AuditFindsReorderedRecords) {
   EXPECT_EQ(v->first_bad_seq, 2);
 }
 
-TEST_F(StoreTest, AuditFindsAForgedHead) {
+TEST_P(StoreTest, AuditFindsAForgedHead) {
   audit_n(3);
   tamper(
       "DELETE FROM audit_log WHERE seq = 3; UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM "
@@ -184,23 +244,94 @@ TEST_F(StoreTest, AuditFindsAForgedHead) {
   EXPECT_NE(v->reason.find("head"), std::string::npos) << v->reason;
 }
 
-TEST_F(StoreTest, ReopenKeepsEverythingAndTheKeyFileIsPrivate) {
+TEST_P(StoreTest, ReopenKeepsEverythingAndTheKeyFileIsPrivate) {
   ASSERT_TRUE(store_->create_tenant("acme", {}).is_ok());
   audit_n(2);
   store_.reset();
-  auto s = Store::open("sqlite:" + path_);
+  auto s = Store::open(url_);
   ASSERT_TRUE(s.is_ok());
   EXPECT_EQ((*s)->list_tenants()->size(), 1u);
   EXPECT_TRUE((*s)->verify_audit()->intact);
+  if (pg()) return;  // the key comes from HEARTH_AUDIT_KEY there
   const auto perms = std::filesystem::status(path_ + ".audit-key").permissions();
   EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
             std::filesystem::perms::none);
+}
+
+// Two Store objects on one database (two gateway replicas), four threads each appending: the chain stays
+// linear and intact, and every record is there.
+TEST_P(StoreTest, ConcurrentAppendersKeepTheChain) {
+  auto other = Store::open(url_);
+  ASSERT_TRUE(other.is_ok()) << other.status().to_string();
+  std::vector<std::thread> ts;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&, t] {
+      Store& s = t % 2 == 0 ? *store_ : **other;
+      for (int i = 0; i < 25; ++i)
+        if (!s.audit("replica" + std::to_string(t % 2), "append", std::to_string(t) + ":" + std::to_string(i))
+                 .is_ok())
+          ++failures;
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto v = store_->verify_audit();
+  ASSERT_TRUE(v.is_ok());
+  EXPECT_TRUE(v->intact) << v->reason;
+  EXPECT_EQ(v->records, 100);
+}
+
+// Replicas starting together on an empty database each see the schema applied once.
+TEST_P(StoreTest, ConcurrentOpensMigrateOnce) {
+  if (pg()) {
+    sql("DROP SCHEMA " + schema_ + " CASCADE; CREATE SCHEMA " + schema_);
+  } else {
+    store_.reset();
+    std::filesystem::remove(path_);
+    std::filesystem::remove(path_ + ".audit-key");  // also created by exactly one of them
+  }
+  std::vector<std::thread> ts;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      auto s = Store::open(url_);
+      if (!s.is_ok()) {
+        ++failures;
+        ADD_FAILURE() << s.status().to_string();
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  // They agree on the audit key: a record written through one verifies through another.
+  auto a = Store::open(url_), b = Store::open(url_);
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  ASSERT_TRUE((*a)->audit("t", "a", "d").is_ok());
+  EXPECT_TRUE((*b)->verify_audit()->intact);
 }
 
 TEST(StoreUrl, RefusesUnknownSchemes) {
   EXPECT_EQ(Store::open("mysql://x").status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(Store::open("sqlite:").status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(Store::open("sqlite:/nonexistent-dir/x/y.db").status().code(), ErrorCode::kIo);
+}
+
+TEST(StoreUrl, PostgresErrorsHideThePassword) {
+  ::setenv("HEARTH_AUDIT_KEY", "00112233445566778899aabbccddeeff", 1);
+  // Nothing listens on port 1: the connection fails, and the message names the server without the password.
+  auto s = Store::open("postgresql://gw:s3cretpw@127.0.0.1:1/hearth?connect_timeout=2");
+  ::unsetenv("HEARTH_AUDIT_KEY");
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.status().code(), ErrorCode::kIo);
+  EXPECT_EQ(s.status().message().find("s3cretpw"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("127.0.0.1"), std::string::npos) << s.status().message();
+}
+
+TEST(StoreUrl, PostgresNeedsAnAuditKey) {
+  ::unsetenv("HEARTH_AUDIT_KEY");
+  auto s = Store::open("postgresql://127.0.0.1:1/hearth");
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.status().message().find("HEARTH_AUDIT_KEY"), std::string::npos) << s.status().message();
 }
 
 }  // namespace

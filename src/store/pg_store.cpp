@@ -1,0 +1,404 @@
+// The PostgreSQL backend of Store (store.h): several gateway replicas share one database.
+// libpq with parameterised statements only (PQexecParams, text parameters). One connection per Store,
+// used under a mutex; a dropped connection is re-established once per call (PQreset).
+// Concurrency between replicas: migrations run under a transaction-scoped advisory lock; audit appends
+// lock the audit table (EXCLUSIVE: readers go on, other appenders wait), so seq and the chain stay linear.
+#include <libpq-fe.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "store/store_internal.h"
+
+namespace hearth::store {
+namespace {
+
+using detail::now_ms;
+
+constexpr const char* kUniqueViolation = "23505";
+constexpr int64_t kMigrationLockId = 0x6865617274680001;  // "hearth" + 1: one lock for all replicas
+
+// The URL without its password, for messages and logs.
+std::string redact(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  const size_t colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+class PgResult {
+ public:
+  explicit PgResult(PGresult* r) : r_(r) {}
+  ~PgResult() { PQclear(r_); }
+  PgResult(PgResult&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+  PgResult(const PgResult&) = delete;
+  PgResult& operator=(const PgResult&) = delete;
+  PgResult& operator=(PgResult&&) = delete;
+
+  bool ok() const {
+    const ExecStatusType st = PQresultStatus(r_);
+    return r_ != nullptr && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+  }
+  std::string sqlstate() const {
+    const char* s = r_ ? PQresultErrorField(r_, PG_DIAG_SQLSTATE) : nullptr;
+    return s ? s : "";
+  }
+  std::string error() const {
+    const char* s = r_ ? PQresultErrorMessage(r_) : "no result (out of memory or connection lost)";
+    std::string m = s ? s : "";
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+    return m;
+  }
+  int rows() const { return PQntuples(r_); }
+  int64_t affected() const {
+    const char* s = PQcmdTuples(r_);
+    return (s && *s) ? std::strtoll(s, nullptr, 10) : 0;
+  }
+  std::string text(int row, int col) const {
+    return std::string(PQgetvalue(r_, row, col), static_cast<size_t>(PQgetlength(r_, row, col)));
+  }
+  int64_t i64(int row, int col) const { return std::strtoll(PQgetvalue(r_, row, col), nullptr, 10); }
+  bool null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+
+ private:
+  PGresult* r_;
+};
+
+// Text parameters: integers are formatted, strings passed with their lengths (they may hold any byte but NUL,
+// which PostgreSQL text refuses anyway).
+class Params {
+ public:
+  Params& add(int64_t v) {
+    owned_.push_back(std::to_string(v));
+    return *this;
+  }
+  Params& add(std::string_view v) {
+    owned_.emplace_back(v);
+    return *this;
+  }
+  int size() const { return static_cast<int>(owned_.size()); }
+  const char* const* values() {
+    ptrs_.clear();
+    for (const auto& s : owned_) ptrs_.push_back(s.c_str());
+    return ptrs_.data();
+  }
+  const int* lengths() {
+    lens_.clear();
+    for (const auto& s : owned_) lens_.push_back(static_cast<int>(s.size()));
+    return lens_.data();
+  }
+
+ private:
+  std::vector<std::string> owned_;
+  std::vector<const char*> ptrs_;
+  std::vector<int> lens_;
+};
+
+const char* const kMigrations[] = {
+    // 1: tenants, API keys, the audit log and its MAC'd head.
+    "CREATE TABLE tenants (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, rpm BIGINT NOT NULL,"
+    " tpm BIGINT NOT NULL, budget_tokens BIGINT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE api_keys (id BIGSERIAL PRIMARY KEY, tenant_id BIGINT NOT NULL REFERENCES tenants(id),"
+    " prefix TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, created_ms BIGINT NOT NULL,"
+    " expires_ms BIGINT NOT NULL, revoked_ms BIGINT NOT NULL);"
+    "CREATE TABLE audit_log (seq BIGINT PRIMARY KEY, ts_ms BIGINT NOT NULL, actor TEXT NOT NULL,"
+    " action TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+    "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,"
+    " hash TEXT NOT NULL, mac TEXT NOT NULL);",
+};
+
+class PgStore final : public Store {
+ public:
+  ~PgStore() override {
+    if (conn_ != nullptr) PQfinish(conn_);
+  }
+
+  Status open(const std::string& url) {
+    shown_ = redact(url);
+    HEARTH_ASSIGN_OR_RETURN(detail::AuditMac mac, detail::AuditMac::load(""));
+    mac_.emplace(std::move(mac));
+    conn_ = PQconnectdb(url.c_str());
+    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+      return make_error(ErrorCode::kIo, "cannot connect to the PostgreSQL store {}: {}", shown_,
+                        conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory");
+    }
+    // Notices (e.g. "relation already exists, skipping") are not errors: keep them off stderr.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
+    std::lock_guard lk(mu_);
+    return migrate();
+  }
+
+  Result<Tenant> create_tenant(const std::string& name, const TenantLimits& l) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_tenant(name, l));
+    Tenant t;
+    t.name = name;
+    t.limits = l;
+    t.created_ms = now_ms();
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms) VALUES ($1, $2, $3, $4, $5) "
+        "RETURNING id",
+        Params().add(name).add(l.rpm).add(l.tpm).add(l.budget_tokens).add(t.created_ms));
+    if (!r.ok()) {
+      if (r.sqlstate() == kUniqueViolation)
+        return make_error(ErrorCode::kInvalidArgument, "tenant '{}' already exists", name);
+      return db_error("create tenant", r);
+    }
+    t.id = r.i64(0, 0);
+    return t;
+  }
+
+  Result<std::vector<Tenant>> list_tenants() override {
+    std::lock_guard lk(mu_);
+    PgResult r =
+        exec("SELECT id, name, rpm, tpm, budget_tokens, created_ms FROM tenants ORDER BY name", Params());
+    if (!r.ok()) return db_error("list tenants", r);
+    std::vector<Tenant> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      Tenant t;
+      t.id = r.i64(i, 0);
+      t.name = r.text(i, 1);
+      t.limits = {r.i64(i, 2), r.i64(i, 3), r.i64(i, 4)};
+      t.created_ms = r.i64(i, 5);
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms) override {
+    std::lock_guard lk(mu_);
+    HEARTH_ASSIGN_OR_RETURN(int64_t tenant_id, tenant_id_of(tenant));
+    for (int attempt = 0; attempt < 4; ++attempt) {  // a prefix collision (1 in 62^8) just retries
+      HEARTH_ASSIGN_OR_RETURN(NewApiKey k, detail::new_key_material());
+      k.info.tenant = tenant;
+      k.info.expires_ms = expires_ms;
+      PgResult r = exec(
+          "INSERT INTO api_keys (tenant_id, prefix, hash, created_ms, expires_ms, revoked_ms) "
+          "VALUES ($1, $2, $3, $4, $5, 0) RETURNING id",
+          Params()
+              .add(tenant_id)
+              .add(k.info.prefix)
+              .add(detail::sha256_hex(k.key))
+              .add(k.info.created_ms)
+              .add(expires_ms));
+      if (r.ok()) {
+        k.info.id = r.i64(0, 0);
+        return k;
+      }
+      if (r.sqlstate() != kUniqueViolation) return db_error("create key", r);
+    }
+    return make_error(ErrorCode::kInternal, "could not find a free key prefix");
+  }
+
+  Result<std::vector<ApiKeyInfo>> list_keys(const std::string& tenant) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "SELECT k.id, k.prefix, t.name, k.created_ms, k.expires_ms, k.revoked_ms FROM api_keys k "
+        "JOIN tenants t ON t.id = k.tenant_id WHERE ($1 = '' OR t.name = $1) ORDER BY k.id",
+        Params().add(tenant));
+    if (!r.ok()) return db_error("list keys", r);
+    std::vector<ApiKeyInfo> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(key_row(r, i));
+    return out;
+  }
+
+  Status revoke_key(const std::string& prefix) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec("UPDATE api_keys SET revoked_ms = $1 WHERE prefix = $2 AND revoked_ms = 0",
+                      Params().add(now_ms()).add(prefix));
+    if (!r.ok()) return db_error("revoke key", r);
+    if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no active key with prefix '{}'", prefix);
+    return Status::ok();
+  }
+
+  Result<std::optional<ApiKeyInfo>> authenticate(std::string_view presented) override {
+    if (!looks_like_api_key(presented)) return std::optional<ApiKeyInfo>();
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "SELECT k.id, k.prefix, t.name, k.created_ms, k.expires_ms, k.revoked_ms, k.hash FROM api_keys k "
+        "JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1",
+        Params().add(api_key_prefix(presented)));
+    if (!r.ok()) return db_error("authenticate", r);
+    if (r.rows() == 0 || !detail::key_hash_matches(r.text(0, 6), presented))
+      return std::optional<ApiKeyInfo>();
+    ApiKeyInfo info = key_row(r, 0);
+    if (info.revoked_ms != 0 || (info.expires_ms != 0 && info.expires_ms <= now_ms()))
+      return std::optional<ApiKeyInfo>();
+    return std::optional<ApiKeyInfo>(std::move(info));
+  }
+
+  Status audit(const std::string& actor, const std::string& action, const std::string& what) override {
+    std::lock_guard lk(mu_);
+    HEARTH_RETURN_IF_ERROR(command("BEGIN"));
+    Status st = append_audit(actor, action, what);
+    Status end = command(st.is_ok() ? "COMMIT" : "ROLLBACK");
+    HEARTH_RETURN_IF_ERROR(st);
+    return end;
+  }
+
+  Result<AuditVerdict> verify_audit() override {
+    std::lock_guard lk(mu_);
+    // One snapshot for the rows and the head: a concurrent append cannot make an intact chain look cut.
+    HEARTH_RETURN_IF_ERROR(command("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    auto v = verify_locked();
+    (void)command("COMMIT");
+    return v;
+  }
+
+ private:
+  static std::string trimmed(const char* s) {
+    std::string m = s ? s : "";
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+    return m;
+  }
+
+  // One reconnect attempt when the server closed the connection (restart, failover, idle timeout).
+  PgResult exec(const char* sql, Params p) {
+    PgResult r(PQexecParams(conn_, sql, p.size(), nullptr, p.values(), p.lengths(), nullptr, 0));
+    if (!r.ok() && PQstatus(conn_) == CONNECTION_BAD && PQtransactionStatus(conn_) != PQTRANS_INTRANS) {
+      PQreset(conn_);
+      if (PQstatus(conn_) == CONNECTION_OK)
+        return PgResult(PQexecParams(conn_, sql, p.size(), nullptr, p.values(), p.lengths(), nullptr, 0));
+    }
+    return r;
+  }
+
+  Status command(const char* sql) {
+    PgResult r = exec(sql, Params());
+    return r.ok() ? Status::ok() : db_error(sql, r);
+  }
+
+  Status db_error(const char* what, const PgResult& r) const {
+    return make_error(ErrorCode::kIo, "PostgreSQL store {}: {}: {}", shown_, what, r.error());
+  }
+
+  Status migrate() {
+    HEARTH_RETURN_IF_ERROR(command("BEGIN"));
+    Status st = migrate_in_transaction();
+    Status end = command(st.is_ok() ? "COMMIT" : "ROLLBACK");
+    HEARTH_RETURN_IF_ERROR(st);
+    return end;
+  }
+
+  // Under an advisory lock: two replicas starting together apply each migration once.
+  Status migrate_in_transaction() {
+    PgResult lock = exec("SELECT pg_advisory_xact_lock($1)", Params().add(kMigrationLockId));
+    if (!lock.ok()) return db_error("take the migration lock", lock);
+    HEARTH_RETURN_IF_ERROR(command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT "
+        "NULL)"));
+    PgResult have_r = exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", Params());
+    if (!have_r.ok()) return db_error("read the schema version", have_r);
+    const int64_t have = have_r.i64(0, 0);
+    const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+    if (have > known) {
+      return make_error(
+          ErrorCode::kUnsupported,
+          "PostgreSQL store {} has schema version {}, newer than this hearth knows ({}): upgrade hearth",
+          shown_, have, known);
+    }
+    for (int64_t v = have + 1; v <= known; ++v) {
+      // Several statements in one string: the simple-query protocol (no parameters; constant SQL).
+      PgResult m(PQexec(conn_, kMigrations[v - 1]));
+      if (!m.ok()) return db_error("migrate", m).with_context(fmt::format("migration {}", v));
+      PgResult rec = exec("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+                          Params().add(v).add(now_ms()));
+      if (!rec.ok()) return db_error("record the migration", rec);
+    }
+    return Status::ok();
+  }
+
+  Status append_audit(const std::string& actor, const std::string& action, const std::string& what) {
+    // EXCLUSIVE: plain reads go on; appenders on every replica queue here, so the chain stays linear.
+    HEARTH_RETURN_IF_ERROR(command("LOCK TABLE audit_log IN EXCLUSIVE MODE"));
+    PgResult last = exec("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", Params());
+    if (!last.ok()) return db_error("read the audit log", last);
+    int64_t seq = 1;
+    std::string prev;
+    if (last.rows() == 1) {
+      seq = last.i64(0, 0) + 1;
+      prev = last.text(0, 1);
+    }
+    const int64_t ts = now_ms();
+    const std::string h = mac_->record(seq, ts, actor, action, what, prev);
+    PgResult ins = exec(
+        "INSERT INTO audit_log (seq, ts_ms, actor, action, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, "
+        "$5, $6, "
+        "$7)",
+        Params().add(seq).add(ts).add(actor).add(action).add(what).add(prev).add(h));
+    if (!ins.ok()) return db_error("append to the audit log", ins);
+    PgResult head = exec(
+        "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, $1, $2, $3) "
+        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
+        Params().add(seq).add(h).add(mac_->head(seq, h)));
+    if (!head.ok()) return db_error("update the audit head", head);
+    return Status::ok();
+  }
+
+  Result<AuditVerdict> verify_locked() {
+    detail::ChainVerifier chain(*mac_);
+    // Pages of rows keep memory bounded on long logs.
+    int64_t after = 0;
+    for (;;) {
+      PgResult r = exec(
+          "SELECT seq, ts_ms, actor, action, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY "
+          "seq "
+          "LIMIT 10000",
+          Params().add(after));
+      if (!r.ok()) return db_error("read the audit log", r);
+      for (int i = 0; i < r.rows(); ++i) {
+        if (!chain.add({r.i64(i, 0), r.i64(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), r.text(i, 5),
+                        r.text(i, 6)}))
+          return chain.finish({});
+        after = r.i64(i, 0);
+      }
+      if (r.rows() < 10000) break;
+    }
+    PgResult hd = exec("SELECT seq, hash, mac FROM audit_head WHERE id = 1", Params());
+    if (!hd.ok()) return db_error("read the audit head", hd);
+    std::optional<detail::AuditHead> head;
+    if (hd.rows() == 1) head = detail::AuditHead{hd.i64(0, 0), hd.text(0, 1), hd.text(0, 2)};
+    return chain.finish(head);
+  }
+
+  Result<int64_t> tenant_id_of(const std::string& name) {
+    PgResult r = exec("SELECT id FROM tenants WHERE name = $1", Params().add(name));
+    if (!r.ok()) return db_error("find tenant", r);
+    if (r.rows() == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
+    return r.i64(0, 0);
+  }
+
+  static ApiKeyInfo key_row(const PgResult& r, int i) {
+    ApiKeyInfo k;
+    k.id = r.i64(i, 0);
+    k.prefix = r.text(i, 1);
+    k.tenant = r.text(i, 2);
+    k.created_ms = r.i64(i, 3);
+    k.expires_ms = r.i64(i, 4);
+    k.revoked_ms = r.i64(i, 5);
+    return k;
+  }
+
+  std::mutex mu_;
+  PGconn* conn_ = nullptr;
+  std::string shown_;
+  std::optional<detail::AuditMac> mac_;
+};
+
+}  // namespace
+
+namespace detail {
+Result<std::unique_ptr<Store>> open_postgres(const std::string& url) {
+  auto s = std::make_unique<PgStore>();
+  HEARTH_RETURN_IF_ERROR(s->open(url));
+  return std::unique_ptr<Store>(std::move(s));
+}
+}  // namespace detail
+
+}  // namespace hearth::store

@@ -1,0 +1,226 @@
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <unistd.h>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+
+#include "store/store_internal.h"
+
+namespace hearth::store {
+namespace {
+
+constexpr std::string_view kKeyPrefix = "hk_";
+constexpr size_t kPrefixChars = 8;
+constexpr size_t kSecretChars = 43;  // 43 base62 digits > 256 bits
+constexpr std::string_view kBase62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+std::string hex(const unsigned char* p, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string s(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    s[2 * i] = d[p[i] >> 4];
+    s[2 * i + 1] = d[p[i] & 15];
+  }
+  return s;
+}
+
+// Uniform base62 characters from the OS CSPRNG (rejection sampling: no modulo bias).
+Result<std::string> random_base62(size_t n) {
+  std::string out;
+  while (out.size() < n) {
+    std::array<unsigned char, 64> buf{};
+    if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
+      return make_error(ErrorCode::kInternal, "the system's random generator failed (RAND_bytes)");
+    for (unsigned char b : buf) {
+      if (b >= 248) continue;  // 248 = 4 * 62
+      out.push_back(kBase62[b % 62]);
+      if (out.size() == n) break;
+    }
+  }
+  return out;
+}
+
+// The key file's first line; created when absent with 32 random bytes, 0600, all or nothing: written to a
+// private temporary file, then link()ed into place, so processes starting together agree on one key and
+// none reads a half-written file.
+Result<std::string> read_or_create_key_file(const std::string& path) {
+  auto read = [&]() -> Result<std::string> {
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line))
+      return make_error(ErrorCode::kIo, "cannot read the audit key file {}", path);
+    return line;
+  };
+  if (::access(path.c_str(), F_OK) == 0) return read();
+  std::array<unsigned char, 32> k{};
+  if (RAND_bytes(k.data(), static_cast<int>(k.size())) != 1)
+    return make_error(ErrorCode::kInternal, "the system's random generator failed (RAND_bytes)");
+  const std::string line = hex(k.data(), k.size()) + "\n";
+  std::string tmp = path + ".XXXXXX";
+  const int fd = ::mkstemp(tmp.data());  // 0600
+  if (fd < 0) return make_error(ErrorCode::kIo, "cannot create the audit key file {}", path);
+  const bool ok =
+      ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  const bool linked = ok && ::link(tmp.c_str(), path.c_str()) == 0;
+  const int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (!ok) return make_error(ErrorCode::kIo, "cannot write the audit key file {}", path);
+  if (!linked && link_errno != EEXIST)
+    return make_error(ErrorCode::kIo, "cannot create the audit key file {}", path);
+  return read();  // ours, or the one another process linked first
+}
+
+}  // namespace
+
+bool looks_like_api_key(std::string_view s) {
+  if (s.size() != kKeyPrefix.size() + kPrefixChars + 1 + kSecretChars ||
+      s.substr(0, kKeyPrefix.size()) != kKeyPrefix)
+    return false;
+  if (s[kKeyPrefix.size() + kPrefixChars] != '_') return false;
+  for (size_t i = kKeyPrefix.size(); i < s.size(); ++i) {
+    if (i == kKeyPrefix.size() + kPrefixChars) continue;
+    if (kBase62.find(s[i]) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+std::string api_key_prefix(std::string_view key) {
+  if (!looks_like_api_key(key)) return {};
+  return std::string(key.substr(0, kKeyPrefix.size() + kPrefixChars));
+}
+
+namespace detail {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status validate_tenant(const std::string& name, const TenantLimits& l) {
+  if (name.empty() || name.size() > 128 || std::any_of(name.begin(), name.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      }))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "tenant name must be 1-128 characters without control characters");
+  if (l.rpm < 0 || l.tpm < 0 || l.budget_tokens < 0)
+    return make_error(ErrorCode::kInvalidArgument, "tenant limits must be >= 0 (0 = unlimited)");
+  return Status::ok();
+}
+
+std::string sha256_hex(std::string_view s) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> h{};
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), h.data());
+  return hex(h.data(), h.size());
+}
+
+bool key_hash_matches(const std::string& stored_hash, std::string_view presented) {
+  const std::string got = sha256_hex(presented);
+  return stored_hash.size() == got.size() && CRYPTO_memcmp(stored_hash.data(), got.data(), got.size()) == 0;
+}
+
+Result<NewApiKey> new_key_material() {
+  HEARTH_ASSIGN_OR_RETURN(std::string pre, random_base62(kPrefixChars));
+  HEARTH_ASSIGN_OR_RETURN(std::string secret, random_base62(kSecretChars));
+  NewApiKey k;
+  k.info.prefix = std::string(kKeyPrefix) + pre;
+  k.key = k.info.prefix + "_" + secret;
+  k.info.created_ms = now_ms();
+  return k;
+}
+
+Result<AuditMac> AuditMac::load(const std::string& key_file) {
+  std::string hexkey;
+  if (const char* e = std::getenv("HEARTH_AUDIT_KEY"); e != nullptr && *e != '\0') {
+    hexkey = e;
+  } else if (!key_file.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(hexkey, read_or_create_key_file(key_file));
+  } else {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "set HEARTH_AUDIT_KEY (hex, at least 16 bytes) to the audit log's HMAC key");
+  }
+  if (hexkey.size() < 32 || hexkey.size() % 2 != 0 ||
+      hexkey.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    return make_error(ErrorCode::kInvalidArgument, "the audit key must be at least 16 bytes of hex");
+  AuditMac m;
+  for (size_t i = 0; i < hexkey.size(); i += 2)
+    m.key_.push_back(static_cast<unsigned char>(std::stoi(hexkey.substr(i, 2), nullptr, 16)));
+  return m;
+}
+
+std::string AuditMac::mac(std::string_view msg) const {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len);
+  return hex(out, len);
+}
+
+// Length-prefixed fields: no two different records serialise alike.
+std::string AuditMac::record(int64_t seq, int64_t ts, const std::string& actor, const std::string& action,
+                             const std::string& detail, const std::string& prev) const {
+  return mac(fmt::format("audit|{}|{}|{}:{}|{}:{}|{}:{}|{}", seq, ts, actor.size(), actor, action.size(),
+                         action, detail.size(), detail, prev));
+}
+
+std::string AuditMac::head(int64_t seq, const std::string& hash) const {
+  return mac(fmt::format("head|{}|{}", seq, hash));
+}
+
+void ChainVerifier::bad(int64_t seq, std::string why) {
+  v_.intact = false;
+  v_.first_bad_seq = seq;
+  v_.reason = std::move(why);
+}
+
+bool ChainVerifier::add(const AuditRow& r) {
+  if (!v_.intact) return false;
+  ++v_.records;
+  if (r.seq != expect_) {
+    bad(expect_, fmt::format("record {} is missing (the next one is {})", expect_, r.seq));
+    return false;
+  }
+  if (r.prev_hash != prev_) {
+    bad(r.seq, fmt::format("record {} does not link to record {}", r.seq, r.seq - 1));
+    return false;
+  }
+  const std::string h = mac_.record(r.seq, r.ts_ms, r.actor, r.action, r.detail, prev_);
+  if (h != r.hash) {
+    bad(r.seq, fmt::format("record {} was modified (its MAC does not match)", r.seq));
+    return false;
+  }
+  prev_ = h;
+  ++expect_;
+  return true;
+}
+
+AuditVerdict ChainVerifier::finish(const std::optional<AuditHead>& head) {
+  if (!v_.intact) return v_;
+  // The head catches removal of the last records, which the chain alone cannot show.
+  const int64_t last = expect_ - 1;
+  if (head) {
+    if (mac_.head(head->seq, head->hash) != head->mac) {
+      bad(head->seq, "the audit head was modified");
+    } else if (head->seq != last || head->hash != prev_) {
+      bad(last + 1, fmt::format("records after {} were removed (the head says {})", last, head->seq));
+    }
+  } else if (last != 0) {
+    bad(1, "the audit head is missing");
+  }
+  return v_;
+}
+
+}  // namespace detail
+}  // namespace hearth::store

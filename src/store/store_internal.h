@@ -1,0 +1,66 @@
+#pragma once
+// What both store backends share: key material and hashing, the audit chain's MACs and its verifier.
+// Not part of the store's public interface.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "store/store.h"
+
+namespace hearth::store::detail {
+
+int64_t now_ms();
+// Name 1-128 characters without control characters; limits >= 0.
+Status validate_tenant(const std::string& name, const TenantLimits& limits);
+// The PostgreSQL backend (pg_store.cpp): url is a libpq connection URI.
+Result<std::unique_ptr<Store>> open_postgres(const std::string& url);
+std::string sha256_hex(std::string_view s);
+// Constant-time comparison of the stored hash with the hash of the presented key.
+bool key_hash_matches(const std::string& stored_hash, std::string_view presented);
+// A fresh key (secret and public prefix) from the OS CSPRNG; info carries the prefix only.
+Result<NewApiKey> new_key_material();
+
+// The audit chain's HMAC-SHA256 key and MACs.
+class AuditMac {
+ public:
+  // HEARTH_AUDIT_KEY (hex, >= 16 bytes); else `key_file` when given (created 0600 with 32 random bytes
+  // when absent); else an error naming what to set.
+  static Result<AuditMac> load(const std::string& key_file);
+  std::string record(int64_t seq, int64_t ts_ms, const std::string& actor, const std::string& action,
+                     const std::string& detail, const std::string& prev_hash) const;
+  std::string head(int64_t seq, const std::string& hash) const;
+
+ private:
+  std::string mac(std::string_view msg) const;
+  std::vector<unsigned char> key_;
+};
+
+struct AuditRow {
+  int64_t seq = 0, ts_ms = 0;
+  std::string actor, action, detail, prev_hash, hash;
+};
+struct AuditHead {
+  int64_t seq = 0;
+  std::string hash, mac;
+};
+
+// Feed the rows in seq order, then finish() with the stored head (if any).
+class ChainVerifier {
+ public:
+  explicit ChainVerifier(const AuditMac& mac) : mac_(mac) {}
+  bool add(const AuditRow& row);  // false once the chain is broken (stop feeding)
+  AuditVerdict finish(const std::optional<AuditHead>& head);
+
+ private:
+  void bad(int64_t seq, std::string why);
+  const AuditMac& mac_;
+  AuditVerdict v_;
+  std::string prev_;
+  int64_t expect_ = 1;
+};
+
+}  // namespace hearth::store::detail
