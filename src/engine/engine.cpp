@@ -142,6 +142,9 @@ EngineEvent Engine::final_event(const Sequence& done, const Live& live) {
 }
 
 void Engine::step() {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  Clock::time_point t1 = t0, t2 = t0, t3 = t0;
   SchedulerStep plan = scheduler_.schedule();
   uint64_t gen_tokens = 0, prompt_tokens = 0;
   if (!plan.chunks.empty()) {
@@ -160,33 +163,60 @@ void Engine::step() {
       if (c.start < c.seq->prompt_len)
         prompt_tokens += static_cast<uint64_t>(std::min(c.tokens, c.seq->prompt_len - c.start));
     }
+    t1 = Clock::now();
     const Status st = runner_.forward(batch, logits_, &greedy_);
+    t2 = Clock::now();
     if (!st.is_ok()) {
       finish_all(st);
       return;
     }
     scheduler_.on_computed(plan);
     const int64_t vocab = runner_.spec().vocab_size;
+    // Sampling: the device's argmax rows are taken as they are; the rest (temperature, top-p/k, penalties,
+    // logprobs, guided decoding) run on the runner's pool, one row per task. Each sequence owns its sampler
+    // (and RNG) and constraint, so the tokens do not depend on the thread count.
+    host_rows_.clear();
+    sampled_.resize(plan.chunks.size());
     int64_t row = 0;
+    for (size_t i = 0; i < plan.chunks.size(); ++i) {
+      if (!plan.chunks[i].want_logits) continue;
+      Live& live = live_.at(plan.chunks[i].seq->id);
+      if (batch.chunks[i].device_greedy && !greedy_.empty()) {
+        const DeviceToken& d = greedy_[static_cast<size_t>(row)];
+        sampled_[i] = live.sampler.accept(d.id, d.logprob);
+      } else {
+        host_rows_.push_back({i, row, &live});
+      }
+      ++row;
+    }
+    const auto sample_rows = [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const HostRow& h = host_rows_[static_cast<size_t>(k)];
+        const ScheduledChunk& c = plan.chunks[h.chunk];
+        Live& live = *h.live;
+        const std::span<const float> lrow(logits_.data() + h.row * vocab, static_cast<size_t>(vocab));
+        TokenConstraint* constraint = c.seq->request.constraint.get();
+        if (constraint != nullptr) {
+          live.allowed.resize(static_cast<size_t>(vocab));
+          constraint->fill_allowed(live.allowed);
+          sampled_[h.chunk] = live.sampler.sample(lrow, live.allowed);
+        } else {
+          sampled_[h.chunk] = live.sampler.sample(lrow);
+        }
+      }
+    };
+    if (host_rows_.size() > 1) {
+      runner_.pool().parallel_for(static_cast<int64_t>(host_rows_.size()), sample_rows);
+    } else {
+      sample_rows(0, static_cast<int64_t>(host_rows_.size()));
+    }
+    t3 = Clock::now();
     for (size_t i = 0; i < plan.chunks.size(); ++i) {
       const ScheduledChunk& c = plan.chunks[i];
       if (!c.want_logits) continue;
       Live& live = live_.at(c.seq->id);
-      const std::span<const float> lrow(logits_.data() + row * vocab, static_cast<size_t>(vocab));
-      TokenConstraint* constraint = c.seq->request.constraint.get();
-      if (constraint != nullptr) {
-        allowed_.resize(static_cast<size_t>(vocab));
-        constraint->fill_allowed(allowed_);
-      }
-      SampledToken tok;
-      if (batch.chunks[i].device_greedy && !greedy_.empty()) {
-        const DeviceToken& d = greedy_[static_cast<size_t>(row)];
-        tok = live.sampler.accept(d.id, d.logprob);
-      } else {
-        tok = constraint != nullptr ? live.sampler.sample(lrow, allowed_) : live.sampler.sample(lrow);
-      }
-      if (constraint != nullptr) constraint->accept(tok.id);
-      ++row;
+      SampledToken tok = std::move(sampled_[i]);
+      if (TokenConstraint* constraint = c.seq->request.constraint.get()) constraint->accept(tok.id);
       ++gen_tokens;
       if (!live.first_token) {
         live.first_token = true;
@@ -226,6 +256,13 @@ void Engine::step() {
   stats_.prefix_queries = bm.stats().queries;
   stats_.prefix_hits = bm.stats().hits;
   ++stats_.steps;
+  if (!plan.chunks.empty()) {
+    const auto sec = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    stats_.schedule_seconds += sec(t1 - t0);
+    stats_.forward_seconds += sec(t2 - t1);
+    stats_.sample_seconds += sec(t3 - t2);
+    stats_.emit_seconds += sec(Clock::now() - t3);
+  }
   if (in_flight_ == 0) drained_.notify_all();
 }
 

@@ -60,6 +60,12 @@ struct EngineStats {
   uint64_t prefix_queries = 0;
   uint64_t prefix_hits = 0;
   uint64_t steps = 0;
+  // Where the engine thread's time goes (seconds, cumulative): scheduling + batch building, the model's
+  // forward (incl. the device sync), sampling, and handing tokens out (callbacks, scheduler bookkeeping).
+  double schedule_seconds = 0;
+  double forward_seconds = 0;
+  double sample_seconds = 0;
+  double emit_seconds = 0;
 };
 
 class Engine {
@@ -96,6 +102,13 @@ class Engine {
     bool first_token = false;
     double queue_seconds = 0;
     double first_token_seconds = 0;
+    std::vector<uint8_t> allowed;  // a constrained sequence's mask (guided decoding), reused every step
+  };
+  // A logit row the host samples this step (sampling runs on the runner's pool, one row per task).
+  struct HostRow {
+    size_t chunk = 0;
+    int64_t row = 0;
+    Live* live = nullptr;
   };
   void loop();
   void step();
@@ -107,7 +120,8 @@ class Engine {
   Scheduler scheduler_;
   std::unordered_map<uint64_t, Live> live_;  // engine thread only
   std::vector<float> logits_;                // engine thread only: reused every step
-  std::vector<uint8_t> allowed_;             // engine thread only: a constrained sequence's mask
+  std::vector<HostRow> host_rows_;           // engine thread only: rows sampled on the host this step
+  std::vector<SampledToken> sampled_;        // engine thread only: each logit row's token this step
   std::vector<DeviceToken> greedy_;          // engine thread only: the device's argmax per logit row
 
   mutable std::mutex mu_;

@@ -74,6 +74,9 @@ class Sampler {
   // Temperature, min_p, top_k, top_p and the random draw over penalised logits `work` whose
   // largest value is `max` (not -inf).
   int32_t draw(std::span<const float> work, float max);
+  // top_p: shrink cand_ to the nucleus, return its mass.
+  double keep_sorted_prefix(double cutoff);
+  double keep_nucleus(double cutoff);
 
   SamplingParams params_;
   int64_t vocab_size_;
@@ -88,7 +91,8 @@ class Sampler {
     float weight;  // exp((logit - max) / T): probability relative to the most likely token
     int32_t id;
   };
-  std::vector<Candidate> cand_;  // scratch: tokens still in the running
+  std::vector<Candidate> cand_;      // scratch: tokens still in the running
+  std::vector<double> bucket_mass_;  // scratch: keep_nucleus's histogram
 };
 
 }  // namespace hearth

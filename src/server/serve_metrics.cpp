@@ -72,6 +72,17 @@ struct ServeMetrics::Impl {
                    [](const EngineStats& s) { return static_cast<double>(s.generation_tokens); });
     engine_counter("hearth:engine_steps", "Engine steps (batches) run.",
                    [](const EngineStats& s) { return static_cast<double>(s.steps); });
+    engine_counter("hearth:engine_schedule_seconds", "Engine thread time scheduling and building batches.",
+                   [](const EngineStats& s) { return s.schedule_seconds; });
+    engine_counter("hearth:engine_forward_seconds",
+                   "Engine thread time in the model's forward (incl. device sync).",
+                   [](const EngineStats& s) { return s.forward_seconds; });
+    engine_counter("hearth:engine_sample_seconds",
+                   "Engine thread time sampling on the host (non-greedy rows, logprobs, guided decoding).",
+                   [](const EngineStats& s) { return s.sample_seconds; });
+    engine_counter("hearth:engine_emit_seconds",
+                   "Engine thread time handing tokens out and finishing requests.",
+                   [](const EngineStats& s) { return s.emit_seconds; });
     success = must(reg.counter("hearth:request_success", "Count of successfully processed requests.",
                                {"model_name", "finished_reason"}));
     rejected = must(reg.counter("hearth:request_rejected",

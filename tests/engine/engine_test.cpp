@@ -7,6 +7,7 @@
 
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "engine/generator.h"
@@ -14,9 +15,9 @@
 namespace hearth {
 namespace {
 
-std::unique_ptr<ModelRunner> load(const std::string& name, int64_t kv_tokens = 2048) {
+std::unique_ptr<ModelRunner> load(const std::string& name, int64_t kv_tokens = 2048, int threads = 2) {
   RunnerOptions opt;
-  opt.threads = 2;
+  opt.threads = threads;
   opt.kv.max_tokens = kv_tokens;
   auto r = ModelRunner::load(std::string(HEARTH_FIXTURES_DIR) + "/engine/" + name, opt);
   EXPECT_TRUE(r.is_ok()) << r.status().to_string();
@@ -92,6 +93,49 @@ TEST(Engine, ConcurrentRequestsGetWhatTheyGetAlone) {
   EXPECT_EQ(s.waiting, 0);
   EXPECT_GT(s.generation_tokens, 0u);
   EXPECT_EQ(runner->blocks().num_used(), 0);
+}
+
+// Sampled rows are drawn on the runner's pool, several at once: each request still gets exactly the tokens
+// it gets alone (its own seeded sampler), whatever the thread count.
+TEST(Engine, SampledRowsDrawnInParallelMatchAlone) {
+  constexpr int kRequests = 24;
+  auto request = [](int i) {
+    SequenceRequest r;
+    r.prompt = {0, static_cast<int32_t>(30 + i * 13), static_cast<int32_t>(400 + i)};
+    r.max_tokens = 8;
+    r.sampling.temperature = 0.9f;
+    r.sampling.top_p = i % 2 ? 0.9f : 1.0f;
+    r.sampling.top_k = i % 3 == 0 ? 40 : 0;
+    r.sampling.top_logprobs = i % 4 == 0 ? 2 : 0;
+    r.sampling.seed = 1000 + i;
+    return r;
+  };
+  std::vector<std::vector<int32_t>> want;
+  {
+    auto runner = load("qwen2", 2048, 1);
+    ASSERT_NE(runner, nullptr);
+    for (int i = 0; i < kRequests; ++i) {
+      GenerateRequest g;
+      g.prompt = request(i).prompt;
+      g.max_tokens = 8;
+      g.sampling = request(i).sampling;
+      auto out = generate(*runner, std::span<const GenerateRequest>(&g, 1));
+      ASSERT_TRUE(out.is_ok());
+      want.push_back((*out)[0].ids);
+    }
+  }
+  auto runner = load("qwen2", 2048, 4);
+  ASSERT_NE(runner, nullptr);
+  Engine engine(*runner, EngineConfig{});
+  std::vector<Collector> got(kRequests);
+  for (int i = 0; i < kRequests; ++i) ASSERT_TRUE(engine.submit(request(i), got[i].callback()).is_ok());
+  for (int i = 0; i < kRequests; ++i) {
+    got[i].done.get_future().get();
+    std::lock_guard<std::mutex> lock(got[i].mu);
+    EXPECT_EQ(got[i].ids, want[i]) << "request " << i;
+  }
+  std::set<std::vector<int32_t>> distinct(want.begin(), want.end());
+  EXPECT_GT(distinct.size(), 1u) << "the seeds should give different samples";
 }
 
 TEST(Engine, CancelEndsARequestAndFreesItsBlocks) {

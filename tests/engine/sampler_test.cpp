@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <numeric>
+
 #include <cmath>
 #include <limits>
 #include <random>
@@ -237,6 +239,48 @@ TEST(Sampler, TopPOverALargeVocabCutsAtTheRightRank) {
   for (int32_t id : draw_ids(s, logits, 5000)) max_rank = std::max(max_rank, id_to_rank[id]);
   EXPECT_LE(max_rank, 115);
   EXPECT_GE(max_rank, 100);
+}
+
+TEST(Sampler, TopPOnAFlatVocabOfDeepSeeksSizeKeepsTheRightIds) {
+  // 129,280 nearly equal logits with many ties (an undertrained model, or a high temperature): the nucleus
+  // is a large part of the vocabulary, found without sorting it. Every id drawn lies within the nucleus a
+  // full sort (weight desc, id asc) keeps, and the draws reach near its edge.
+  constexpr int kVocab = 129280;
+  std::vector<float> logits(kVocab);
+  for (int i = 0; i < kVocab; ++i)
+    logits[i] = -1e-4f * static_cast<float>(i % 97) - 2e-3f * static_cast<float>(i / 1000);
+  SamplingParams p = seeded(41);
+  p.top_p = 0.5f;
+  // The reference: sort everything by (weight desc, id asc), keep the shortest prefix reaching 50%.
+  std::vector<double> w(kVocab);
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double total = 0;
+  for (int i = 0; i < kVocab; ++i)
+    total += (w[i] = std::exp(static_cast<double>(logits[i] - mx) / p.temperature));
+  std::vector<int32_t> order(kVocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); });
+  std::vector<uint8_t> in(kVocab, 0);
+  double cum = 0;
+  size_t kept = 0;
+  for (int32_t id : order) {
+    in[id] = 1;
+    ++kept;
+    if ((cum += w[id]) >= 0.5 * total) break;
+  }
+  std::vector<size_t> rank(kVocab);
+  for (size_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
+  Sampler s(p, kVocab);
+  int outside = 0;
+  size_t max_rank = 0;
+  for (int32_t id : draw_ids(s, logits, 500)) {
+    outside += in[id] == 0;
+    max_rank = std::max(max_rank, rank[id]);
+  }
+  EXPECT_EQ(outside, 0) << "of 500 draws, outside the nucleus of " << kept << " ids";
+  EXPECT_GT(max_rank, kept * 9 / 10);
+  EXPECT_GT(kept, 20000u);  // the test is meaningful: a large nucleus
 }
 
 TEST(Sampler, TopPReachesIntoAFlatTail) {

@@ -71,6 +71,7 @@ if [ "$KV" = 0 ]; then pass "no KV leak: every block free (kv_cache_usage_perc 0
 CHECK="still serving" expect_exit 0 curl -sf "http://127.0.0.1:$PORT/v1/completions" -H 'Content-Type: application/json' \
   -d '{"model": "soak", "prompt": "the river", "max_tokens": 4}'
 RSS_END=$(rss)
+echo "     engine thread: schedule $(metric hearth:engine_schedule_seconds_total) s, forward $(metric hearth:engine_forward_seconds_total) s, sample $(metric hearth:engine_sample_seconds_total) s, emit $(metric hearth:engine_emit_seconds_total) s over $(metric hearth:engine_steps_total) steps; $(metric hearth:generation_tokens_total) tokens generated"
 pass "server RSS ${RSS_START} kB after 2 s, ${RSS_END} kB at the end; $(metric hearth:request_success_total) requests succeeded, $(metric hearth:num_preemptions_total) preemptions, prefix-cache hits $(metric hearth:prefix_cache_hits_total) tokens"
 stop_server soak
 finish
