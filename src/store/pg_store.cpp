@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <utility>
 
@@ -110,6 +111,13 @@ const char* const kMigrations[] = {
     " action TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
     "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,"
     " hash TEXT NOT NULL, mac TEXT NOT NULL);",
+    // 2: metering.
+    "CREATE TABLE usage (id BIGSERIAL PRIMARY KEY, ts_ms BIGINT NOT NULL, tenant TEXT NOT NULL,"
+    " key_id BIGINT NOT NULL, model TEXT NOT NULL, prompt_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT "
+    "NULL,"
+    " completion_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL, latency_ms BIGINT NOT NULL,"
+    " status INTEGER NOT NULL, outcome TEXT NOT NULL, request_id TEXT NOT NULL);"
+    "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
 };
 
 class PgStore final : public Store {
@@ -233,13 +241,80 @@ class PgStore final : public Store {
     return std::optional<ApiKeyInfo>(std::move(info));
   }
 
-  Status audit(const std::string& actor, const std::string& action, const std::string& what) override {
+  Status audit_batch(std::span<const AuditEntry> entries) override {
     std::lock_guard lk(mu_);
-    HEARTH_RETURN_IF_ERROR(command("BEGIN"));
-    Status st = append_audit(actor, action, what);
-    Status end = command(st.is_ok() ? "COMMIT" : "ROLLBACK");
-    HEARTH_RETURN_IF_ERROR(st);
-    return end;
+    if (entries.empty()) return Status::ok();
+    return in_transaction([&] { return append_audit(entries); });
+  }
+
+  Status record_usage(std::span<const UsageRecord> records) override {
+    std::lock_guard lk(mu_);
+    if (records.empty()) return Status::ok();
+    return in_transaction([&]() -> Status {
+      for (const UsageRecord& u : records) {
+        PgResult r = exec(
+            "INSERT INTO usage (ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, "
+            "completion_tokens,"
+            " reasoning_tokens, latency_ms, status, outcome, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9,"
+            " $10, $11, $12)",
+            Params()
+                .add(u.ts_ms)
+                .add(u.tenant)
+                .add(u.key_id)
+                .add(u.model)
+                .add(u.prompt_tokens)
+                .add(u.cached_tokens)
+                .add(u.completion_tokens)
+                .add(u.reasoning_tokens)
+                .add(u.latency_ms)
+                .add(static_cast<int64_t>(u.status))
+                .add(u.outcome)
+                .add(u.request_id));
+        if (!r.ok()) return db_error("record usage", r);
+      }
+      return Status::ok();
+    });
+  }
+
+  Result<std::vector<UsageRecord>> list_usage(const std::string& tenant, int64_t since_ms, int64_t until_ms,
+                                              int64_t limit) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "SELECT ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens, "
+        "reasoning_tokens,"
+        " latency_ms, status, outcome, request_id FROM usage WHERE ($1 = '' OR tenant = $1) AND ts_ms >= $2"
+        " AND ($3 = 0 OR ts_ms < $3) ORDER BY ts_ms, id LIMIT $4",
+        Params().add(tenant).add(since_ms).add(until_ms).add(limit));
+    if (!r.ok()) return db_error("list usage", r);
+    std::vector<UsageRecord> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      UsageRecord u;
+      u.ts_ms = r.i64(i, 0);
+      u.tenant = r.text(i, 1);
+      u.key_id = r.i64(i, 2);
+      u.model = r.text(i, 3);
+      u.prompt_tokens = r.i64(i, 4);
+      u.cached_tokens = r.i64(i, 5);
+      u.completion_tokens = r.i64(i, 6);
+      u.reasoning_tokens = r.i64(i, 7);
+      u.latency_ms = r.i64(i, 8);
+      u.status = static_cast<int>(r.i64(i, 9));
+      u.outcome = r.text(i, 10);
+      u.request_id = r.text(i, 11);
+      out.push_back(std::move(u));
+    }
+    return out;
+  }
+
+  Result<int64_t> tokens_used(const std::string& tenant, int64_t since_ms) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage WHERE tenant = $1 AND ts_ms "
+        ">= $2",
+        Params().add(tenant).add(since_ms));
+    if (!r.ok()) return db_error("sum usage", r);
+    return r.i64(0, 0);
   }
 
   Result<AuditVerdict> verify_audit() override {
@@ -279,11 +354,7 @@ class PgStore final : public Store {
   }
 
   Status migrate() {
-    HEARTH_RETURN_IF_ERROR(command("BEGIN"));
-    Status st = migrate_in_transaction();
-    Status end = command(st.is_ok() ? "COMMIT" : "ROLLBACK");
-    HEARTH_RETURN_IF_ERROR(st);
-    return end;
+    return in_transaction([&] { return migrate_in_transaction(); });
   }
 
   // Under an advisory lock: two replicas starting together apply each migration once.
@@ -314,29 +385,41 @@ class PgStore final : public Store {
     return Status::ok();
   }
 
-  Status append_audit(const std::string& actor, const std::string& action, const std::string& what) {
+  Status in_transaction(const std::function<Status()>& body) {
+    HEARTH_RETURN_IF_ERROR(command("BEGIN"));
+    Status st = body();
+    Status end = command(st.is_ok() ? "COMMIT" : "ROLLBACK");
+    HEARTH_RETURN_IF_ERROR(st);
+    return end;
+  }
+
+  Status append_audit(std::span<const AuditEntry> entries) {
     // EXCLUSIVE: plain reads go on; appenders on every replica queue here, so the chain stays linear.
     HEARTH_RETURN_IF_ERROR(command("LOCK TABLE audit_log IN EXCLUSIVE MODE"));
     PgResult last = exec("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", Params());
     if (!last.ok()) return db_error("read the audit log", last);
-    int64_t seq = 1;
+    int64_t seq = 0;
     std::string prev;
     if (last.rows() == 1) {
-      seq = last.i64(0, 0) + 1;
+      seq = last.i64(0, 0);
       prev = last.text(0, 1);
     }
     const int64_t ts = now_ms();
-    const std::string h = mac_->record(seq, ts, actor, action, what, prev);
-    PgResult ins = exec(
-        "INSERT INTO audit_log (seq, ts_ms, actor, action, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, "
-        "$5, $6, "
-        "$7)",
-        Params().add(seq).add(ts).add(actor).add(action).add(what).add(prev).add(h));
-    if (!ins.ok()) return db_error("append to the audit log", ins);
+    for (const AuditEntry& e : entries) {
+      ++seq;
+      std::string h = mac_->record(seq, ts, e.actor, e.action, e.detail, prev);
+      PgResult ins = exec(
+          "INSERT INTO audit_log (seq, ts_ms, actor, action, detail, prev_hash, hash) VALUES ($1, $2, $3, "
+          "$4, $5, "
+          "$6, $7)",
+          Params().add(seq).add(ts).add(e.actor).add(e.action).add(e.detail).add(prev).add(h));
+      if (!ins.ok()) return db_error("append to the audit log", ins);
+      prev = std::move(h);
+    }
     PgResult head = exec(
         "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, $1, $2, $3) "
         "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
-        Params().add(seq).add(h).add(mac_->head(seq, h)));
+        Params().add(seq).add(prev).add(mac_->head(seq, prev)));
     if (!head.ok()) return db_error("update the audit head", head);
     return Status::ok();
   }

@@ -31,6 +31,10 @@ class Stmt {
     return *this;
   }
   int step() { return sqlite3_step(s_); }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
   int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
   std::string text(int c) const {
     const unsigned char* p = sqlite3_column_text(s_, c);
@@ -55,6 +59,13 @@ const char* const kMigrations[] = {
     " action TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
     "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
     " hash TEXT NOT NULL, mac TEXT NOT NULL);",
+    // 2: metering.
+    "CREATE TABLE usage (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+    " key_id INTEGER NOT NULL, model TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER "
+    "NOT NULL,"
+    " completion_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
+    " status INTEGER NOT NULL, outcome TEXT NOT NULL, request_id TEXT NOT NULL);"
+    "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
 };
 
 class SqliteStore final : public Store {
@@ -193,12 +204,84 @@ class SqliteStore final : public Store {
     return std::optional<ApiKeyInfo>(std::move(info));
   }
 
-  Status audit(const std::string& actor, const std::string& action, const std::string& detail) override {
+  Status audit_batch(std::span<const AuditEntry> entries) override {
     std::lock_guard lk(mu_);
+    if (entries.empty()) return Status::ok();
     HEARTH_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
-    Status st = append_audit(actor, action, detail);
+    Status st = append_audit(entries);
     HEARTH_RETURN_IF_ERROR(exec(st.is_ok() ? "COMMIT" : "ROLLBACK"));
     return st;
+  }
+
+  Status record_usage(std::span<const UsageRecord> records) override {
+    std::lock_guard lk(mu_);
+    if (records.empty()) return Status::ok();
+    HEARTH_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    Status st = Status::ok();
+    {
+      Stmt ins(
+          db_,
+          "INSERT INTO usage (ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens,"
+          " reasoning_tokens, latency_ms, status, outcome, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?)");
+      if (!ins.ok()) st = db_error("prepare");
+      for (size_t i = 0; st.is_ok() && i < records.size(); ++i) {
+        const UsageRecord& u = records[i];
+        ins.reset();
+        ins.bind(1, u.ts_ms).bind(2, u.tenant).bind(3, u.key_id).bind(4, u.model).bind(5, u.prompt_tokens);
+        ins.bind(6, u.cached_tokens)
+            .bind(7, u.completion_tokens)
+            .bind(8, u.reasoning_tokens)
+            .bind(9, u.latency_ms);
+        ins.bind(10, static_cast<int64_t>(u.status)).bind(11, u.outcome).bind(12, u.request_id);
+        if (ins.step() != SQLITE_DONE) st = db_error("record usage");
+      }
+    }
+    HEARTH_RETURN_IF_ERROR(exec(st.is_ok() ? "COMMIT" : "ROLLBACK"));
+    return st;
+  }
+
+  Result<std::vector<UsageRecord>> list_usage(const std::string& tenant, int64_t since_ms, int64_t until_ms,
+                                              int64_t limit) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_,
+           "SELECT ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens, "
+           "reasoning_tokens,"
+           " latency_ms, status, outcome, request_id FROM usage WHERE (? = '' OR tenant = ?) AND ts_ms >= ?"
+           " AND (? = 0 OR ts_ms < ?) ORDER BY ts_ms, id LIMIT ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, tenant).bind(2, tenant).bind(3, since_ms).bind(4, until_ms).bind(5, until_ms).bind(6, limit);
+    std::vector<UsageRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      UsageRecord u;
+      u.ts_ms = s.i64(0);
+      u.tenant = s.text(1);
+      u.key_id = s.i64(2);
+      u.model = s.text(3);
+      u.prompt_tokens = s.i64(4);
+      u.cached_tokens = s.i64(5);
+      u.completion_tokens = s.i64(6);
+      u.reasoning_tokens = s.i64(7);
+      u.latency_ms = s.i64(8);
+      u.status = static_cast<int>(s.i64(9));
+      u.outcome = s.text(10);
+      u.request_id = s.text(11);
+      out.push_back(std::move(u));
+    }
+    if (rc != SQLITE_DONE) return db_error("list usage");
+    return out;
+  }
+
+  Result<int64_t> tokens_used(const std::string& tenant, int64_t since_ms) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_,
+           "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage WHERE tenant = ? AND ts_ms "
+           ">= ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, tenant).bind(2, since_ms);
+    if (s.step() != SQLITE_ROW) return db_error("sum usage");
+    return s.i64(0);
   }
 
   Result<AuditVerdict> verify_audit() override {
@@ -269,30 +352,42 @@ class SqliteStore final : public Store {
     return Status::ok();
   }
 
-  Status append_audit(const std::string& actor, const std::string& action, const std::string& detail) {
-    int64_t seq = 1;
+  // In a write transaction: the entries after the current last record, then the head once.
+  Status append_audit(std::span<const AuditEntry> entries) {
+    int64_t seq = 0;
     std::string prev;
     {
       Stmt s(db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
       if (!s.ok()) return db_error("prepare");
       if (s.step() == SQLITE_ROW) {
-        seq = s.i64(0) + 1;
+        seq = s.i64(0);
         prev = s.text(1);
       }
     }
-    const int64_t ts = now_ms();
-    const std::string h = mac_->record(seq, ts, actor, action, detail, prev);
     Stmt ins(db_,
              "INSERT INTO audit_log (seq, ts_ms, actor, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, "
              "?, ?, ?)");
     if (!ins.ok()) return db_error("prepare");
-    ins.bind(1, seq).bind(2, ts).bind(3, actor).bind(4, action).bind(5, detail).bind(6, prev).bind(7, h);
-    if (ins.step() != SQLITE_DONE) return db_error("append to the audit log");
+    const int64_t ts = now_ms();
+    for (const AuditEntry& e : entries) {
+      ++seq;
+      std::string h = mac_->record(seq, ts, e.actor, e.action, e.detail, prev);
+      ins.reset();
+      ins.bind(1, seq)
+          .bind(2, ts)
+          .bind(3, e.actor)
+          .bind(4, e.action)
+          .bind(5, e.detail)
+          .bind(6, prev)
+          .bind(7, h);
+      if (ins.step() != SQLITE_DONE) return db_error("append to the audit log");
+      prev = std::move(h);
+    }
     Stmt head(db_,
               "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) "
               "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac");
     if (!head.ok()) return db_error("prepare");
-    head.bind(1, seq).bind(2, h).bind(3, mac_->head(seq, h));
+    head.bind(1, seq).bind(2, prev).bind(3, mac_->head(seq, prev));
     if (head.step() != SQLITE_DONE) return db_error("update the audit head");
     return Status::ok();
   }

@@ -4,6 +4,8 @@
 // one file, WAL, synchronous=FULL). PostgreSQL (several gateway replicas) is the next backend behind
 // the same interface. Schema changes are numbered migrations applied at open. SQL is parameterised only.
 //
+// Metering: a usage table (one row per request through the gateway), written in batches.
+//
 // API keys: "hk_" + an 8-character public prefix (for identification in lists and logs) + "_" + a
 // 43-character secret (256 random bits, base62). Only SHA-256 of the whole key is stored; the key is shown
 // once, at creation. authenticate() compares hashes in constant time.
@@ -15,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +53,27 @@ struct NewApiKey {
   ApiKeyInfo info;
 };
 
+// One request through the gateway (metering). Tokens as the upstream reported them; when a client hung up
+// mid-stream the upstream's count is unknown and the gateway's estimate is stored (outcome says so).
+struct UsageRecord {
+  int64_t ts_ms = 0;  // when the request finished
+  std::string tenant;
+  int64_t key_id = 0;  // 0: not a key (e.g. an OIDC token)
+  std::string model;
+  int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t reasoning_tokens = 0;
+  int64_t latency_ms = 0;
+  int status = 0;       // HTTP status returned to the client
+  std::string outcome;  // "ok", "upstream_error", "client_disconnected", ...
+  std::string request_id;
+};
+
+struct AuditEntry {
+  std::string actor, action, detail;
+};
+
 struct AuditVerdict {
   bool intact = true;
   int64_t records = 0;
@@ -73,7 +97,21 @@ class Store {
   // The key's record when `presented` is a valid, unexpired, unrevoked key; nullopt otherwise.
   virtual Result<std::optional<ApiKeyInfo>> authenticate(std::string_view presented) = 0;
 
-  virtual Status audit(const std::string& actor, const std::string& action, const std::string& detail) = 0;
+  virtual Status audit(const std::string& actor, const std::string& action, const std::string& detail) {
+    const AuditEntry e{actor, action, detail};
+    return audit_batch(std::span<const AuditEntry>(&e, 1));
+  }
+  // Appends the entries in order, in one transaction (one fsync): all or none.
+  virtual Status audit_batch(std::span<const AuditEntry> entries) = 0;
+
+  // Usage records, in one transaction (one fsync): all or none. Durable when this returns.
+  virtual Status record_usage(std::span<const UsageRecord> records) = 0;
+  // Records of `tenant` ("" = all) finished in [since_ms, until_ms) (until 0 = no bound), oldest first,
+  // at most `limit`.
+  virtual Result<std::vector<UsageRecord>> list_usage(const std::string& tenant, int64_t since_ms,
+                                                      int64_t until_ms, int64_t limit) = 0;
+  // Tokens (prompt + completion) of `tenant` finished at or after since_ms.
+  virtual Result<int64_t> tokens_used(const std::string& tenant, int64_t since_ms) = 0;
   virtual Result<AuditVerdict> verify_audit() = 0;
 };
 

@@ -258,6 +258,54 @@ TEST_P(StoreTest, ReopenKeepsEverythingAndTheKeyFileIsPrivate) {
             std::filesystem::perms::none);
 }
 
+TEST_P(StoreTest, UsageIsRecordedListedAndSummed) {
+  std::vector<UsageRecord> rs;
+  for (int i = 0; i < 5; ++i) {
+    UsageRecord u;
+    u.ts_ms = 1000 + i * 100;
+    u.tenant = i % 2 ? "bank" : "acme";
+    u.key_id = 7;
+    u.model = "m";
+    u.prompt_tokens = 10 + i;
+    u.completion_tokens = 100;
+    u.cached_tokens = i;
+    u.reasoning_tokens = 2 * i;
+    u.latency_ms = 50;
+    u.status = 200;
+    u.outcome = i == 4 ? "client_disconnected" : "ok";
+    u.request_id = "req-" + std::to_string(i);
+    rs.push_back(u);
+  }
+  ASSERT_TRUE(store_->record_usage(rs).is_ok());
+  auto acme = store_->list_usage("acme", 0, 0, 100);
+  ASSERT_TRUE(acme.is_ok()) << acme.status().to_string();
+  ASSERT_EQ(acme->size(), 3u);
+  EXPECT_EQ((*acme)[2].outcome, "client_disconnected");
+  EXPECT_EQ((*acme)[1].reasoning_tokens, 4);
+  EXPECT_EQ((*acme)[1].request_id, "req-2");
+  EXPECT_EQ(store_->list_usage("", 1100, 1300, 100)->size(), 2u);  // [since, until)
+  EXPECT_EQ(store_->list_usage("", 0, 0, 2)->size(), 2u);
+  EXPECT_EQ(*store_->tokens_used("acme", 0), (10 + 12 + 14) + 300);
+  EXPECT_EQ(*store_->tokens_used("acme", 1200), (12 + 14) + 200);
+  EXPECT_EQ(*store_->tokens_used("nobody", 0), 0);
+}
+
+TEST_P(StoreTest, AuditBatchesChainLikeSingleRecords) {
+  std::vector<AuditEntry> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back({"gateway", "auth.ok", "key " + std::to_string(i)});
+  ASSERT_TRUE(store_->audit_batch(batch).is_ok());
+  audit_n(1);
+  ASSERT_TRUE(store_->audit_batch(batch).is_ok());
+  auto v = store_->verify_audit();
+  ASSERT_TRUE(v.is_ok());
+  EXPECT_TRUE(v->intact) << v->reason;
+  EXPECT_EQ(v->records, 11);
+  tamper("UPDATE audit_log SET detail = 'key 9' WHERE seq = 8");
+  v = store_->verify_audit();
+  EXPECT_FALSE(v->intact);
+  EXPECT_EQ(v->first_bad_seq, 8);
+}
+
 // Two Store objects on one database (two gateway replicas), four threads each appending: the chain stays
 // linear and intact, and every record is there.
 TEST_P(StoreTest, ConcurrentAppendersKeepTheChain) {
