@@ -11,6 +11,7 @@ void register_all_commands(CLI::App& app, RunFn* run) {
   add_bench_command(app, run);
   add_plan_command(app, run);
   add_admin_command(app, run);
+  add_gateway_command(app, run);
 }
 
 }  // namespace hearth::app

@@ -24,6 +24,7 @@ void add_serve_command(CLI::App& app, RunFn* run);
 void add_bench_command(CLI::App& app, RunFn* run);
 void add_plan_command(CLI::App& app, RunFn* run);
 void add_admin_command(CLI::App& app, RunFn* run);  // also `hearth audit`
+void add_gateway_command(CLI::App& app, RunFn* run);
 void print_version(bool json);
 
 }  // namespace hearth::app

@@ -4,6 +4,7 @@
 // aborted with an AbortController whose request frees its KV blocks. Prints one "ok - ..." or
 // "FAIL - ..." line per check; exits 1 on any failure.
 //   HEARTH_URL=http://127.0.0.1:PORT HEARTH_MODEL=NAME HEARTH_API_KEY=KEY OPENAI_SDK=.../openai/index.mjs
+//   [HEARTH_METRICS_URL=the hearth serve whose /metrics to read, when HEARTH_URL is a gateway in front of it]
 import { pathToFileURL } from "node:url";
 
 const { default: OpenAI, NotFoundError, BadRequestError, AuthenticationError, APIUserAbortError } = await import(
@@ -30,7 +31,7 @@ function assert(cond, what) {
 const user = (content) => [{ role: "user", content }];
 // The value of one unlabelled-but-model_name series from /metrics.
 async function metric(name) {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(`${process.env.HEARTH_METRICS_URL || url}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name}{`));
   assert(line, `${name} in /metrics`);
   return Number(line.slice(line.lastIndexOf(" ") + 1));

@@ -1,0 +1,114 @@
+// hearth gateway: tenants, API keys, quotas and metering in front of one OpenAI-compatible upstream.
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "commands.h"
+#include "gateway/gateway.h"
+#include "store/store.h"
+
+namespace hearth::app {
+namespace {
+
+struct GatewayArgs {
+  std::string upstream;
+  std::string store;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string port_file;
+  int io_threads = 2;
+  int upstream_threads = 2;
+  int64_t default_max_tokens = 4096;
+  int max_concurrent = 0;
+  int key_cache_ms = 5000;
+  std::string upstream_api_key;
+};
+
+int run_gateway(GatewayArgs& a) {
+  if (a.port < 0 || a.port > 65535) {
+    std::fprintf(stderr, "error: --port must be in [0, 65535]\n");
+    return 2;
+  }
+  if (a.upstream_api_key.empty())
+    if (const char* k = std::getenv("HEARTH_UPSTREAM_API_KEY")) a.upstream_api_key = k;
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto st = store::Store::open(a.store);
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", st.status().to_string().c_str());
+    return 1;
+  }
+  gateway::GatewayConfig c;
+  c.http.host = a.host;
+  c.http.port = static_cast<uint16_t>(a.port);
+  c.http.io_threads = a.io_threads;
+  c.http.server_header = "hearth-gateway";
+  c.upstream.url = a.upstream;
+  c.upstream.io_threads = a.upstream_threads;
+  c.upstream_api_key = a.upstream_api_key;
+  c.decode.default_max_tokens = a.default_max_tokens;
+  c.quota.max_concurrent_per_tenant = a.max_concurrent;
+  c.authn.cache_ttl_ms = a.key_cache_ms;
+  auto gw = gateway::Gateway::create(c, **st);
+  if (!gw.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", gw.status().to_string().c_str());
+    return gw.status().code() == ErrorCode::kInvalidArgument ? 2 : 1;
+  }
+  (*gw)->start();
+  const uint16_t port = (*gw)->port();
+  if (!a.port_file.empty()) {
+    const std::string tmp = a.port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::filesystem::rename(tmp, a.port_file);
+  }
+  std::fprintf(stderr, "gateway: http://%s:%u/v1 -> %s (store %s)\n", a.host.c_str(), port,
+               a.upstream.c_str(), a.store.rfind("postgres", 0) == 0 ? "postgresql" : a.store.c_str());
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  std::fprintf(stderr, "gateway: %s: stopping (queued usage and audit records are written first)\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*gw)->stop();
+  return 0;
+}
+
+}  // namespace
+
+void add_gateway_command(CLI::App& app, RunFn* run) {
+  auto args = std::make_shared<GatewayArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "gateway",
+      "OpenAI-compatible gateway: API keys, tenant quotas, metering and audit in front of an upstream");
+  cmd->add_option("--upstream", args->upstream,
+                  "The model server, http://HOST:PORT (hearth serve, vLLM, ...)")
+      ->required();
+  cmd->add_option("--store", args->store,
+                  "sqlite:PATH or postgresql://USER@HOST:PORT/DB (HEARTH_AUDIT_KEY for PG)")
+      ->required();
+  cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", args->port, "Port (0: any free port)")->capture_default_str();
+  cmd->add_option("--port-file", args->port_file, "Write the bound port to this file once listening");
+  cmd->add_option("--io-threads", args->io_threads, "Client-side I/O threads")->capture_default_str();
+  cmd->add_option("--upstream-threads", args->upstream_threads, "Upstream-side I/O threads")
+      ->capture_default_str();
+  cmd->add_option("--upstream-api-key", args->upstream_api_key,
+                  "Bearer key the upstream wants (or HEARTH_UPSTREAM_API_KEY)");
+  cmd->add_option("--default-max-tokens", args->default_max_tokens,
+                  "max_tokens set on requests without one (quotas reserve it)")
+      ->capture_default_str();
+  cmd->add_option("--max-concurrent-per-tenant", args->max_concurrent,
+                  "Requests in flight per tenant (0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--key-cache-ms", args->key_cache_ms,
+                  "How long a checked API key is trusted before the store is asked again (revocation delay)")
+      ->capture_default_str();
+  cmd->callback([run, args] { *run = [args] { return run_gateway(*args); }; });
+}
+
+}  // namespace hearth::app

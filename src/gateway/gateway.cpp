@@ -1,0 +1,436 @@
+#include "gateway/gateway.h"
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "server/openai_request.h"
+
+namespace hearth::gateway {
+namespace {
+
+constexpr double kOverheadBounds[] = {25e-6,  50e-6, 100e-6, 250e-6, 500e-6, 1e-3,
+                                      2.5e-3, 5e-3,  10e-3,  25e-3,  0.1};
+
+std::string new_request_id() {
+  std::array<unsigned char, 12> b{};
+  RAND_bytes(b.data(), static_cast<int>(b.size()));
+  static const char* d = "0123456789abcdef";
+  std::string s = "gw-";
+  for (unsigned char c : b) {
+    s.push_back(d[c >> 4]);
+    s.push_back(d[c & 15]);
+  }
+  return s;
+}
+
+std::string error_json(const Rejection& r) {
+  server::ApiError e;
+  e.status = r.status;
+  e.type = r.type;
+  e.message = r.message;
+  e.code = r.code;
+  return e.to_json().dump();
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Reads a usage object ({"prompt_tokens", "completion_tokens", "prompt_tokens_details": {"cached_tokens"},
+// "completion_tokens_details": {"reasoning_tokens"}}) into u.
+void read_usage(const nlohmann::json& j, Usage& u) {
+  auto num = [](const nlohmann::json& o, const char* k) -> int64_t {
+    auto it = o.find(k);
+    return it != o.end() && it->is_number_integer() ? std::max<int64_t>(0, it->get<int64_t>()) : 0;
+  };
+  if (!j.is_object()) return;
+  u.known = true;
+  u.prompt_tokens = num(j, "prompt_tokens");
+  u.completion_tokens = num(j, "completion_tokens");
+  if (auto d = j.find("prompt_tokens_details"); d != j.end() && d->is_object())
+    u.cached_tokens = num(*d, "cached_tokens");
+  if (auto d = j.find("completion_tokens_details"); d != j.end() && d->is_object())
+    u.reasoning_tokens = num(*d, "reasoning_tokens");
+}
+
+}  // namespace
+
+Status GatewayConfig::validate() const {
+  HEARTH_RETURN_IF_ERROR(upstream.validate());
+  if (decode.default_max_tokens < 1)
+    return make_error(ErrorCode::kInvalidArgument, "--default-max-tokens must be >= 1");
+  if (quota.max_concurrent_per_tenant < 0)
+    return make_error(ErrorCode::kInvalidArgument, "--max-concurrent-per-tenant must be >= 0");
+  return Status::ok();
+}
+
+struct Gateway::Impl {
+  GatewayConfig config;
+  store::Store& store;
+  Registry registry;
+  std::unique_ptr<RecordWriter> records;
+  std::vector<std::unique_ptr<Filter>> chain;
+  std::unique_ptr<UpstreamPool> upstream;
+  std::unique_ptr<server::HttpServer> http;
+  CounterFamily* requests = nullptr;
+  CounterFamily* upstream_errors = nullptr;
+  HistogramFamily* overhead = nullptr;
+  GaugeFamily* in_flight = nullptr;
+
+  Impl(GatewayConfig c, store::Store& s) : config(std::move(c)), store(s) {}
+
+  void handle(const std::shared_ptr<server::Exchange>& ex);
+  void proxy(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx, size_t ran);
+};
+
+namespace {
+
+// One forwarded request: the upstream call's callbacks (on its strand) and the client's close (on the
+// exchange's strand) meet here, under mu.
+struct Forward : std::enable_shared_from_this<Forward> {
+  Gateway::Impl* gw = nullptr;
+  std::shared_ptr<server::Exchange> ex;
+  std::shared_ptr<RequestContext> ctx;
+  size_t filters_ran = 0;
+  std::mutex mu;
+  std::shared_ptr<UpstreamCall> call;
+  bool streaming = false;  // the client got a stream head
+  bool head_sent = false;  // the client got any head
+  bool client_gone = false;
+  bool done = false;
+  std::string pending;  // SSE bytes not yet split into events
+  std::string body;     // a non-streamed response, whole
+  int upstream_status = 0;
+  server::HttpHeaders upstream_headers;
+
+  // Splits complete SSE events off `pending`; returns the bytes to pass on. Under mu.
+  std::string take_events(bool flush) {
+    std::string out;
+    size_t start = 0;
+    for (;;) {
+      size_t end = pending.find("\n\n", start);
+      if (end == std::string::npos) break;
+      pass_event(std::string_view(pending).substr(start, end + 2 - start), out);
+      start = end + 2;
+    }
+    pending.erase(0, start);
+    if (flush && !pending.empty()) {
+      out += pending;
+      pending.clear();
+    }
+    return out;
+  }
+
+  void pass_event(std::string_view ev, std::string& out) {
+    const size_t data = ev.find("data:");
+    if (data == std::string_view::npos) {
+      out += ev;
+      return;
+    }
+    std::string_view payload = ev.substr(data + 5);
+    while (!payload.empty() && payload.front() == ' ') payload.remove_prefix(1);
+    if (payload.rfind("[DONE]", 0) == 0) {
+      out += ev;
+      return;
+    }
+    // Only chunks that carry a usage object are parsed (the last one, when include_usage is on).
+    if (payload.find("\"usage\":{") != std::string_view::npos ||
+        payload.find("\"usage\": {") != std::string_view::npos) {
+      nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
+      if (!j.is_discarded() && j.is_object()) {
+        if (auto it = j.find("usage"); it != j.end() && it->is_object()) {
+          read_usage(*it, ctx->usage);
+          auto ch = j.find("choices");
+          const bool usage_only = ch == j.end() || (ch->is_array() && ch->empty());
+          if (usage_only && !ctx->info.client_wants_usage) return;  // added by the gateway: not the client's
+        }
+      }
+    }
+    ++ctx->streamed_events;
+    out += ev;
+  }
+
+  void on_head(int status, const Headers& headers) {
+    std::lock_guard lk(mu);
+    upstream_status = status;
+    for (const auto& [k, v] : headers) {
+      if (k == "Server" || k == "Date") continue;
+      upstream_headers.emplace_back(k, v);
+    }
+    std::string ct;
+    for (const auto& [k, v] : headers)
+      if (k == "Content-Type" || k == "content-type") ct = v;
+    if (status == 200 && ct.rfind("text/event-stream", 0) == 0 && !client_gone) {
+      streaming = true;
+      head_sent = true;
+      server::HttpHeaders h = client_headers();
+      ex->start_stream(status, ct, std::move(h));
+    }
+  }
+
+  server::HttpHeaders client_headers() const {
+    server::HttpHeaders h;
+    h.emplace_back("x-request-id", ctx->request_id);
+    for (const auto& kv : ctx->response_headers) h.push_back(kv);
+    for (const auto& [k, v] : upstream_headers) {
+      if (k == "Content-Type" || k == "content-type" || k == "x-request-id") continue;
+      h.emplace_back(k, v);
+    }
+    return h;
+  }
+
+  void on_data(std::string_view bytes) {
+    std::lock_guard lk(mu);
+    if (client_gone) return;
+    if (!streaming) {
+      if (body.size() < (64u << 20)) body.append(bytes);
+      return;
+    }
+    pending.append(bytes);
+    std::string out = take_events(false);
+    if (!out.empty()) ex->send_chunk(std::move(out));
+  }
+
+  void on_done(const Status& st) {
+    std::unique_lock lk(mu);
+    done = true;
+    RequestContext& c = *ctx;
+    std::string tail;
+    if (streaming && !client_gone) tail = take_events(true);
+    if (client_gone) {
+      c.outcome = "client_disconnected";
+      c.status = 499;
+    } else if (!st.is_ok()) {
+      c.outcome = "upstream_error";
+      c.status = head_sent ? upstream_status : 502;
+      gw->upstream_errors->labels({}).inc();
+      HEARTH_LOG_WARN("gateway: request {}: {}", c.request_id, st.message());
+    } else {
+      c.status = upstream_status;
+      if (!streaming && upstream_status == 200) {
+        nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+        if (!j.is_discarded() && j.is_object())
+          if (auto it = j.find("usage"); it != j.end()) read_usage(*it, c.usage);
+      }
+      if (upstream_status != 200) c.outcome = "upstream_status";
+    }
+    if (!c.usage.known && upstream_status == 200) {
+      // Not reported (the client hung up, or the upstream broke off): the gateway's estimate.
+      c.usage.prompt_tokens = c.info.prompt_estimate / 4;
+      c.usage.completion_tokens = c.streamed_events;
+    }
+    finish(std::move(lk), st, std::move(tail));
+  }
+
+  // Completes the request: filters' on_complete, metrics, the usage record, then (once it is durable) the
+  // client's response.
+  void finish(std::unique_lock<std::mutex> lk, const Status& st, std::string tail) {
+    RequestContext& c = *ctx;
+    for (size_t i = filters_ran; i-- > 0;) gw->chain[i]->on_complete(c);
+    gw->requests->labels({c.tenant, c.info.model, std::to_string(c.status)}).inc();
+    gw->in_flight->labels({}).dec();
+    store::UsageRecord u;
+    u.ts_ms = wall_ms();
+    u.tenant = c.tenant;
+    u.key_id = c.key_id;
+    u.model = c.info.model;
+    u.prompt_tokens = c.usage.prompt_tokens;
+    u.cached_tokens = c.usage.cached_tokens;
+    u.completion_tokens = c.usage.completion_tokens;
+    u.reasoning_tokens = c.usage.reasoning_tokens;
+    u.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - c.start).count();
+    u.status = c.status;
+    u.outcome = c.outcome;
+    u.request_id = c.request_id;
+    const bool gone = client_gone;
+    const bool was_streaming = streaming;
+    const bool ok = st.is_ok();
+    std::string whole = std::move(body);
+    const int status = upstream_status;
+    server::HttpHeaders headers = client_headers();
+    lk.unlock();
+    auto self = shared_from_this();
+    gw->records->usage(std::move(u), [self, gone, was_streaming, ok, tail = std::move(tail),
+                                      whole = std::move(whole), status,
+                                      headers = std::move(headers)](const Status& written) mutable {
+      if (!written.is_ok())
+        HEARTH_LOG_ERROR("gateway: request {}: usage not recorded: {}", self->ctx->request_id,
+                         written.message());
+      if (gone) return;
+      if (was_streaming) {
+        if (!ok)
+          tail +=
+              "data: {\"error\": {\"message\": \"the upstream stopped mid-stream\", \"type\": "
+              "\"server_error\"}}\n\n";
+        if (!tail.empty()) self->ex->send_chunk(std::move(tail));
+        self->ex->end_stream();
+      } else if (!ok) {
+        Rejection r;
+        r.status = 502;
+        r.type = "server_error";
+        r.message = fmt::format("the upstream model server did not answer ({}); request id {}",
+                                self->gw->upstream->host_port(), self->ctx->request_id);
+        self->ex->respond(502, "application/json", error_json(r), {{"x-request-id", self->ctx->request_id}});
+      } else {
+        std::string ct = "application/json";
+        server::HttpHeaders h;
+        for (auto& [k, v] : headers) {
+          if (k == "Content-Type" || k == "content-type") {
+            ct = v;
+          } else {
+            h.emplace_back(k, v);
+          }
+        }
+        self->ex->respond(status, ct, std::move(whole), std::move(h));
+      }
+    });
+  }
+
+  void on_client_close() {
+    std::shared_ptr<UpstreamCall> c;
+    {
+      std::lock_guard lk(mu);
+      if (done) return;
+      client_gone = true;
+      c = call;
+    }
+    if (c) c->cancel();
+  }
+};
+
+}  // namespace
+
+void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
+  const std::string_view path = ex->path();
+  const auto& req = ex->request();
+  if (path == "/health") {
+    ex->respond(200, "application/json", "{\"status\":\"ok\"}");
+    return;
+  }
+  if (path == "/metrics") {
+    ex->respond(200, "text/plain; version=0.0.4; charset=utf-8", registry.render());
+    return;
+  }
+  if (path.rfind("/v1/", 0) != 0) {
+    Rejection r;
+    r.status = 404;
+    r.message = fmt::format("no route {}: the gateway serves /v1/*, /health and /metrics", path);
+    ex->respond(404, "application/json", error_json(r));
+    return;
+  }
+  auto ctx = std::make_shared<RequestContext>();
+  ctx->request_id = new_request_id();
+  ctx->info.method = std::string(req.method_string());
+  ctx->info.path = std::string(path);
+  ctx->info.authorization = std::string(ex->header("Authorization"));
+  ctx->body = req.body();
+  in_flight->labels({}).inc();
+  size_t ran = 0;
+  for (; ran < chain.size(); ++ran) {
+    if (auto rej = chain[ran]->on_request(*ctx)) {
+      for (size_t i = ran; i-- > 0;) chain[i]->on_complete(*ctx);
+      ctx->status = rej->status;
+      requests->labels({ctx->tenant, ctx->info.model, std::to_string(rej->status)}).inc();
+      in_flight->labels({}).dec();
+      server::HttpHeaders h(rej->headers.begin(), rej->headers.end());
+      h.emplace_back("x-request-id", ctx->request_id);
+      ex->respond(rej->status, "application/json", error_json(*rej), std::move(h));
+      return;
+    }
+  }
+  proxy(ex, std::move(ctx), ran);
+}
+
+void Gateway::Impl::proxy(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx,
+                          size_t ran) {
+  auto fw = std::make_shared<Forward>();
+  fw->gw = this;
+  fw->ex = ex;
+  fw->ctx = ctx;
+  fw->filters_ran = ran;
+  UpstreamRequest r;
+  r.method = ctx->info.method;
+  r.target = std::string(ex->request().target());
+  r.headers.emplace_back("Content-Type", "application/json");
+  if (std::string_view a = ex->header("Accept"); !a.empty()) r.headers.emplace_back("Accept", std::string(a));
+  r.headers.emplace_back("x-hearth-tenant", ctx->tenant);  // hearth serve's fairness key
+  r.headers.emplace_back("x-request-id", ctx->request_id);
+  if (!config.upstream_api_key.empty())
+    r.headers.emplace_back("Authorization", "Bearer " + config.upstream_api_key);
+  r.body = std::move(ctx->body);
+  UpstreamHandlers h;
+  h.on_head = [fw](int status, const Headers& headers) { fw->on_head(status, headers); };
+  h.on_data = [fw](std::string_view b) { fw->on_data(b); };
+  h.on_done = [fw](const Status& st) { fw->on_done(st); };
+  ex->on_close([fw] { fw->on_client_close(); });
+  overhead->labels({}).observe(std::chrono::duration<double>(Clock::now() - ctx->start).count());
+  auto call = upstream->send(std::move(r), std::move(h));
+  std::lock_guard lk(fw->mu);
+  fw->call = call;
+  if (fw->client_gone && !fw->done) call->cancel();
+}
+
+Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, store::Store& store) {
+  HEARTH_RETURN_IF_ERROR(config.validate());
+  auto impl = std::make_unique<Impl>(config, store);
+  Impl* g = impl.get();
+  g->requests =
+      g->registry
+          .counter("hearth_gateway_requests", "Requests answered, by tenant, model and HTTP status.",
+                   {"tenant", "model", "status"})
+          .value();
+  g->upstream_errors =
+      g->registry
+          .counter("hearth_gateway_upstream_errors", "Upstream calls that failed (connect, reset, timeout).")
+          .value();
+  g->overhead =
+      g->registry
+          .histogram("hearth_gateway_overhead_seconds",
+                     "Gateway time before a request is forwarded (authn, decode, quota).", kOverheadBounds)
+          .value();
+  g->in_flight = g->registry.gauge("hearth_gateway_requests_in_flight", "Requests being handled.").value();
+  g->records = std::make_unique<RecordWriter>(store, config.records);
+  RecordWriter* rw = g->records.get();
+  auto* written = g->registry
+                      .callback_counter("hearth_gateway_records_written",
+                                        "Usage and audit records durably written, by kind.", {"kind"})
+                      .value();
+  (void)written->add({"usage"}, [rw] { return static_cast<double>(rw->stats().usage_written); });
+  (void)written->add({"audit"}, [rw] { return static_cast<double>(rw->stats().audit_written); });
+  g->chain.push_back(std::make_unique<AuthnFilter>(config.authn, store, *g->records, g->registry));
+  g->chain.push_back(std::make_unique<DecodeFilter>(config.decode));
+  g->chain.push_back(std::make_unique<QuotaFilter>(config.quota, store, g->registry));
+  HEARTH_ASSIGN_OR_RETURN(g->upstream, UpstreamPool::create(config.upstream));
+  HEARTH_ASSIGN_OR_RETURN(
+      g->http,
+      server::HttpServer::create(config.http, [g](std::shared_ptr<server::Exchange> ex) { g->handle(ex); }));
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Gateway::~Gateway() {
+  stop();
+}
+uint16_t Gateway::port() const {
+  return impl_->http->port();
+}
+void Gateway::start() {
+  impl_->http->start();
+}
+void Gateway::stop() {
+  if (!impl_->http) return;
+  impl_->http->stop_accepting();
+  impl_->http->stop();
+  impl_->http.reset();
+  impl_->upstream.reset();
+  impl_->records.reset();  // writes what is queued
+}
+
+}  // namespace hearth::gateway

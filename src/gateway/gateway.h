@@ -1,0 +1,51 @@
+#pragma once
+// Gateway: `hearth gateway`, an OpenAI-compatible front for one upstream model server. Each request to
+// /v1/* runs the filter chain (authn -> decode -> quota), is forwarded to the upstream (route) with the
+// response streamed back unbuffered, then metered: a usage record per request, written durably (group
+// commit) before the client's response is finished. /health and /metrics (gateway metrics) are open.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/metrics.h"
+#include "core/status.h"
+#include "gateway/authn_filter.h"
+#include "gateway/decode_filter.h"
+#include "gateway/quota_filter.h"
+#include "gateway/record_writer.h"
+#include "gateway/upstream.h"
+#include "server/http_server.h"
+#include "store/store.h"
+
+namespace hearth::gateway {
+
+struct GatewayConfig {
+  server::HttpServerConfig http;
+  UpstreamConfig upstream;
+  std::string upstream_api_key;  // sent upstream as Bearer, when the upstream wants one
+  AuthnConfig authn;
+  DecodeConfig decode;
+  QuotaConfig quota;
+  RecordWriterConfig records;
+  Status validate() const;
+};
+
+class Gateway {
+ public:
+  // The store must outlive the gateway. Binds the listener (port 0: any free port).
+  static Result<std::unique_ptr<Gateway>> create(const GatewayConfig& config, store::Store& store);
+  ~Gateway();
+
+  uint16_t port() const;
+  void start();
+  void stop();  // stops accepting, then the I/O threads; queued records are written
+
+  struct Impl;
+
+ private:
+  explicit Gateway(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hearth::gateway

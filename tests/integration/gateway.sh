@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# hearth gateway in front of a real hearth serve, with a SQLite store made by hearth admin: API keys (401
+# with an OpenAI error object for missing, malformed, unknown and revoked keys), the official openai SDK's
+# checks run through the gateway, streamed responses passed through (the usage chunk the gateway adds for
+# metering is not shown to clients that did not ask), rpm limits (429 + Retry-After + x-ratelimit-*), a burst
+# of concurrent requests against a small token budget never overspends it, usage records per request (also
+# for a client hanging up mid-stream), every auth decision in the audit log (chain intact), the key never in
+# a log or the database, and /metrics.
+set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+hearth_it_init
+
+check "model synth --preset tiny" "$HEARTH" model synth --preset tiny --out "$IT_TMP/tiny"
+start_server upstream --model "$IT_TMP/tiny" --served-model-name tiny --max-num-seqs 64
+UP=$PORT
+UP_PID=$SERVER_PID
+
+DB=$IT_TMP/gw.db
+S="sqlite:$DB"
+adm() { "$HEARTH" admin --store "$S" "$@"; }
+adm tenant create acme >/dev/null && adm tenant create slow --rpm 2 >/dev/null &&
+  adm tenant create small --budget-tokens 3000 >/dev/null
+KEY=$(adm key create --tenant acme --json | json_eval /dev/stdin "d['key']")
+SLOW=$(adm key create --tenant slow --json | json_eval /dev/stdin "d['key']")
+SMALL=$(adm key create --tenant small --json | json_eval /dev/stdin "d['key']")
+[ -n "$KEY" ] && [ -n "$SLOW" ] && [ -n "$SMALL" ] && pass "tenants and keys made with hearth admin" || fail "admin setup"
+
+# The gateway, in the background on a free port.
+"$HEARTH" gateway --upstream "http://127.0.0.1:$UP" --store "$S" --port 0 --port-file "$IT_TMP/gw.port" \
+  --key-cache-ms 300 >"$IT_TMP/gw.log" 2>&1 &
+GW_PID=$!
+SERVER_PIDS+=("$GW_PID")
+for _ in $(seq 100); do [ -s "$IT_TMP/gw.port" ] && break; sleep 0.1; done
+GW=$(cat "$IT_TMP/gw.port" 2>/dev/null)
+if [ -n "$GW" ]; then pass "gateway is listening (port $GW)"; else fail "gateway start" "$(tail -5 "$IT_TMP/gw.log")"; finish; fi
+URL=http://127.0.0.1:$GW
+
+CHECK="/health" expect_exit 0 curl -sf "$URL/health"
+CHAT='{"model":"tiny","messages":[{"role":"user","content":"hello there"}],"max_tokens":8}'
+post() {  # KEY BODY [PATH]: prints the status line + headers + body (curl -i)
+  curl -s -i -X POST "$URL${3:-/v1/chat/completions}" -H 'Content-Type: application/json' \
+    ${1:+-H "Authorization: Bearer $1"} -d "$2"
+}
+check_401() {  # LABEL KEY
+  post "$2" "$CHAT" >"$IT_TMP/r.txt"
+  if head -1 "$IT_TMP/r.txt" | grep -q " 401" && grep -q '"code":"invalid_api_key"' "$IT_TMP/r.txt" &&
+    grep -qi '^www-authenticate: Bearer' "$IT_TMP/r.txt"; then
+    pass "$1: 401, OpenAI error object, WWW-Authenticate"
+  else
+    fail "$1: 401" "$(head -c 400 "$IT_TMP/r.txt")"
+  fi
+}
+check_401 "no key" ""
+check_401 "malformed key" "sk-not-ours"
+check_401 "unknown hearth key" "hk_AAAAAAAA_$(printf 'B%.0s' $(seq 43))"
+
+post "$KEY" "$CHAT" >"$IT_TMP/r.txt"
+if head -1 "$IT_TMP/r.txt" | grep -q " 200" && grep -q '"usage"' "$IT_TMP/r.txt" && grep -qi '^x-request-id: gw-' "$IT_TMP/r.txt"; then
+  pass "valid key: 200 from the upstream, usage, x-request-id"
+else
+  fail "valid key: 200" "$(head -c 600 "$IT_TMP/r.txt")"
+fi
+
+# Streams: the gateway asks the upstream for usage; a client that did not ask does not see that chunk.
+curl -sN "$URL/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  -d '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":6,"stream":true}' >"$IT_TMP/s1.txt"
+if tail -2 "$IT_TMP/s1.txt" | grep -q '^data: \[DONE\]' && ! grep -q '"usage":{' "$IT_TMP/s1.txt" &&
+  [ "$(grep -c '^data: {' "$IT_TMP/s1.txt")" -ge 2 ]; then
+  pass "stream without include_usage: chunks, [DONE], no usage chunk"
+else
+  fail "stream without include_usage" "$(head -c 600 "$IT_TMP/s1.txt")"
+fi
+curl -sN "$URL/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  -d '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":6,"stream":true,"stream_options":{"include_usage":true}}' >"$IT_TMP/s2.txt"
+if [ "$(grep -c '"usage":{' "$IT_TMP/s2.txt")" = 1 ]; then pass "stream with include_usage: one usage chunk"; else
+  fail "stream with include_usage" "$(head -c 600 "$IT_TMP/s2.txt")"; fi
+
+# The official SDK's suite, through the gateway (its /metrics checks read the upstream's).
+SDK=$ROOT/.cache/npm/node_modules/openai/index.mjs
+if command -v node >/dev/null && [ -f "$SDK" ]; then
+  HEARTH_URL=$URL HEARTH_METRICS_URL=http://127.0.0.1:$UP HEARTH_MODEL=tiny HEARTH_API_KEY=$KEY OPENAI_SDK=$SDK \
+    timeout -k 5 120 node "$ROOT/tests/integration/serve_openai_sdk.mjs" >"$IT_TMP/node.out" 2>&1
+  if grep -qx "all passed" "$IT_TMP/node.out"; then
+    pass "openai SDK through the gateway: $(grep -c '^ok - ' "$IT_TMP/node.out") checks passed"
+  else
+    fail "openai SDK through the gateway" "$(grep -A3 '^FAIL' "$IT_TMP/node.out" | head -20)"
+  fi
+else
+  fail "node and the openai SDK are installed (scripts/fetch_tokenizers.sh)"
+fi
+
+# rpm 2: the third request in a row is refused with Retry-After and the limit headers.
+post "$SLOW" "$CHAT" >/dev/null
+post "$SLOW" "$CHAT" >/dev/null
+post "$SLOW" "$CHAT" >"$IT_TMP/r.txt"
+if head -1 "$IT_TMP/r.txt" | grep -q " 429" && grep -qi '^retry-after: [1-9]' "$IT_TMP/r.txt" &&
+  grep -qi '^x-ratelimit-limit-requests: 2' "$IT_TMP/r.txt" && grep -q '"code":"rate_limit_exceeded"' "$IT_TMP/r.txt"; then
+  pass "rpm 2: third request 429, Retry-After, x-ratelimit-limit-requests"
+else
+  fail "rpm 2: third request 429" "$(head -c 600 "$IT_TMP/r.txt")"
+fi
+
+# Budget 3,000 tokens, 200 concurrent requests (max_tokens 40): never overspent.
+cat >"$IT_TMP/burst.py" <<'PY'
+import concurrent.futures, json, sys, urllib.request, urllib.error
+url, key = sys.argv[1], sys.argv[2]
+body = json.dumps({"model": "tiny", "prompt": "the river runs", "max_tokens": 40, "ignore_eos": True}).encode()
+def one(_):
+    req = urllib.request.Request(url + "/v1/completions", data=body, headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.load(r)["usage"]["total_tokens"]
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)["error"]["code"]
+with concurrent.futures.ThreadPoolExecutor(200) as ex:
+    res = list(ex.map(one, range(200)))
+ok = [t for s, t in res if s == 200]
+refused = [t for s, t in res if s == 429]
+print(json.dumps({"ok": len(ok), "used": sum(ok), "refused": len(refused), "codes": sorted(set(map(str, refused))), "other": [r for r in res if r[0] not in (200, 429)][:3]}))
+PY
+CHECK="200 concurrent requests against a 3,000-token budget" expect_json_stdout \
+  "d['ok'] > 0 and d['refused'] > 0 and d['used'] <= 3000 and d['codes'] == ['insufficient_quota'] and not d['other']" \
+  python3 "$IT_TMP/burst.py" "$URL" "$SMALL"
+echo "     $(cat "$IT_OUT")"
+
+# A client hanging up mid-stream: the upstream request is cancelled, the usage still recorded.
+python3 - "$GW" "$KEY" <<'PY'
+import http.client, json, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("POST", "/v1/completions", json.dumps({"model": "tiny", "prompt": "abort me", "max_tokens": 2000, "ignore_eos": True, "stream": True}),
+          {"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+r = c.getresponse()
+for _ in range(5): r.readline()
+c.sock.close()
+PY
+sleep 1
+CHECK="client hung up: recorded as client_disconnected with the tokens streamed" expect_exit 0 \
+  sqlite3 "$DB" "SELECT 1/(COUNT(*) = 1) FROM usage WHERE outcome = 'client_disconnected' AND completion_tokens > 0 AND completion_tokens < 2000"
+running=$(curl -s "http://127.0.0.1:$UP/metrics" | awk '/^hearth:num_requests_running/ {print $2}')
+if [ "${running%.*}" = 0 ]; then pass "the upstream stopped generating for it"; else fail "upstream still running $running"; fi
+
+# Revocation reaches the gateway within --key-cache-ms.
+PREFIX=${KEY:0:11}
+adm key revoke "$PREFIX" >/dev/null
+sleep 0.5
+check_401 "revoked key (after the key cache's 300 ms)" "$KEY"
+
+# Metering, audit, metrics, secrets.
+n200=$(sqlite3 "$DB" "SELECT COUNT(*) FROM usage WHERE tenant = 'acme' AND status = 200")
+[ "${n200:-0}" -ge 3 ] && pass "usage records for acme's requests ($n200)" || fail "usage records" "$n200"
+curl -s "$URL/metrics" >"$IT_TMP/m.txt"
+if grep -q 'hearth_gateway_requests_total{tenant="acme",model="tiny",status="200"}' "$IT_TMP/m.txt" &&
+  grep -q 'hearth_gateway_auth_failures_total{reason="missing"} 1' "$IT_TMP/m.txt" &&
+  grep -q 'hearth_gateway_quota_rejections_total{tenant="small",reason="budget"}' "$IT_TMP/m.txt" &&
+  grep -q '^hearth_gateway_overhead_seconds_count' "$IT_TMP/m.txt"; then
+  pass "/metrics: requests by tenant/model/status, auth failures, quota rejections, overhead histogram"
+else
+  fail "/metrics" "$(grep hearth_gateway "$IT_TMP/m.txt" | head -12)"
+fi
+kill -TERM "$GW_PID"
+wait "$GW_PID"
+rc=$?
+[ "$rc" = 0 ] && pass "gateway exits 0 on SIGTERM" || fail "gateway exit status $rc"
+CHECK="audit: chain intact, auth decisions recorded" expect_json_stdout "d['intact'] and d['records'] > 20" \
+  "$HEARTH" audit verify --store "$S" --json
+allow=$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.allow'")
+deny=$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.deny'")
+[ "$allow" -gt 0 ] && [ "$deny" -ge 4 ] && pass "auth.allow ($allow) and auth.deny ($deny) in the audit log" || fail "audit actions" "$allow / $deny"
+leak=0
+for k in "$KEY" "$SLOW" "$SMALL"; do
+  secret=${k:12}
+  if grep -qaF -- "$secret" "$IT_TMP/gw.log" "$IT_TMP/upstream.log" "$DB" "$DB-wal" 2>/dev/null; then leak=1; fi
+done
+[ "$leak" = 0 ] && pass "no key secret in the gateway's or upstream's log or the database" || fail "a key secret leaked"
+kill -0 "$UP_PID" 2>/dev/null && pass "upstream still up"
+finish
