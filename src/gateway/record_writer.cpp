@@ -50,7 +50,8 @@ void RecordWriter::loop() {
       wake_.wait(lk, [&] { return stop_ || !usage_.empty() || !audit_.empty(); });
       if (usage_.empty() && audit_.empty()) return;  // stopping, nothing left
       // Let companions arrive (group commit), unless the batch is full or we are stopping.
-      if (!stop_ && usage_.size() + audit_.size() < static_cast<size_t>(config_.max_batch)) {
+      if (config_.max_delay_us > 0 && !stop_ &&
+          usage_.size() + audit_.size() < static_cast<size_t>(config_.max_batch)) {
         wake_.wait_for(lk, std::chrono::microseconds(config_.max_delay_us), [&] {
           return stop_ || usage_.size() + audit_.size() >= static_cast<size_t>(config_.max_batch);
         });

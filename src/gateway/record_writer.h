@@ -18,7 +18,8 @@ namespace hearth::gateway {
 
 struct RecordWriterConfig {
   int max_batch = 512;
-  int max_delay_us = 2000;  // a record waits at most this long for companions
+  int max_delay_us =
+      0;  // > 0: a record waits up to this long for companions (0: what queued during the last write)
 };
 
 struct RecordWriterStats {

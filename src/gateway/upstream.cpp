@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <mutex>
+#include <optional>
 
 namespace hearth::gateway {
 namespace net = boost::asio;
@@ -36,8 +37,9 @@ Status UpstreamConfig::validate() const {
 struct UpstreamPool::Impl {
   UpstreamConfig config;
   std::string host, port, host_port;
-  net::io_context ioc;
-  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  std::unique_ptr<net::io_context> own;  // when not sharing one
+  net::io_context* ioc = nullptr;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   tcp::resolver::results_type endpoints;
   std::mutex mu;
@@ -61,7 +63,7 @@ namespace {
 class Call final : public UpstreamCall, public std::enable_shared_from_this<Call> {
  public:
   Call(UpstreamPool::Impl& pool, UpstreamRequest req, UpstreamHandlers h)
-      : pool_(pool), strand_(net::make_strand(pool.ioc)), req_(std::move(req)), h_(std::move(h)) {}
+      : pool_(pool), strand_(net::make_strand(*pool.ioc)), req_(std::move(req)), h_(std::move(h)) {}
 
   void start() { net::co_spawn(strand_, run(shared_from_this()), net::detached); }
 
@@ -171,10 +173,18 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
 
 }  // namespace
 
-Result<std::unique_ptr<UpstreamPool>> UpstreamPool::create(const UpstreamConfig& config) {
+Result<std::unique_ptr<UpstreamPool>> UpstreamPool::create(const UpstreamConfig& config,
+                                                           net::io_context* shared) {
   HEARTH_RETURN_IF_ERROR(config.validate());
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  if (shared == nullptr) {
+    impl->own = std::make_unique<net::io_context>();
+    impl->ioc = impl->own.get();
+    impl->work.emplace(impl->ioc->get_executor());
+  } else {
+    impl->ioc = shared;
+  }
   std::string rest = config.url.substr(7);
   if (const size_t slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
   const size_t colon = rest.rfind(':');
@@ -188,21 +198,25 @@ Result<std::unique_ptr<UpstreamPool>> UpstreamPool::create(const UpstreamConfig&
                       config.url);
   impl->host_port = impl->host + ":" + impl->port;
   beast::error_code rec;
-  tcp::resolver resolver(impl->ioc);
+  tcp::resolver resolver(*impl->ioc);
   impl->endpoints = resolver.resolve(impl->host, impl->port, rec);
   if (rec)
     return make_error(ErrorCode::kInvalidArgument, "cannot resolve the upstream {}: {}", impl->host,
                       rec.message());
-  for (int i = 0; i < config.io_threads; ++i) impl->threads.emplace_back([p = impl.get()] { p->ioc.run(); });
+  if (impl->own)
+    for (int i = 0; i < config.io_threads; ++i)
+      impl->threads.emplace_back([p = impl.get()] { p->ioc->run(); });
   return std::unique_ptr<UpstreamPool>(new UpstreamPool(std::move(impl)));
 }
 
 UpstreamPool::UpstreamPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 UpstreamPool::~UpstreamPool() {
-  impl_->work.reset();
-  impl_->ioc.stop();
-  for (auto& t : impl_->threads) t.join();
+  if (impl_->own) {
+    impl_->work.reset();
+    impl_->ioc->stop();
+    for (auto& t : impl_->threads) t.join();
+  }
   impl_->idle.clear();
 }
 

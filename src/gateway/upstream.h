@@ -16,6 +16,10 @@
 
 #include "core/status.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace hearth::gateway {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -47,7 +51,10 @@ class UpstreamCall;
 
 class UpstreamPool {
  public:
-  static Result<std::unique_ptr<UpstreamPool>> create(const UpstreamConfig& config);
+  // With `shared`, calls run on that I/O context's threads (e.g. the gateway's HTTP server's: no thread hop
+  // between the client and the upstream side) and config.io_threads is unused; it must outlive the pool.
+  static Result<std::unique_ptr<UpstreamPool>> create(const UpstreamConfig& config,
+                                                      boost::asio::io_context* shared = nullptr);
   ~UpstreamPool();
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;

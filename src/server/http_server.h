@@ -104,6 +104,9 @@ class HttpServer {
   // Stops the I/O threads (after stop_accepting and a drain, or at once) and joins them.
   void stop();
   HttpServerStats stats() const;
+  // The I/O context the sessions run on: other asynchronous work (the gateway's upstream calls) can share
+  // its threads, so a proxied byte does not hop between thread pools.
+  boost::asio::io_context& io_context() { return *ioc_; }
   // CPU seconds the I/O threads have used (for the overhead benchmark and /metrics).
   double io_cpu_seconds() const;
 
