@@ -57,7 +57,7 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
     failures+=("ctest-asan")
   fi
   stage "hearth serve under ASan+UBSan (integration scripts against build-asan/hearth)"
-  for t in tests/integration/serve_api.sh tests/integration/serve_openai_sdk.sh; do
+  for t in tests/integration/serve_api.sh tests/integration/serve_openai_sdk.sh tests/integration/gateway.sh; do
     echo "--- $t"
     if ! HEARTH_BIN="$ROOT/build-asan/hearth" ASAN_OPTIONS=detect_leaks=1 \
          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash "$t"; then

@@ -1,6 +1,7 @@
 // Helpers shared by the subcommands: reading stdin, finding the executable.
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "commands.h"
 
@@ -97,6 +98,22 @@ std::string describe_runner(const ModelRunner& r) {
                        static_cast<double>(m.activation_bytes) / (1 << 30));
   }
   return fmt::format("cpu ({} kernels, {} threads)", cpu_isa_name(cpu_isa()), r.pool().size());
+}
+
+sigset_t block_termination_signals() {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return sigs;
+}
+
+void write_port_file(const std::string& path, uint16_t port) {
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace hearth::app

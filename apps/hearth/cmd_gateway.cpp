@@ -33,12 +33,7 @@ int run_gateway(GatewayArgs& a) {
   }
   if (a.upstream_api_key.empty())
     if (const char* k = std::getenv("HEARTH_UPSTREAM_API_KEY")) a.upstream_api_key = k;
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t sigs = block_termination_signals();
 
   auto st = store::Store::open(a.store);
   if (!st.is_ok()) {
@@ -63,11 +58,7 @@ int run_gateway(GatewayArgs& a) {
   }
   (*gw)->start();
   const uint16_t port = (*gw)->port();
-  if (!a.port_file.empty()) {
-    const std::string tmp = a.port_file + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    std::filesystem::rename(tmp, a.port_file);
-  }
+  if (!a.port_file.empty()) write_port_file(a.port_file, port);
   std::fprintf(stderr, "gateway: http://%s:%u/v1 -> %s (store %s)\n", a.host.c_str(), port,
                a.upstream.c_str(), a.store.rfind("postgres", 0) == 0 ? "postgresql" : a.store.c_str());
   int sig = 0;

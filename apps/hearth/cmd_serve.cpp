@@ -96,12 +96,7 @@ int run_serve(ServeArgs a) {
   }
 
   // Signals are taken by a waiting thread; every other thread has them blocked.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t sigs = block_termination_signals();
 
   RunnerOptions ropt;
   if (int rc = apply_device_flags(a.dev, &ropt); rc != 0) return rc;
@@ -163,11 +158,7 @@ int run_serve(ServeArgs a) {
   metrics.set_http(http->get());
   (*http)->start();
   const uint16_t port = (*http)->port();
-  if (!a.port_file.empty()) {
-    const std::string tmp = a.port_file + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    std::filesystem::rename(tmp, a.port_file);
-  }
+  if (!a.port_file.empty()) write_port_file(a.port_file, port);
   std::fprintf(
       stderr,
       "serve: %s (%s, %s) loaded in %.2f s; context %lld tokens, KV cache %lld tokens\n"

@@ -1,6 +1,10 @@
 #pragma once
 // Each subcommand registers itself on the CLI11 app and runs when selected.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
+
+#include <cstdint>
 
 #include <functional>
 #include <memory>
@@ -35,6 +39,11 @@ void register_all_commands(CLI::App& app, RunFn* run);
 }  // namespace hearth::app
 
 namespace hearth::app {
+// For long-running servers: blocks SIGINT and SIGTERM (call before starting any thread: threads inherit the
+// mask, and the caller sigwait()s on the returned set) and ignores SIGPIPE.
+sigset_t block_termination_signals();
+// Writes the bound port to `path` atomically (a temporary file, then rename), for scripts to read.
+void write_port_file(const std::string& path, uint16_t port);
 // All of standard input (the text/JSON commands read).
 std::string read_stdin();
 // The directory of the running executable ("" when unknown).

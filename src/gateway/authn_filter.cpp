@@ -83,12 +83,7 @@ std::optional<Rejection> AuthnFilter::on_request(RequestContext& ctx) {
     auto r = store_.authenticate(token);
     if (!r.is_ok()) {
       failures_->labels({"store_error"}).inc();
-      Rejection rej;
-      rej.status = 503;
-      rej.type = "server_error";
-      rej.message = "the gateway cannot check credentials right now (its store failed); retry shortly";
-      rej.headers.emplace_back("Retry-After", "1");
-      return rej;
+      return unavailable("the gateway cannot check credentials right now (its store failed); retry shortly");
     }
     if (!r->has_value()) return deny(ctx, who, "invalid", "the API key is unknown, revoked or expired");
     info = **r;

@@ -60,6 +60,16 @@ struct Rejection {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// 503 with Retry-After: 1, for a dependency (the store) that failed; the message says what could not be done.
+inline Rejection unavailable(std::string message) {
+  Rejection r;
+  r.status = 503;
+  r.type = "server_error";
+  r.message = std::move(message);
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
 class Filter {
  public:
   virtual ~Filter() = default;

@@ -68,12 +68,7 @@ std::optional<Rejection> QuotaFilter::on_request(RequestContext& ctx) {
   std::lock_guard lk(st.mu);
   if (Status s = refresh(ctx.tenant, st, now); !s.is_ok()) {
     HEARTH_LOG_ERROR("gateway: tenant limits of '{}' not readable: {}", ctx.tenant, s.to_string());
-    Rejection r;
-    r.status = 503;
-    r.type = "server_error";
-    r.message = "the gateway cannot read this tenant's limits right now; retry shortly";
-    r.headers.emplace_back("Retry-After", "1");
-    return r;
+    return unavailable("the gateway cannot read this tenant's limits right now; retry shortly");
   }
   const store::TenantLimits& l = st.limits;
   const double dt = std::chrono::duration<double>(now - st.refilled).count();

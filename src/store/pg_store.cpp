@@ -65,6 +65,14 @@ class PgResult {
   }
   int64_t i64(int row, int col) const { return std::strtoll(PQgetvalue(r_, row, col), nullptr, 10); }
   bool null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+  // One row, with the (col) accessors the shared row mappers use.
+  struct Row {
+    const PgResult& r;
+    int i;
+    int64_t i64(int col) const { return r.i64(i, col); }
+    std::string text(int col) const { return r.text(i, col); }
+  };
+  Row row(int i) const { return {*this, i}; }
 
  private:
   PGresult* r_;
@@ -212,7 +220,7 @@ class PgStore final : public Store {
         Params().add(tenant));
     if (!r.ok()) return db_error("list keys", r);
     std::vector<ApiKeyInfo> out;
-    for (int i = 0; i < r.rows(); ++i) out.push_back(key_row(r, i));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(detail::key_from_row(r.row(i)));
     return out;
   }
 
@@ -235,7 +243,7 @@ class PgStore final : public Store {
     if (!r.ok()) return db_error("authenticate", r);
     if (r.rows() == 0 || !detail::key_hash_matches(r.text(0, 6), presented))
       return std::optional<ApiKeyInfo>();
-    ApiKeyInfo info = key_row(r, 0);
+    ApiKeyInfo info = detail::key_from_row(r.row(0));
     if (info.revoked_ms != 0 || (info.expires_ms != 0 && info.expires_ms <= now_ms()))
       return std::optional<ApiKeyInfo>();
     return std::optional<ApiKeyInfo>(std::move(info));
@@ -280,29 +288,15 @@ class PgStore final : public Store {
   Result<std::vector<UsageRecord>> list_usage(const std::string& tenant, int64_t since_ms, int64_t until_ms,
                                               int64_t limit) override {
     std::lock_guard lk(mu_);
-    PgResult r = exec(
-        "SELECT ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens, "
-        "reasoning_tokens,"
-        " latency_ms, status, outcome, request_id FROM usage WHERE ($1 = '' OR tenant = $1) AND ts_ms >= $2"
-        " AND ($3 = 0 OR ts_ms < $3) ORDER BY ts_ms, id LIMIT $4",
-        Params().add(tenant).add(since_ms).add(until_ms).add(limit));
+    PgResult r = exec((std::string("SELECT ") + detail::kUsageColumns +
+                       " FROM usage WHERE ($1 = '' OR tenant = $1) AND ts_ms >= $2"
+                       " AND ($3 = 0 OR ts_ms < $3) ORDER BY ts_ms, id LIMIT $4")
+                          .c_str(),
+                      Params().add(tenant).add(since_ms).add(until_ms).add(limit));
     if (!r.ok()) return db_error("list usage", r);
     std::vector<UsageRecord> out;
     for (int i = 0; i < r.rows(); ++i) {
-      UsageRecord u;
-      u.ts_ms = r.i64(i, 0);
-      u.tenant = r.text(i, 1);
-      u.key_id = r.i64(i, 2);
-      u.model = r.text(i, 3);
-      u.prompt_tokens = r.i64(i, 4);
-      u.cached_tokens = r.i64(i, 5);
-      u.completion_tokens = r.i64(i, 6);
-      u.reasoning_tokens = r.i64(i, 7);
-      u.latency_ms = r.i64(i, 8);
-      u.status = static_cast<int>(r.i64(i, 9));
-      u.outcome = r.text(i, 10);
-      u.request_id = r.text(i, 11);
-      out.push_back(std::move(u));
+      out.push_back(detail::usage_from_row(r.row(i)));
     }
     return out;
   }
@@ -455,17 +449,6 @@ class PgStore final : public Store {
     if (!r.ok()) return db_error("find tenant", r);
     if (r.rows() == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
     return r.i64(0, 0);
-  }
-
-  static ApiKeyInfo key_row(const PgResult& r, int i) {
-    ApiKeyInfo k;
-    k.id = r.i64(i, 0);
-    k.prefix = r.text(i, 1);
-    k.tenant = r.text(i, 2);
-    k.created_ms = r.i64(i, 3);
-    k.expires_ms = r.i64(i, 4);
-    k.revoked_ms = r.i64(i, 5);
-    return k;
   }
 
   std::mutex mu_;

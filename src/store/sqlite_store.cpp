@@ -170,7 +170,7 @@ class SqliteStore final : public Store {
     s.bind(1, tenant).bind(2, tenant);
     std::vector<ApiKeyInfo> out;
     int rc;
-    while ((rc = s.step()) == SQLITE_ROW) out.push_back(key_row(s));
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(detail::key_from_row(s));
     if (rc != SQLITE_DONE) return db_error("list keys");
     return out;
   }
@@ -198,7 +198,7 @@ class SqliteStore final : public Store {
     if (rc == SQLITE_DONE) return std::optional<ApiKeyInfo>();
     if (rc != SQLITE_ROW) return db_error("authenticate");
     if (!detail::key_hash_matches(s.text(6), presented)) return std::optional<ApiKeyInfo>();
-    ApiKeyInfo info = key_row(s);
+    ApiKeyInfo info = detail::key_from_row(s);
     if (info.revoked_ms != 0 || (info.expires_ms != 0 && info.expires_ms <= now_ms()))
       return std::optional<ApiKeyInfo>();
     return std::optional<ApiKeyInfo>(std::move(info));
@@ -244,30 +244,16 @@ class SqliteStore final : public Store {
   Result<std::vector<UsageRecord>> list_usage(const std::string& tenant, int64_t since_ms, int64_t until_ms,
                                               int64_t limit) override {
     std::lock_guard lk(mu_);
-    Stmt s(db_,
-           "SELECT ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens, "
-           "reasoning_tokens,"
-           " latency_ms, status, outcome, request_id FROM usage WHERE (? = '' OR tenant = ?) AND ts_ms >= ?"
-           " AND (? = 0 OR ts_ms < ?) ORDER BY ts_ms, id LIMIT ?");
+    Stmt s(db_, (std::string("SELECT ") + detail::kUsageColumns +
+                 " FROM usage WHERE (? = '' OR tenant = ?) AND ts_ms >= ?"
+                 " AND (? = 0 OR ts_ms < ?) ORDER BY ts_ms, id LIMIT ?")
+                    .c_str());
     if (!s.ok()) return db_error("prepare");
     s.bind(1, tenant).bind(2, tenant).bind(3, since_ms).bind(4, until_ms).bind(5, until_ms).bind(6, limit);
     std::vector<UsageRecord> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
-      UsageRecord u;
-      u.ts_ms = s.i64(0);
-      u.tenant = s.text(1);
-      u.key_id = s.i64(2);
-      u.model = s.text(3);
-      u.prompt_tokens = s.i64(4);
-      u.cached_tokens = s.i64(5);
-      u.completion_tokens = s.i64(6);
-      u.reasoning_tokens = s.i64(7);
-      u.latency_ms = s.i64(8);
-      u.status = static_cast<int>(s.i64(9));
-      u.outcome = s.text(10);
-      u.request_id = s.text(11);
-      out.push_back(std::move(u));
+      out.push_back(detail::usage_from_row(s));
     }
     if (rc != SQLITE_DONE) return db_error("list usage");
     return out;
@@ -398,17 +384,6 @@ class SqliteStore final : public Store {
     s.bind(1, name);
     if (s.step() != SQLITE_ROW) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
     return s.i64(0);
-  }
-
-  static ApiKeyInfo key_row(const Stmt& s) {
-    ApiKeyInfo k;
-    k.id = s.i64(0);
-    k.prefix = s.text(1);
-    k.tenant = s.text(2);
-    k.created_ms = s.i64(3);
-    k.expires_ms = s.i64(4);
-    k.revoked_ms = s.i64(5);
-    return k;
   }
 
   sqlite3* db_ = nullptr;

@@ -24,6 +24,43 @@ bool key_hash_matches(const std::string& stored_hash, std::string_view presented
 // A fresh key (secret and public prefix) from the OS CSPRNG; info carries the prefix only.
 Result<NewApiKey> new_key_material();
 
+// The columns of a usage row, in the order usage_from_row reads them (both backends select them so).
+inline constexpr const char* kUsageColumns =
+    "ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, "
+    "latency_ms,"
+    " status, outcome, request_id";
+
+// Row mappers over a backend's row accessor (i64(col), text(col)).
+template <typename Row>
+UsageRecord usage_from_row(const Row& r) {
+  UsageRecord u;
+  u.ts_ms = r.i64(0);
+  u.tenant = r.text(1);
+  u.key_id = r.i64(2);
+  u.model = r.text(3);
+  u.prompt_tokens = r.i64(4);
+  u.cached_tokens = r.i64(5);
+  u.completion_tokens = r.i64(6);
+  u.reasoning_tokens = r.i64(7);
+  u.latency_ms = r.i64(8);
+  u.status = static_cast<int>(r.i64(9));
+  u.outcome = r.text(10);
+  u.request_id = r.text(11);
+  return u;
+}
+// Columns: id, prefix, tenant name, created_ms, expires_ms, revoked_ms.
+template <typename Row>
+ApiKeyInfo key_from_row(const Row& r) {
+  ApiKeyInfo k;
+  k.id = r.i64(0);
+  k.prefix = r.text(1);
+  k.tenant = r.text(2);
+  k.created_ms = r.i64(3);
+  k.expires_ms = r.i64(4);
+  k.revoked_ms = r.i64(5);
+  return k;
+}
+
 // The audit chain's HMAC-SHA256 key and MACs.
 class AuditMac {
  public:
