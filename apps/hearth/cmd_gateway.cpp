@@ -24,6 +24,7 @@ struct GatewayArgs {
   int max_concurrent = 0;
   int key_cache_ms = 5000;
   std::string upstream_api_key;
+  std::string oidc_jwks, oidc_issuer, oidc_audience, oidc_tenant_claim = "tenant";
 };
 
 int run_gateway(GatewayArgs& a) {
@@ -51,6 +52,16 @@ int run_gateway(GatewayArgs& a) {
   c.decode.default_max_tokens = a.default_max_tokens;
   c.quota.max_concurrent_per_tenant = a.max_concurrent;
   c.authn.cache_ttl_ms = a.key_cache_ms;
+  c.authn.oidc.jwks_file = a.oidc_jwks;
+  c.authn.oidc.policy.issuer = a.oidc_issuer;
+  c.authn.oidc.policy.audience = a.oidc_audience;
+  c.authn.oidc.tenant_claim = a.oidc_tenant_claim;
+  if (!a.oidc_jwks.empty() && (a.oidc_issuer.empty() || a.oidc_audience.empty())) {
+    std::fprintf(stderr,
+                 "error: --oidc-jwks needs --oidc-issuer and --oidc-audience (tokens for other parties must "
+                 "not pass)\n");
+    return 2;
+  }
   auto gw = gateway::Gateway::create(c, **st);
   if (!gw.is_ok()) {
     std::fprintf(stderr, "error: %s\n", gw.status().to_string().c_str());
@@ -98,6 +109,14 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--key-cache-ms", args->key_cache_ms,
                   "How long a checked API key is trusted before the store is asked again (revocation delay)")
+      ->capture_default_str();
+  cmd->add_option("--oidc-jwks", args->oidc_jwks,
+                  "OIDC: the identity provider's JWKS (a file, e.g. saved from its jwks_uri); bearer JWTs "
+                  "(RS256/ES256) are then accepted besides API keys");
+  cmd->add_option("--oidc-issuer", args->oidc_issuer, "OIDC: the required iss claim");
+  cmd->add_option("--oidc-audience", args->oidc_audience,
+                  "OIDC: the required aud claim (this gateway's client id)");
+  cmd->add_option("--oidc-tenant-claim", args->oidc_tenant_claim, "OIDC: the claim naming the tenant")
       ->capture_default_str();
   cmd->callback([run, args] { *run = [args] { return run_gateway(*args); }; });
 }

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
+#include <fstream>
+#include <iterator>
 
 namespace hearth::gateway {
 namespace {
@@ -28,6 +31,80 @@ AuthnFilter::AuthnFilter(AuthnConfig config, store::Store& store, RecordWriter& 
                   .counter("hearth_gateway_auth_failures", "Requests refused by authentication, by reason.",
                            {"reason"})
                   .value();
+}
+
+Result<std::unique_ptr<AuthnFilter>> AuthnFilter::create(AuthnConfig config, store::Store& store,
+                                                         RecordWriter& records, Registry& metrics) {
+  std::unique_ptr<AuthnFilter> f(new AuthnFilter(std::move(config), store, records, metrics));
+  if (!f->config_.oidc.jwks_file.empty()) {
+    std::ifstream in(f->config_.oidc.jwks_file, std::ios::binary);
+    if (!in)
+      return make_error(ErrorCode::kNotFound, "cannot read the OIDC key set {}", f->config_.oidc.jwks_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto set = JwkSet::parse(text);
+    if (!set.is_ok()) return set.status().with_context(f->config_.oidc.jwks_file);
+    f->jwks_.emplace(std::move(*set));
+  }
+  return f;
+}
+
+bool AuthnFilter::tenant_exists(const std::string& tenant) {
+  const Clock::time_point now = Clock::now();
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = tenants_.find(tenant); it != tenants_.end() && it->second > now) return true;
+  }
+  auto all = store_.list_tenants();
+  if (!all.is_ok()) return false;
+  std::lock_guard lk(mu_);
+  tenants_.clear();
+  for (const auto& t : *all) tenants_[t.name] = now + std::chrono::milliseconds(config_.cache_ttl_ms);
+  return tenants_.count(tenant) != 0;
+}
+
+std::optional<Rejection> AuthnFilter::on_jwt(RequestContext& ctx, std::string_view token) {
+  const std::string hash = sha256_hex(token);
+  const Clock::time_point now = Clock::now();
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = cache_.find(hash); it != cache_.end() && it->second.until > now) {
+      ctx.tenant = it->second.info.tenant;
+      ctx.key_prefix = it->second.info.prefix;
+      return std::nullopt;
+    }
+  }
+  const int64_t wall_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  auto claims = verify_jwt(token, *jwks_, config_.oidc.policy, wall_s);
+  if (!claims.is_ok())
+    return deny(ctx, "oidc", "invalid_token", "the bearer token was refused: " + claims.status().message());
+  const std::string who =
+      "oidc:" + (claims->subject.empty() ? std::string("?") : claims->subject.substr(0, 128));
+  auto tc = claims->all.find(config_.oidc.tenant_claim);
+  if (tc == claims->all.end() || !tc->is_string())
+    return deny(ctx, who, "no_tenant",
+                fmt::format("the token has no '{}' claim naming a tenant", config_.oidc.tenant_claim));
+  const std::string tenant = tc->get<std::string>();
+  if (!tenant_exists(tenant))
+    return deny(ctx, who, "unknown_tenant",
+                fmt::format("the token's tenant '{}' does not exist here", tenant));
+  ctx.tenant = tenant;
+  ctx.key_prefix = who;
+  store::ApiKeyInfo info;
+  info.tenant = tenant;
+  info.prefix = who;
+  const auto until = std::min(now + std::chrono::milliseconds(config_.cache_ttl_ms),
+                              now + std::chrono::seconds(std::max<int64_t>(0, claims->expires_s - wall_s)));
+  {
+    std::lock_guard lk(mu_);
+    if (cache_.size() >= config_.max_cache_entries) cache_.clear();
+    cache_[hash] = {info, until};
+  }
+  records_.audit({who, "auth.allow",
+                  fmt::format("tenant={} iss={} {} {} request={}", tenant, claims->issuer, ctx.info.method,
+                              ctx.info.path, ctx.request_id)});
+  return std::nullopt;
 }
 
 std::string_view AuthnFilter::bearer_token(std::string_view v) {
@@ -61,6 +138,7 @@ std::optional<Rejection> AuthnFilter::on_request(RequestContext& ctx) {
     return deny(ctx, "anonymous", "missing",
                 "no API key: send it as 'Authorization: Bearer hk_...' (hearth admin key create makes one)");
   }
+  if (jwks_ && std::count(token.begin(), token.end(), '.') == 2) return on_jwt(ctx, token);
   if (!store::looks_like_api_key(token)) {
     return deny(ctx, "anonymous", "malformed",
                 "the API key is not a hearth key (they look like hk_XXXXXXXX_...)");

@@ -404,7 +404,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, st
                       .value();
   (void)written->add({"usage"}, [rw] { return static_cast<double>(rw->stats().usage_written); });
   (void)written->add({"audit"}, [rw] { return static_cast<double>(rw->stats().audit_written); });
-  g->chain.push_back(std::make_unique<AuthnFilter>(config.authn, store, *g->records, g->registry));
+  HEARTH_ASSIGN_OR_RETURN(auto authn, AuthnFilter::create(config.authn, store, *g->records, g->registry));
+  g->chain.push_back(std::move(authn));
   g->chain.push_back(std::make_unique<DecodeFilter>(config.decode));
   g->chain.push_back(std::make_unique<QuotaFilter>(config.quota, store, g->registry));
   HEARTH_ASSIGN_OR_RETURN(g->upstream, UpstreamPool::create(config.upstream));
