@@ -201,6 +201,7 @@ struct Forward : std::enable_shared_from_this<Forward> {
   void on_done(const Status& st) {
     std::unique_lock lk(mu);
     done = true;
+    call.reset();  // the call's handlers hold this forward: break the cycle once it is over
     RequestContext& c = *ctx;
     std::string tail;
     if (streaming && !client_gone) tail = take_events(true);
@@ -369,12 +370,16 @@ void Gateway::Impl::proxy(const std::shared_ptr<server::Exchange>& ex, std::shar
   h.on_head = [fw](int status, const Headers& headers) { fw->on_head(status, headers); };
   h.on_data = [fw](std::string_view b) { fw->on_data(b); };
   h.on_done = [fw](const Status& st) { fw->on_done(st); };
-  ex->on_close([fw] { fw->on_client_close(); });
+  // Weak: the exchange must not keep the forward (and, through it, itself) alive.
+  ex->on_close([weak = std::weak_ptr<Forward>(fw)] {
+    if (auto f = weak.lock()) f->on_client_close();
+  });
   overhead->labels({}).observe(std::chrono::duration<double>(Clock::now() - ctx->start).count());
   auto call = upstream->send(std::move(r), std::move(h));
   std::lock_guard lk(fw->mu);
+  if (fw->done) return;  // already over (a fast upstream error): keep no reference to the call
   fw->call = call;
-  if (fw->client_gone && !fw->done) call->cancel();
+  if (fw->client_gone) call->cancel();
 }
 
 Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, store::Store& store) {

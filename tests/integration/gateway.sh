@@ -201,7 +201,7 @@ fi
 kill -TERM "$GW_PID"
 wait "$GW_PID"
 rc=$?
-[ "$rc" = 0 ] && pass "gateway exits 0 on SIGTERM" || fail "gateway exit status $rc"
+[ "$rc" = 0 ] && pass "gateway exits 0 on SIGTERM" || fail "gateway exit status $rc" "$(grep -E '^(==|SUMMARY|Direct|Indirect|    #[0-9] )' "$IT_TMP/gw.log" | head -40)"
 CHECK="audit: chain intact, auth decisions recorded" expect_json_stdout "d['intact'] and d['records'] > 20" \
   "$HEARTH" audit verify --store "$S" --json
 allow=$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.allow'")
