@@ -134,6 +134,8 @@ bool JsonPrefix::feed(uint8_t c) {
       if (c == 'u') {
         state_ = State::kUnicode;
         hex_left_ = 4;
+        unit_ = 0;
+        want_low_ = false;
         return true;
       }
       if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
@@ -141,9 +143,27 @@ bool JsonPrefix::feed(uint8_t c) {
         return true;
       }
       return false;
-    case State::kUnicode:
+    case State::kUnicode: {
       if (!hex(c)) return false;
-      if (--hex_left_ == 0) state_ = State::kString;
+      unit_ = static_cast<uint16_t>(unit_ * 16 + (digit(c) ? c - '0' : (c | 0x20) - 'a' + 10));
+      if (--hex_left_ > 0) return true;
+      // Surrogates must pair (RFC 8259 section 8.2; strict parsers refuse lone ones): a high one is followed
+      // at once by the escape of a low one; a low one never stands alone.
+      const bool high = unit_ >= 0xD800 && unit_ <= 0xDBFF, low = unit_ >= 0xDC00 && unit_ <= 0xDFFF;
+      if (want_low_ != low) return false;
+      state_ = high ? State::kLowBackslash : State::kString;
+      return true;
+    }
+    case State::kLowBackslash:
+      if (c != '\\') return false;
+      state_ = State::kLowU;
+      return true;
+    case State::kLowU:
+      if (c != 'u') return false;
+      state_ = State::kUnicode;
+      hex_left_ = 4;
+      unit_ = 0;
+      want_low_ = true;
       return true;
     case State::kLiteral: {
       const char* lit = kLiterals[literal_];

@@ -32,19 +32,21 @@ class JsonPrefix {
 
  private:
   enum class State : uint8_t {
-    kStart,        // nothing yet: '{' only
-    kValue,        // a value must start
-    kObjectFirst,  // after '{': '"' or '}'
-    kObjectKey,    // after ',' in an object: '"'
-    kColon,        // after a key
-    kObjectNext,   // after a member: ',' or '}'
-    kArrayFirst,   // after '[': a value or ']'
-    kArrayNext,    // after an element: ',' or ']'
-    kString,       // inside a string (is_key_ tells which)
-    kEscape,       // after '\'
-    kUnicode,      // \uXXXX: hex_left_ digits to go
-    kNumber,       // num_ says where in the number
-    kLiteral,      // true / false / null: literal_ and literal_pos_
+    kStart,         // nothing yet: '{' only
+    kValue,         // a value must start
+    kObjectFirst,   // after '{': '"' or '}'
+    kObjectKey,     // after ',' in an object: '"'
+    kColon,         // after a key
+    kObjectNext,    // after a member: ',' or '}'
+    kArrayFirst,    // after '[': a value or ']'
+    kArrayNext,     // after an element: ',' or ']'
+    kString,        // inside a string (is_key_ tells which)
+    kEscape,        // after '\'
+    kUnicode,       // \uXXXX: hex_left_ digits to go, unit_ so far
+    kLowBackslash,  // after a high surrogate: the backslash of the low one's escape
+    kLowU,          // ... then its 'u'
+    kNumber,        // num_ says where in the number
+    kLiteral,       // true / false / null: literal_ and literal_pos_
     kDone,
   };
   enum class Num : uint8_t { kMinus, kZero, kInt, kDot, kFrac, kExp, kExpSign, kExpInt };
@@ -59,7 +61,9 @@ class JsonPrefix {
   bool is_key_ = false;
   Num num_ = Num::kInt;
   uint8_t hex_left_ = 0;
-  uint8_t literal_ = 0;  // 0 true, 1 false, 2 null
+  uint16_t unit_ = 0;      // the UTF-16 code unit being read
+  bool want_low_ = false;  // the unit being read must be a low surrogate (DC00-DFFF)
+  uint8_t literal_ = 0;    // 0 true, 1 false, 2 null
   uint8_t literal_pos_ = 0;
   uint8_t ws_run_ = 0;
   int8_t depth_ = 0;

@@ -61,6 +61,20 @@ TEST(JsonPrefix, InvalidBytesAreRefused) {
   }
 }
 
+// Found by fuzz_json_constraint: a lone surrogate escape is valid by RFC 8259's grammar but refused by strict
+// parsers (nlohmann, Python's json with surrogatepass off, browsers' TextDecoder on the result), so the
+// recognizer demands pairs.
+TEST(JsonPrefix, SurrogateEscapesMustPair) {
+  bool complete = false;
+  EXPECT_TRUE(accepts(R"({"a":"\ud83d\ude00 \uD83D\uDE00"})", &complete));
+  EXPECT_TRUE(complete);
+  EXPECT_TRUE(accepts(R"({"a":"\ud83d)"));           // a prefix: the low half may still come
+  EXPECT_FALSE(accepts(R"({"a":"\udddd"})"));        // a low surrogate alone
+  EXPECT_FALSE(accepts(R"({"a":"\ud83d"})"));        // a high one not followed by an escape
+  EXPECT_FALSE(accepts(R"({"a":"\ud83d\n"})"));      // ... nor by another escape
+  EXPECT_FALSE(accepts(R"({"a":"\ud83d\u0041"})"));  // ... nor by a non-surrogate
+}
+
 TEST(JsonPrefix, DepthAndWhitespaceAreBounded) {
   std::string deep = "{\"a\":";
   for (int i = 0; i < JsonPrefix::kMaxDepth - 1; ++i) deep += "[";
