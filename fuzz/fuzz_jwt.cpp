@@ -14,20 +14,7 @@ std::string hex_to_b64url(const char* hex) {
   std::string bytes;
   for (size_t i = 0; hex[i] && hex[i + 1]; i += 2)
     bytes.push_back(static_cast<char>(std::stoi(std::string(hex + i, 2), nullptr, 16)));
-  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(a[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(a[(acc << (6 - bits)) & 63]);
-  return out;
+  return hearth::gateway::base64url_encode(bytes);
 }
 
 const hearth::gateway::JwkSet& fixed_keys() {

@@ -132,6 +132,23 @@ bool base64url_decode(std::string_view in, std::string& out) {
   return true;
 }
 
+std::string base64url_encode(std::string_view in) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(a[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(a[(acc << (6 - bits)) & 63]);
+  return out;
+}
+
 Result<JwkSet> JwkSet::parse(std::string_view json) {
   HEARTH_RETURN_IF_ERROR(check_json_limits(json, JsonLimits{1 << 20, 16}, "JWKS"));
   nlohmann::json j = nlohmann::json::parse(json, nullptr, false);

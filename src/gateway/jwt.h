@@ -56,5 +56,6 @@ Result<JwtClaims> verify_jwt(std::string_view token, const JwkSet& keys, const J
 
 // Base64url without padding (RFC 4648 section 5); false on any other character or an impossible length.
 bool base64url_decode(std::string_view in, std::string& out);
+std::string base64url_encode(std::string_view in);
 
 }  // namespace hearth::gateway

@@ -17,20 +17,7 @@ namespace hearth::gateway {
 namespace {
 
 std::string b64url(std::string_view s) {
-  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : s) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(a[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(a[(acc << (6 - bits)) & 63]);
-  return out;
+  return base64url_encode(s);
 }
 
 std::string bn_bytes(const BIGNUM* bn, int width = 0) {
@@ -243,6 +230,12 @@ TEST(Jwks, RefusesWeakKeysAndPointsOffTheCurve) {
 
 TEST(Jwt, Base64urlDecodesAndRefusesOtherAlphabets) {
   std::string out;
+  for (std::string_view s : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe\x00"}) {
+    ASSERT_TRUE(base64url_decode(base64url_encode(s), out)) << s;
+    EXPECT_EQ(out, s);
+  }
+  EXPECT_EQ(base64url_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64url_encode("\xfb\xff"), "-_8");
   EXPECT_TRUE(base64url_decode("aGVsbG8", out));
   EXPECT_EQ(out, "hello");
   EXPECT_TRUE(base64url_decode("_-8", out));
