@@ -44,9 +44,15 @@ std::optional<Rejection> DecodeFilter::on_request(RequestContext& ctx) {
   // Tokens are at least one byte of text each: the body's size bounds the prompt (quota reserves it).
   info.prompt_estimate = static_cast<int64_t>(ctx.body.size());
   if (info.stream) {
+    // Read without value()/operator[] on foreign types: they throw on a body like {"stream_options": 6}.
     auto so = j.find("stream_options");
-    info.client_wants_usage = so != j.end() && so->is_object() && so->value("include_usage", false);
+    if (so != j.end() && !so->is_object() && !so->is_null()) return bad("stream_options must be an object");
+    if (so != j.end() && so->is_object()) {
+      auto iu = so->find("include_usage");
+      info.client_wants_usage = iu != so->end() && iu->is_boolean() && iu->get<bool>();
+    }
     if (!info.client_wants_usage) {
+      if (so == j.end() || !so->is_object()) j["stream_options"] = nlohmann::json::object();
       j["stream_options"]["include_usage"] = true;
       rewrite = true;
     }

@@ -129,7 +129,9 @@ bool base64url_decode(std::string_view in, std::string& out) {
       out.push_back(static_cast<char>((acc >> bits) & 0xFF));
     }
   }
-  return true;
+  // Canonical only: the bits past the last byte must be zero, or "...Q" and "...R" would both decode to the
+  // same signature and a token would have several valid spellings.
+  return bits == 0 || (acc & ((1u << bits) - 1)) == 0;
 }
 
 std::string base64url_encode(std::string_view in) {
