@@ -1,29 +1,12 @@
 #include "gateway/authn_filter.h"
 
 #include <fmt/format.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
-#include <array>
 #include <fstream>
 #include <iterator>
 
 namespace hearth::gateway {
-namespace {
-
-std::string sha256_hex(std::string_view s) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> h{};
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), h.data());
-  static const char* d = "0123456789abcdef";
-  std::string out(h.size() * 2, '0');
-  for (size_t i = 0; i < h.size(); ++i) {
-    out[2 * i] = d[h[i] >> 4];
-    out[2 * i + 1] = d[h[i] & 15];
-  }
-  return out;
-}
-
-}  // namespace
 
 AuthnFilter::AuthnFilter(AuthnConfig config, store::Store& store, RecordWriter& records, Registry& metrics)
     : config_(config), store_(store), records_(records) {
@@ -63,7 +46,7 @@ bool AuthnFilter::tenant_exists(const std::string& tenant) {
 }
 
 std::optional<Rejection> AuthnFilter::on_jwt(RequestContext& ctx, std::string_view token) {
-  const std::string hash = sha256_hex(token);
+  const std::string hash = store::credential_hash(token);
   const Clock::time_point now = Clock::now();
   {
     std::lock_guard lk(mu_);
@@ -144,7 +127,7 @@ std::optional<Rejection> AuthnFilter::on_request(RequestContext& ctx) {
                 "the API key is not a hearth key (they look like hk_XXXXXXXX_...)");
   }
   const std::string who = store::api_key_prefix(token);
-  const std::string hash = sha256_hex(token);
+  const std::string hash = store::credential_hash(token);
   const Clock::time_point now = Clock::now();
   std::optional<store::ApiKeyInfo> info;
   {

@@ -118,5 +118,7 @@ class Store {
 // Key format helpers (exposed for tests and the gateway's header parsing).
 bool looks_like_api_key(std::string_view s);
 std::string api_key_prefix(std::string_view key);  // "" when not a key
+// SHA-256 of a credential, hex: what the store keeps of a key, and what caches may be keyed by.
+std::string credential_hash(std::string_view credential);
 
 }  // namespace hearth::store

@@ -101,6 +101,10 @@ std::string api_key_prefix(std::string_view key) {
   return std::string(key.substr(0, kKeyPrefix.size() + kPrefixChars));
 }
 
+std::string credential_hash(std::string_view credential) {
+  return detail::sha256_hex(credential);
+}
+
 namespace detail {
 
 int64_t now_ms() {
