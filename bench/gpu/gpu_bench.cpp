@@ -58,7 +58,7 @@ GenerateRequest request(int64_t in, int64_t out, int64_t vocab, int64_t salt) {
 int run(int argc, char** argv) {
   CLI::App app{"hearth GPU engine benchmark"};
   std::string model, label;
-  int64_t decode_tokens = 256, ttft_prompt = 2000, batch_in = 128, batch_out = 256;
+  int64_t decode_tokens = 256, ttft_prompt = 2000, batch_in = 128, batch_out = 256, sampled_batch = 256;
   std::vector<int64_t> batches{64, 256};
   bool no_graphs = false, fp8 = false;
   double util = 0.85;
@@ -72,6 +72,9 @@ int run(int argc, char** argv) {
   app.add_option("--batch-in", batch_in, "Prompt tokens per sequence in the throughput runs")
       ->capture_default_str();
   app.add_option("--batch-out", batch_out, "Output tokens per sequence in the throughput runs")
+      ->capture_default_str();
+  app.add_option("--sampled-batch", sampled_batch,
+                 "Batch of the sampled-decoding runs (device vs host sampler; 0: skip)")
       ->capture_default_str();
   app.add_flag("--no-cuda-graphs", no_graphs, "Launch kernels one by one");
   app.add_flag("--fp8", fp8, "Quantize the linear weights to FP8 e4m3 at load (one scale per row)");
@@ -176,6 +179,43 @@ int run(int argc, char** argv) {
         static_cast<long long>(batch_out), static_cast<long long>(out), wall, static_cast<double>(out) / wall,
         st.decode_seconds * 1e3 / std::max<double>(1.0, static_cast<double>(st.steps)));
     std::fflush(stdout);
+  }
+
+  // Sampled decoding at the largest batch (temperature 0.8, top_p 0.95, 5 top logprobs): on the device vs
+  // every logits row copied to the host sampler (the runner's thread pool).
+  if (sampled_batch > 0) {
+    const int64_t b = std::min(sampled_batch, max_batch);
+    for (const bool on_device : {true, false}) {
+      std::vector<GenerateRequest> reqs;
+      for (int64_t i = 0; i < b; ++i) {
+        GenerateRequest g = request(batch_in, batch_out, vocab, 2000 + i);
+        g.sampling.temperature = 0.8f;
+        g.sampling.top_p = 0.95f;
+        g.sampling.top_logprobs = 5;
+        g.sampling.seed = static_cast<uint64_t>(i);
+        reqs.push_back(std::move(g));
+      }
+      GenerateOptions so = go;
+      so.device_sampling = on_device;
+      GenerateStats st;
+      const auto a = std::chrono::steady_clock::now();
+      auto res = generate(runner, reqs, so, &st);
+      if (!res.is_ok()) {
+        std::fprintf(stderr, "error: %s\n", res.status().message().c_str());
+        return 1;
+      }
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+      int64_t out = 0;
+      for (const auto& x : *res) out += static_cast<int64_t>(x.ids.size());
+      std::printf(
+          "{\"label\":\"%s\",\"what\":\"sampled_batch\",\"sampler\":\"%s\",\"batch\":%lld,\"output_tokens\":%"
+          "lld,"
+          "\"seconds\":%.3f,\"output_tok_per_s\":%.1f,\"decode_step_ms\":%.3f}\n",
+          label.c_str(), on_device ? "device" : "host", static_cast<long long>(b),
+          static_cast<long long>(out), wall, static_cast<double>(out) / wall,
+          st.decode_seconds * 1e3 / std::max<double>(1.0, static_cast<double>(st.steps)));
+      std::fflush(stdout);
+    }
   }
   return 0;
 }

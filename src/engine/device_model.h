@@ -3,6 +3,7 @@
 // the device KV pool (paged: the same block ids as the host's BlockManager) and the step's buffers;
 // ModelRunner drives it exactly as it drives the CPU ArchModel. The CUDA implementation lives in
 // engine/cuda/ and is built when nvcc is present; without it make_cuda_model() says so.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,11 +31,18 @@ struct DeviceModelOptions {
   bool cuda_graphs = true;              // replay captured decode steps
 };
 
-// The device's answer for a logit row of a chunk marked device_greedy: the argmax (lowest id on ties)
-// and its raw log-softmax value.
-struct DeviceToken {
+// The device's answer for a logit row of a chunk marked device_sample: the token chosen under the chunk's
+// DeviceSampling, its raw log-softmax value, and the top_logprobs highest raw entries (highest first).
+struct DeviceLogprob {
   int32_t id = 0;
   float logprob = 0.0f;
+};
+struct DeviceToken {
+  static constexpr int kMaxTop = 20;
+  int32_t id = 0;
+  float logprob = 0.0f;
+  int32_t num_top = 0;
+  std::array<DeviceLogprob, kMaxTop> top{};
 };
 
 struct DeviceMemoryReport {
@@ -53,11 +61,12 @@ class DeviceModel {
   virtual DeviceMemoryReport memory() const = 0;
   virtual int64_t max_batch_tokens() const = 0;
   virtual int64_t max_seqs() const = 0;
-  // Runs `batch` (validated by ModelRunner). Every logit row's argmax goes to `greedy` (num_logit_rows
-  // entries); `logits` gets num_logit_rows() x vocab floats of which only the rows of chunks not marked
-  // device_greedy are filled (the others cost no copy).
+  // Runs `batch` (validated by ModelRunner). `tokens` gets num_logit_rows() entries: for rows of chunks
+  // marked device_sample the token chosen on the device, for the others the argmax; `logits` gets
+  // num_logit_rows() x vocab floats of which only the rows of chunks not marked device_sample are filled
+  // (the others cost no copy).
   virtual Status forward(const ForwardBatch& batch, std::vector<float>& logits,
-                         std::vector<DeviceToken>& greedy) = 0;
+                         std::vector<DeviceToken>& tokens) = 0;
 };
 
 Result<std::unique_ptr<DeviceModel>> make_cuda_model(std::shared_ptr<const Checkpoint> checkpoint,

@@ -149,10 +149,34 @@ void Engine::step() {
   uint64_t gen_tokens = 0, prompt_tokens = 0;
   if (!plan.chunks.empty()) {
     ForwardBatch batch = to_forward_batch(plan);
-    for (size_t i = 0; i < batch.chunks.size(); ++i) {
-      const Sequence& seq = *plan.chunks[i].seq;
-      batch.chunks[i].device_greedy =
-          seq.request.constraint == nullptr && live_.at(seq.id).sampler.argmax_only();
+    // On a GPU, rows without penalties are sampled there (no logits row copied back); guided decoding
+    // sends its mask of allowed ids, filled here on the runner's pool.
+    if (runner_.device() == RunnerDevice::kCuda) {
+      mask_rows_.clear();
+      for (size_t i = 0; i < batch.chunks.size(); ++i) {
+        SequenceChunk& chunk = batch.chunks[i];
+        const Sequence& seq = *plan.chunks[i].seq;
+        Live& live = live_.at(seq.id);
+        chunk.device_sample = chunk.want_logits && live.sampler.device_samplable();
+        if (!chunk.device_sample) continue;
+        chunk.sampling = live.sampler.device_sampling();
+        if (seq.request.constraint != nullptr) {
+          live.allowed.resize(static_cast<size_t>(runner_.spec().vocab_size));
+          chunk.sampling.allowed = live.allowed.data();
+          mask_rows_.push_back(i);
+        }
+      }
+      const auto fill = [&](int64_t begin, int64_t end) {
+        for (int64_t k = begin; k < end; ++k) {
+          const Sequence& seq = *plan.chunks[mask_rows_[static_cast<size_t>(k)]].seq;
+          seq.request.constraint->fill_allowed(live_.at(seq.id).allowed);
+        }
+      };
+      if (mask_rows_.size() > 1) {
+        runner_.pool().parallel_for(static_cast<int64_t>(mask_rows_.size()), fill);
+      } else {
+        fill(0, static_cast<int64_t>(mask_rows_.size()));
+      }
     }
     for (const ScheduledChunk& c : plan.chunks) {
       Live& live = live_.at(c.seq->id);
@@ -164,7 +188,7 @@ void Engine::step() {
         prompt_tokens += static_cast<uint64_t>(std::min(c.tokens, c.seq->prompt_len - c.start));
     }
     t1 = Clock::now();
-    const Status st = runner_.forward(batch, logits_, &greedy_);
+    const Status st = runner_.forward(batch, logits_, &device_tokens_);
     t2 = Clock::now();
     if (!st.is_ok()) {
       finish_all(st);
@@ -172,8 +196,8 @@ void Engine::step() {
     }
     scheduler_.on_computed(plan);
     const int64_t vocab = runner_.spec().vocab_size;
-    // Sampling: the device's argmax rows are taken as they are; the rest (temperature, top-p/k, penalties,
-    // logprobs, guided decoding) run on the runner's pool, one row per task. Each sequence owns its sampler
+    // Sampling: the device's rows are taken as they are; the rest (penalties, guided decoding, every row on
+    // the CPU) run on the runner's pool, one row per task. Each sequence owns its sampler
     // (and RNG) and constraint, so the tokens do not depend on the thread count.
     host_rows_.clear();
     sampled_.resize(plan.chunks.size());
@@ -181,9 +205,8 @@ void Engine::step() {
     for (size_t i = 0; i < plan.chunks.size(); ++i) {
       if (!plan.chunks[i].want_logits) continue;
       Live& live = live_.at(plan.chunks[i].seq->id);
-      if (batch.chunks[i].device_greedy && !greedy_.empty()) {
-        const DeviceToken& d = greedy_[static_cast<size_t>(row)];
-        sampled_[i] = live.sampler.accept(d.id, d.logprob);
+      if (batch.chunks[i].device_sample && !device_tokens_.empty()) {
+        sampled_[i] = live.sampler.accept(device_tokens_[static_cast<size_t>(row)]);
       } else {
         host_rows_.push_back({i, row, &live});
       }

@@ -120,9 +120,10 @@ class Engine {
   Scheduler scheduler_;
   std::unordered_map<uint64_t, Live> live_;  // engine thread only
   std::vector<float> logits_;                // engine thread only: reused every step
-  std::vector<HostRow> host_rows_;           // engine thread only: rows sampled on the host this step
-  std::vector<SampledToken> sampled_;        // engine thread only: each logit row's token this step
-  std::vector<DeviceToken> greedy_;          // engine thread only: the device's argmax per logit row
+  std::vector<size_t> mask_rows_;  // engine thread only: chunks whose guided-decoding mask goes to the device
+  std::vector<HostRow> host_rows_;          // engine thread only: rows sampled on the host this step
+  std::vector<SampledToken> sampled_;       // engine thread only: each logit row's token this step
+  std::vector<DeviceToken> device_tokens_;  // engine thread only: the device's token per logit row
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

@@ -9,12 +9,26 @@
 
 namespace hearth {
 
+// How a device backend may pick a chunk's token itself instead of returning its logits row: the
+// sequence's sampling parameters (no penalties: they need the host's counts), this step's random key drawn
+// from the sequence's own generator, and for guided decoding the mask of ids that may be chosen.
+struct DeviceSampling {
+  float temperature = 0.0f;  // 0: argmax
+  int32_t top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  int32_t top_logprobs = 0;
+  uint64_t seed = 0;
+  const uint8_t* allowed = nullptr;  // vocab entries in host memory (non-zero: may be chosen), or none
+};
+
 struct SequenceChunk {
   std::span<const int32_t> tokens;       // new tokens (>= 1)
   int64_t start_pos = 0;                 // tokens already in the KV cache
   std::span<const int32_t> block_table;  // covers start_pos + tokens.size() positions
   bool want_logits = true;               // logits of the chunk's last token
-  bool device_greedy = false;            // a device backend may answer with its argmax, not logits
+  bool device_sample = false;            // a device backend may answer with a token (below), not logits
+  DeviceSampling sampling;               // with device_sample
 };
 
 struct ForwardBatch {

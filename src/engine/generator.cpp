@@ -56,7 +56,7 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
   GenerateStats local;
   GenerateStats& st = stats ? *stats : local;
   std::vector<float> logits;
-  std::vector<DeviceToken> greedy;
+  std::vector<DeviceToken> device_tokens;
   while (!sched.idle()) {
     SchedulerStep step = sched.schedule();
     if (step.chunks.empty()) {
@@ -64,8 +64,14 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
                         sched.num_waiting(), sched.num_running());
     }
     ForwardBatch batch = to_forward_batch(step);
-    for (size_t i = 0; i < batch.chunks.size(); ++i)
-      batch.chunks[i].device_greedy = samplers.at(step.chunks[i].seq->id).argmax_only();
+    if (runner.device() == RunnerDevice::kCuda && options.device_sampling) {
+      for (size_t i = 0; i < batch.chunks.size(); ++i) {
+        SequenceChunk& chunk = batch.chunks[i];
+        Sampler& sampler = samplers.at(step.chunks[i].seq->id);
+        chunk.device_sample = chunk.want_logits && sampler.device_samplable();
+        if (chunk.device_sample) chunk.sampling = sampler.device_sampling();
+      }
+    }
     bool has_prefill = false;
     for (const ScheduledChunk& c : step.chunks) {
       if (c.start < c.seq->prompt_len) {
@@ -76,7 +82,7 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
       }
     }
     const auto t0 = std::chrono::steady_clock::now();
-    HEARTH_RETURN_IF_ERROR(runner.forward(batch, logits, &greedy));
+    HEARTH_RETURN_IF_ERROR(runner.forward(batch, logits, &device_tokens));
     sched.on_computed(step);
     int64_t row = 0;
     for (size_t i = 0; i < step.chunks.size(); ++i) {
@@ -85,10 +91,9 @@ Result<std::vector<GenerateResult>> generate(ModelRunner& runner, std::span<cons
       const std::span<const float> lrow(logits.data() + row * vocab, static_cast<size_t>(vocab));
       Sequence& seq = *c.seq;
       Sampler& sampler = samplers.at(seq.id);
-      SampledToken tok =
-          batch.chunks[i].device_greedy && !greedy.empty()
-              ? sampler.accept(greedy[static_cast<size_t>(row)].id, greedy[static_cast<size_t>(row)].logprob)
-              : sampler.sample(lrow);
+      SampledToken tok = batch.chunks[i].device_sample && !device_tokens.empty()
+                             ? sampler.accept(device_tokens[static_cast<size_t>(row)])
+                             : sampler.sample(lrow);
       ++row;
       if (options.on_token) options.on_token(static_cast<size_t>(seq.id), tok);
       GenerateResult& out = results[seq.id];

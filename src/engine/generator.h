@@ -34,6 +34,9 @@ struct GenerateResult {
 struct GenerateOptions {
   int64_t max_batched_tokens = 512;  // tokens computed per step (the chunked-prefill budget)
   int64_t max_num_seqs = 256;        // sequences in one step
+  // On a GPU runner, sample rows without penalties there; false copies every logits row to the host
+  // Sampler (benchmarks compare the two).
+  bool device_sampling = true;
   // Called for every sampled token as soon as it exists (streaming output); `request` indexes requests.
   std::function<void(size_t request, const SampledToken& token)> on_token;
 };

@@ -83,7 +83,7 @@ int64_t ModelRunner::max_context() const {
 }
 
 Status ModelRunner::forward(const ForwardBatch& batch, std::vector<float>& logits,
-                            std::vector<DeviceToken>* greedy) {
+                            std::vector<DeviceToken>* tokens) {
   if (batch.chunks.empty()) {
     logits.clear();
     return Status::ok();
@@ -113,13 +113,13 @@ Status ModelRunner::forward(const ForwardBatch& batch, std::vector<float>& logit
       }
   }
   if (device_ != nullptr) {
-    if (greedy != nullptr) return device_->forward(batch, logits, *greedy);
-    // No greedy consumer: every row's logits are wanted.
+    if (tokens != nullptr) return device_->forward(batch, logits, *tokens);
+    // No consumer of device tokens: every row's logits are wanted.
     ForwardBatch all = batch;
-    for (SequenceChunk& c : all.chunks) c.device_greedy = false;
-    return device_->forward(all, logits, greedy_scratch_);
+    for (SequenceChunk& c : all.chunks) c.device_sample = false;
+    return device_->forward(all, logits, token_scratch_);
   }
-  if (greedy != nullptr) greedy->clear();
+  if (tokens != nullptr) tokens->clear();
   return arch_->forward(batch, kv_, *pool_, logits);
 }
 

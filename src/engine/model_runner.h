@@ -54,10 +54,10 @@ class ModelRunner {
 
   // Runs one batch; logits receives batch.num_logit_rows() x vocab_size floats. Checks that every
   // chunk's block table covers its positions and that positions stay within max_context().
-  // With `greedy` on a GPU runner, chunks marked device_greedy get their argmax in greedy[row] and no
-  // logits row (CPU runners leave greedy empty and fill every row).
+  // With `tokens` on a GPU runner, chunks marked device_sample get their token in tokens[row] and no
+  // logits row (CPU runners leave tokens empty and fill every row).
   Status forward(const ForwardBatch& batch, std::vector<float>& logits,
-                 std::vector<DeviceToken>* greedy = nullptr);
+                 std::vector<DeviceToken>* tokens = nullptr);
 
  private:
   ModelRunner(std::shared_ptr<const Checkpoint> checkpoint, std::unique_ptr<ThreadPool> pool,
@@ -76,7 +76,7 @@ class ModelRunner {
   int64_t block_size_;
   int64_t num_blocks_;
   BlockManager blocks_;
-  std::vector<DeviceToken> greedy_scratch_;
+  std::vector<DeviceToken> token_scratch_;
 };
 
 }  // namespace hearth

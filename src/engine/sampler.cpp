@@ -228,11 +228,26 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const uint
   return result;
 }
 
-SampledToken Sampler::accept(int32_t id, float logprob) {
-  if (id >= 0 && id < vocab_size_) ++output_counts_[static_cast<size_t>(id)];
+DeviceSampling Sampler::device_sampling() {
+  DeviceSampling d;
+  d.temperature = params_.temperature;
+  d.top_k = params_.top_k;
+  d.top_p = params_.top_p;
+  d.min_p = params_.min_p;
+  d.top_logprobs = params_.top_logprobs;
+  if (!params_.greedy()) d.seed = rng_();
+  return d;
+}
+
+SampledToken Sampler::accept(const DeviceToken& token) {
+  if (token.id >= 0 && token.id < vocab_size_) ++output_counts_[static_cast<size_t>(token.id)];
   SampledToken t;
-  t.id = id;
-  t.logprob = logprob;
+  t.id = token.id;
+  t.logprob = token.logprob;
+  const int n = std::clamp(token.num_top, 0, DeviceToken::kMaxTop);
+  t.top.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    t.top.push_back({token.top[static_cast<size_t>(i)].id, token.top[static_cast<size_t>(i)].logprob});
   return t;
 }
 

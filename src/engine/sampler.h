@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "engine/device_model.h"
+#include "engine/forward_batch.h"
 
 namespace hearth {
 
@@ -61,14 +63,17 @@ class Sampler {
 
   const SamplingParams& params() const { return params_; }
 
-  // True when sample() would return the plain argmax with its raw logprob and nothing else (greedy, no
-  // penalties, no top_logprobs): a device backend can then answer without copying the logits row.
-  bool argmax_only() const {
-    return params_.greedy() && params_.repetition_penalty == 1.0f && params_.frequency_penalty == 0.0f &&
-           params_.presence_penalty == 0.0f && params_.top_logprobs == 0;
+  // True when a device backend can sample this sequence itself (DeviceSampling): no penalties, which need
+  // the output counts kept here. (Guided decoding, the other host-only case, is the caller's to check.)
+  bool device_samplable() const {
+    return params_.repetition_penalty == 1.0f && params_.frequency_penalty == 0.0f &&
+           params_.presence_penalty == 0.0f;
   }
-  // Records a token chosen elsewhere (the device's argmax) as sample() would have.
-  SampledToken accept(int32_t id, float logprob);
+  // This step's parameters for the device, with a random key drawn from this sequence's generator (so
+  // seeded requests reproduce whatever else is in the batch).
+  DeviceSampling device_sampling();
+  // Records a token chosen on the device as sample() would have.
+  SampledToken accept(const DeviceToken& token);
 
  private:
   // Temperature, min_p, top_k, top_p and the random draw over penalised logits `work` whose

@@ -234,6 +234,51 @@ std::shared_ptr<const JsonTokenTable> JsonTokenTable::build(const tok::Tokenizer
   return t;
 }
 
+std::string JsonPrefix::key() const {
+  std::string k;
+  k.reserve(12 + static_cast<size_t>(std::max<int8_t>(depth_, 0)));
+  k.push_back(static_cast<char>(state_));
+  k.push_back(static_cast<char>(is_key_));
+  k.push_back(static_cast<char>(num_));
+  k.push_back(static_cast<char>(hex_left_));
+  k.push_back(static_cast<char>(unit_ & 0xFF));
+  k.push_back(static_cast<char>(unit_ >> 8));
+  k.push_back(static_cast<char>(want_low_));
+  k.push_back(static_cast<char>(literal_));
+  k.push_back(static_cast<char>(literal_pos_));
+  k.push_back(static_cast<char>(ws_run_));
+  k.push_back(static_cast<char>(depth_));
+  for (int8_t d = 0; d < depth_ && d < kMaxDepth; ++d) k.push_back(stack_[static_cast<size_t>(d)]);
+  return k;
+}
+
+bool JsonMaskCache::lookup(const std::string& key, std::span<uint8_t> out) {
+  const std::lock_guard lock(mu_);
+  const auto it = index_.find(key);
+  if (it == index_.end()) return false;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  const std::vector<uint8_t>& mask = it->second->second;
+  std::copy_n(mask.begin(), std::min(mask.size(), out.size()), out.begin());
+  return true;
+}
+
+void JsonMaskCache::insert(const std::string& key, std::span<const uint8_t> mask) {
+  if (capacity_ == 0) return;
+  const std::lock_guard lock(mu_);
+  if (index_.count(key) != 0) return;  // another request computed it meanwhile
+  if (lru_.size() >= capacity_) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+  lru_.emplace_front(key, std::vector<uint8_t>(mask.begin(), mask.end()));
+  index_.emplace(key, lru_.begin());
+}
+
+size_t JsonMaskCache::size() const {
+  const std::lock_guard lock(mu_);
+  return lru_.size();
+}
+
 void JsonObjectConstraint::fill_allowed(std::span<uint8_t> allowed) {
   std::fill(allowed.begin(), allowed.end(), uint8_t{0});
   if (state_.complete()) {
@@ -241,6 +286,8 @@ void JsonObjectConstraint::fill_allowed(std::span<uint8_t> allowed) {
       if (id >= 0 && static_cast<size_t>(id) < allowed.size()) allowed[static_cast<size_t>(id)] = 1;
     return;
   }
+  const std::string key = state_.key();
+  if (table_->masks->lookup(key, allowed)) return;
   const size_t n = std::min(allowed.size(), table_->bytes.size());
   for (size_t id = 0; id < n; ++id) {
     const std::string& b = table_->bytes[id];
@@ -248,6 +295,7 @@ void JsonObjectConstraint::fill_allowed(std::span<uint8_t> allowed) {
     JsonPrefix trial = state_;
     allowed[id] = trial.feed(b) ? 1 : 0;
   }
+  if (n == table_->bytes.size()) table_->masks->insert(key, allowed.first(n));
 }
 
 void JsonObjectConstraint::accept(int32_t id) {

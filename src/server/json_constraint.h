@@ -5,9 +5,13 @@
 // (JsonTokenTable) and shared by every request.
 #include <array>
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/token_constraint.h"
@@ -29,6 +33,8 @@ class JsonPrefix {
     return true;
   }
   bool complete() const { return state_ == State::kDone; }
+  // The recognizer's state as bytes: equal keys accept exactly the same continuations.
+  std::string key() const;
 
  private:
   enum class State : uint8_t {
@@ -70,10 +76,32 @@ class JsonPrefix {
   std::array<char, kMaxDepth> stack_{};
 };
 
-// Per model: every id's bytes as the detokenizer would emit them, and which ids end a sequence.
+// Masks of recently seen recognizer states (least recently used out first), shared by every request of a
+// model: JSON output revisits few states (inside a string, between members), so most steps copy a mask
+// instead of running the recognizer over the whole vocabulary. Thread-safe.
+class JsonMaskCache {
+ public:
+  explicit JsonMaskCache(size_t capacity) : capacity_(capacity) {}
+  // Copies the mask of `key` into `out` (its first min(sizes) entries); false when it is not cached.
+  bool lookup(const std::string& key, std::span<uint8_t> out);
+  void insert(const std::string& key, std::span<const uint8_t> mask);
+  size_t size() const;
+
+ private:
+  using Entry = std::pair<std::string, std::vector<uint8_t>>;
+  mutable std::mutex mu_;
+  size_t capacity_;
+  std::list<Entry> lru_;  // most recent first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
+
+// Per model: every id's bytes as the detokenizer would emit them, which ids end a sequence, and the mask
+// cache.
 struct JsonTokenTable {
+  static constexpr size_t kCachedMasks = 64;
   std::vector<std::string> bytes;  // "" for ids that can never appear in JSON text (special tokens)
   std::vector<int32_t> stop_ids;
+  std::shared_ptr<JsonMaskCache> masks = std::make_shared<JsonMaskCache>(kCachedMasks);
   static std::shared_ptr<const JsonTokenTable> build(const tok::Tokenizer& tokenizer, int64_t vocab_size,
                                                      std::vector<int32_t> stop_ids);
 };

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include "engine/generator.h"
 #include "engine/model_runner.h"
@@ -121,7 +122,8 @@ std::vector<GenerateRequest> mixed_requests(int64_t vocab) {
       g.prompt.push_back(static_cast<int32_t>((i * 131 + j * 17 + 5) % vocab));
     g.max_tokens = 12 + i;
     g.sampling.temperature = 0.0f;
-    g.sampling.top_logprobs = i % 2 == 0 ? 0 : 3;  // odd requests take the host sampler path
+    g.sampling.top_logprobs = i % 2 == 0 ? 0 : 3;    // odd requests: top logprobs from the device sampler
+    if (i == 7) g.sampling.presence_penalty = 0.5f;  // penalties: the host sampler path
     reqs.push_back(std::move(g));
   }
   return reqs;
@@ -152,12 +154,57 @@ TEST(CudaEngine, AgreesWithTheCpuEngine) {
     double worst = 0;
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(a[i].ids, b[i].ids) << fixture << " request " << i;
-      for (size_t s = 0; s < std::min(a[i].steps.size(), b[i].steps.size()); ++s)
-        worst = std::max<double>(worst, std::abs(a[i].steps[s].logprob - b[i].steps[s].logprob));
+      for (size_t s = 0; s < std::min(a[i].steps.size(), b[i].steps.size()); ++s) {
+        const SampledToken &x = a[i].steps[s], &y = b[i].steps[s];
+        worst = std::max<double>(worst, std::abs(x.logprob - y.logprob));
+        ASSERT_EQ(x.top.size(), y.top.size()) << fixture << " request " << i << " step " << s;
+        for (size_t k = 0; k < x.top.size(); ++k) {
+          EXPECT_EQ(x.top[k].id, y.top[k].id)
+              << fixture << " request " << i << " step " << s << " rank " << k;
+          worst = std::max<double>(worst, std::abs(x.top[k].logprob - y.top[k].logprob));
+        }
+      }
     }
     EXPECT_LE(worst, 1e-4) << fixture;
     std::printf("[ cpu vs cuda ] %s f32: max |logprob difference| = %.3g\n", fixture, worst);
   }
+}
+
+// Temperature / top-k / top-p / min-p rows are sampled on the device: a seed reproduces its tokens, seeds
+// differ, and every reported logprob is the raw one the greedy path reports for the same token.
+TEST(CudaEngine, SeededSamplingOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  auto gpu = load(fixture_dir("qwen2"), gpu_options());
+  ASSERT_NE(gpu, nullptr);
+  std::vector<GenerateRequest> reqs;
+  for (int i = 0; i < 12; ++i) {
+    GenerateRequest g;
+    g.prompt = {static_cast<int32_t>(5 + i % 3), 17, 99};
+    g.max_tokens = 24;
+    g.sampling.temperature = 1.3f;
+    g.sampling.top_k = i % 3 == 0 ? 0 : 40;
+    g.sampling.top_p = i % 2 == 0 ? 0.95f : 1.0f;
+    g.sampling.min_p = i % 4 == 0 ? 0.01f : 0.0f;
+    g.sampling.seed = static_cast<uint64_t>(i % 6);  // requests i and i + 6: the same prompt and seed
+    g.sampling.top_logprobs = 2;
+    reqs.push_back(std::move(g));
+  }
+  const auto a = run(*gpu, reqs);
+  const auto b = run(*gpu, reqs);
+  ASSERT_EQ(a.size(), reqs.size());
+  std::set<std::vector<int32_t>> distinct;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].ids, b[i].ids) << "request " << i;
+    distinct.insert(a[i].ids);
+    for (const SampledToken& t : a[i].steps) {
+      ASSERT_EQ(t.top.size(), 2u);
+      EXPECT_GE(t.top[0].logprob, t.top[1].logprob);
+      EXPECT_LE(t.logprob, t.top[0].logprob + 1e-6f);
+      if (t.id == t.top[0].id) EXPECT_NEAR(t.logprob, t.top[0].logprob, 1e-6);
+    }
+  }
+  for (size_t i = 0; i + 6 < a.size(); ++i) EXPECT_EQ(a[i].ids, a[i + 6].ids) << "request " << i;
+  EXPECT_EQ(distinct.size(), 6u) << "different seeds should give different continuations";
 }
 
 TEST(CudaEngine, BatchInvariant) {

@@ -506,5 +506,50 @@ TEST(Sampler, TinyTemperatureDoesNotOverflow) {
   EXPECT_EQ(distinct(draw_ids(s, {3e33f, 2.9e33f, -3e33f}, 200)), (std::set<int32_t>{0}));
 }
 
+TEST(Sampler, DeviceSamplingCarriesTheParametersAndASeededKey) {
+  SamplingParams p = seeded(77);
+  p.temperature = 0.6f;
+  p.top_k = 12;
+  p.top_p = 0.8f;
+  p.min_p = 0.05f;
+  p.top_logprobs = 4;
+  Sampler a(p, 10), b(p, 10);
+  ASSERT_TRUE(a.device_samplable());
+  const DeviceSampling d1 = a.device_sampling(), d2 = a.device_sampling();
+  EXPECT_EQ(d1.temperature, 0.6f);
+  EXPECT_EQ(d1.top_k, 12);
+  EXPECT_EQ(d1.top_p, 0.8f);
+  EXPECT_EQ(d1.min_p, 0.05f);
+  EXPECT_EQ(d1.top_logprobs, 4);
+  EXPECT_NE(d1.seed, d2.seed);                   // a new key per step
+  EXPECT_EQ(b.device_sampling().seed, d1.seed);  // the same seed gives the same keys
+  SamplingParams g = greedy_params();
+  Sampler greedy(g, 10);
+  EXPECT_EQ(greedy.device_sampling().seed, 0u);  // greedy draws nothing from the generator
+  p.frequency_penalty = 0.5f;
+  EXPECT_FALSE(Sampler(p, 10).device_samplable());  // penalties need the host's counts
+}
+
+TEST(Sampler, AcceptRecordsTheDeviceTokenForPenalties) {
+  SamplingParams p = greedy_params();
+  p.presence_penalty = 2.0f;
+  Sampler s(p, 3);
+  DeviceToken t;
+  t.id = 2;
+  t.logprob = -0.1f;
+  t.num_top = 2;
+  t.top[0] = {2, -0.1f};
+  t.top[1] = {0, -2.5f};
+  const SampledToken got = s.accept(t);
+  EXPECT_EQ(got.id, 2);
+  EXPECT_EQ(got.logprob, -0.1f);
+  ASSERT_EQ(got.top.size(), 2u);
+  EXPECT_EQ(got.top[1].id, 0);
+  EXPECT_EQ(got.top[1].logprob, -2.5f);
+  // Token 2 was output once: the presence penalty now prefers token 1.
+  const std::vector<float> logits = {0.0f, 1.0f, 2.5f};
+  EXPECT_EQ(s.sample(logits).id, 1);
+}
+
 }  // namespace
 }  // namespace hearth

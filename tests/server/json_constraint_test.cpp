@@ -116,5 +116,57 @@ TEST(JsonObjectConstraint, MaskFollowsTheGrammarThenOnlyStops) {
   EXPECT_EQ(allowed_ids(), (std::vector<int>{9}));  // done: only end-of-sequence
 }
 
+// The shared mask cache: a constraint reading cached masks gives, at every step of a document, exactly the
+// mask computed from scratch; states that differ only in their enclosing containers never share a mask.
+TEST(JsonObjectConstraint, CachedMasksEqualComputedOnes) {
+  const std::vector<std::string> vocab = {"{",  "}",  "\"", "a",     ":",   "1",  " ",  "{}",
+                                          "[",  "]",  ",",  "\"a\"", "tr",  "ue", "\\", "u00",
+                                          "e9", "\n", "-",  "0.5",   "\"}", "]}", "",   ""};
+  auto cached = std::make_shared<JsonTokenTable>();
+  cached->bytes = vocab;
+  cached->stop_ids = {23};
+  auto fresh = std::make_shared<JsonTokenTable>(*cached);
+  fresh->masks = std::make_shared<JsonMaskCache>(0);  // never caches
+  // Two documents walked by token: the second revisits the first's states and new ones.
+  const std::vector<std::vector<int32_t>> docs = {
+      {0, 11, 4, 8, 5, 10, 12, 13, 10, 2, 14, 15, 16, 3, 2, 9, 10, 11, 4, 0, 1, 1},
+      {0, 17, 11, 4, 0, 11, 4, 8, 18, 19, 9, 10, 11, 4, 2, 3, 20, 1},
+  };
+  for (int pass = 0; pass < 2; ++pass) {  // the second pass reads every mask from the cache
+    for (const auto& doc : docs) {
+      JsonObjectConstraint a(cached), b(fresh);
+      std::vector<uint8_t> ma(vocab.size()), mb(vocab.size());
+      for (size_t step = 0; step <= doc.size(); ++step) {
+        a.fill_allowed(ma);
+        b.fill_allowed(mb);
+        ASSERT_EQ(ma, mb) << "pass " << pass << " step " << step;
+        if (step == doc.size()) break;
+        ASSERT_EQ(ma[static_cast<size_t>(doc[step])], 1) << "the document's token " << step << " is refused";
+        a.accept(doc[step]);
+        b.accept(doc[step]);
+      }
+      EXPECT_TRUE(a.state().complete());
+    }
+  }
+  EXPECT_GT(cached->masks->size(), 10u);
+  EXPECT_EQ(fresh->masks->size(), 0u);
+}
+
+TEST(JsonMaskCache, EvictsTheLeastRecentlyUsed) {
+  JsonMaskCache cache(2);
+  const std::vector<uint8_t> m1 = {1, 0}, m2 = {0, 1}, m3 = {1, 1};
+  std::vector<uint8_t> out(2);
+  cache.insert("a", m1);
+  cache.insert("b", m2);
+  ASSERT_TRUE(cache.lookup("a", out));  // "a" is now the most recent
+  EXPECT_EQ(out, m1);
+  cache.insert("c", m3);  // evicts "b"
+  EXPECT_FALSE(cache.lookup("b", out));
+  ASSERT_TRUE(cache.lookup("c", out));
+  EXPECT_EQ(out, m3);
+  ASSERT_TRUE(cache.lookup("a", out));
+  EXPECT_EQ(cache.size(), 2u);
+}
+
 }  // namespace
 }  // namespace hearth::server

@@ -4,24 +4,34 @@
 #   tools/device/issue6_soak.sh tests      the GPU tests (engine, kernels)
 #   tools/device/issue6_soak.sh soak [S]   synthesize r1-distill-qwen-1.5b, then tests/integration/serve_soak.sh
 #                                          on cuda for S seconds (default 420) at 64 mixed clients + bench -c 192 (greedy)
+#   tools/device/issue6_soak.sh sampling   gpu_bench on the 1.5B: batch 256 greedy, then sampled decoding (T 0.8,
+#                                          top_p 0.95, 5 logprobs) with the device sampler vs the host sampler
 set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/.devcarry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [[ ! -e /work/main ]]; then mkdir -p /work && ln -s "$PWD" /work/main; fi
 B=$PWD/.devcarry/bin
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 if ldd "$B/hearth" | grep "not found"; then echo "hearth: missing shared libraries"; exit 1; fi
+M=/tmp/hearth-models/r1-distill-qwen-1.5b
+synth_1_5b() {
+  [[ -f $M/config.json ]] && return 0
+  time "$B/hearth" model synth --preset r1-distill-qwen-1.5b --out "$M" \
+    --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null
+}
 case "${1:-}" in
   tests)
+    rc=0
     for t in engine_gpu_test kernels_gpu_test; do
-      "$B/$t" --gtest_brief=1 2>&1 | tail -25
+      "$B/$t" >"/tmp/$t.log" 2>&1
+      st=$?
+      grep -v "^\[ RUN\|^\[       OK\|cuda: " "/tmp/$t.log"
+      echo "$t: exit status $st"
+      [[ $st -eq 0 ]] || rc=1
     done
+    exit $rc
     ;;
   soak)
-    M=/tmp/hearth-models/r1-distill-qwen-1.5b
-    if [[ ! -f $M/config.json ]]; then
-      time "$B/hearth" model synth --preset r1-distill-qwen-1.5b --out "$M" \
-        --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
-    fi
+    synth_1_5b || exit 1
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader -l 30 &
     SMI=$!
     HEARTH_BIN=$B/hearth SOAK_SECONDS=${2:-420} SOAK_DEVICE=cuda SOAK_MODEL=$M SOAK_THREADS=64 SOAK_BENCH_C=192 \
@@ -30,5 +40,10 @@ case "${1:-}" in
     kill $SMI
     exit $rc
     ;;
-  *) echo "usage: $0 tests|soak [SECONDS]"; exit 2 ;;
+  sampling)
+    synth_1_5b || exit 1
+    "$B/gpu_bench" --model "$M" --label r1-1.5b --decode-tokens 64 --ttft-prompt 0 --batches 256 \
+      --sampled-batch 256
+    ;;
+  *) echo "usage: $0 tests|soak [SECONDS]|sampling"; exit 2 ;;
 esac

@@ -136,13 +136,21 @@ Status CudaModelBase::finish_load(int64_t kv_token_elems, int64_t attn_nh, int64
   HEARTH_RETURN_IF_ERROR(alloc(logits_, static_cast<uint64_t>(S * vocab_ * 4), "logits"));
   HEARTH_RETURN_IF_ERROR(alloc(ids_, static_cast<uint64_t>(S * 4), "ids"));
   HEARTH_RETURN_IF_ERROR(alloc(lps_, static_cast<uint64_t>(S * 4), "logprobs"));
+  HEARTH_RETURN_IF_ERROR(
+      alloc(sample_rows_, static_cast<uint64_t>(S) * sizeof(cuda::SampleRow), "sampling rows"));
+  HEARTH_RETURN_IF_ERROR(alloc(masks_, static_cast<uint64_t>(S * vocab_), "guided-decoding masks"));
+  HEARTH_RETURN_IF_ERROR(alloc(
+      top_, static_cast<uint64_t>(S * cuda::kMaxTopLogprobs) * sizeof(cuda::LogprobEntry), "top logprobs"));
   HEARTH_RETURN_IF_ERROR(alloc(dev_meta_, static_cast<uint64_t>(meta_.total * 4), "metadata"));
   HEARTH_RETURN_IF_ERROR(alloc(workspace_, 64ull << 20, "cuBLASLt workspace"));
   if (fp8_scratch_elems_ > 0)
     HEARTH_RETURN_IF_ERROR(
         alloc(fp8_scratch_, static_cast<uint64_t>(fp8_scratch_elems_) * 2, "FP8 dequant scratch"));
   HEARTH_RETURN_IF_ERROR(host_meta_.allocate(static_cast<uint64_t>(meta_.total * 4), "metadata staging"));
-  HEARTH_RETURN_IF_ERROR(host_out_.allocate(static_cast<uint64_t>(S * 8), "output staging"));
+  HEARTH_RETURN_IF_ERROR(host_out_.allocate(
+      static_cast<uint64_t>(S) * (8 + cuda::kMaxTopLogprobs * sizeof(cuda::LogprobEntry)), "output staging"));
+  HEARTH_RETURN_IF_ERROR(
+      host_sample_.allocate(static_cast<uint64_t>(S) * sizeof(cuda::SampleRow), "sampling rows staging"));
   HEARTH_ASSIGN_OR_RETURN(blas_, cuda::BlasLt::create(workspace_.ptr(), workspace_.bytes()));
   HEARTH_RETURN_IF_ERROR(allocate_kv());
   HEARTH_LOG_INFO("cuda: weights {:.2f} GiB, activations {:.2f} GiB, KV {:.2f} GiB ({} blocks x {} tokens)",
@@ -153,7 +161,7 @@ Status CudaModelBase::finish_load(int64_t kv_token_elems, int64_t attn_nh, int64
 }
 
 Status CudaModelBase::forward(const ForwardBatch& batch, std::vector<float>& logits,
-                              std::vector<DeviceToken>& greedy) {
+                              std::vector<DeviceToken>& tokens) {
   HEARTH_CUDA(cudaSetDevice(opt_.device), "cudaSetDevice");
   const int64_t n_real = batch.num_tokens();
   const int64_t seqs = static_cast<int64_t>(batch.chunks.size());
@@ -237,18 +245,68 @@ Status CudaModelBase::forward(const ForwardBatch& batch, std::vector<float>& log
     HEARTH_RETURN_IF_ERROR(run_body(sh));
   }
 
-  // Outputs: every row's argmax; full logits only for rows the host samples.
+  // Rows sampled here beyond the argmax (temperature, top logprobs): one block per row after the step.
+  cuda::SampleRow* srows = host_sample_.as<cuda::SampleRow>();
+  int nsample = 0;
+  bool want_top = false;
+  r = 0;
+  for (const SequenceChunk& c : batch.chunks) {
+    if (!c.want_logits) continue;
+    const DeviceSampling& d = c.sampling;
+    if (c.device_sample && (d.temperature > 0.0f || d.top_logprobs > 0 || d.allowed != nullptr)) {
+      cuda::SampleRow& sr = srows[nsample++];
+      sr = {static_cast<int32_t>(r),
+            d.top_k,
+            std::clamp(d.top_logprobs, 0, cuda::kMaxTopLogprobs),
+            d.temperature,
+            d.top_p,
+            d.min_p,
+            d.seed,
+            nullptr};
+      if (d.allowed != nullptr) {
+        uint8_t* mask = masks_.as<uint8_t>() + r * vocab_;
+        HEARTH_CUDA(
+            cudaMemcpyAsync(mask, d.allowed, static_cast<size_t>(vocab_), cudaMemcpyHostToDevice, stream_),
+            "mask copy");
+        sr.allowed = mask;
+      }
+      want_top = want_top || d.top_logprobs > 0;
+    }
+    ++r;
+  }
+  if (nsample > 0) {
+    HEARTH_CUDA(
+        cudaMemcpyAsync(sample_rows_.ptr(), srows, static_cast<size_t>(nsample) * sizeof(cuda::SampleRow),
+                        cudaMemcpyHostToDevice, stream_),
+        "sampling rows copy");
+    HEARTH_RETURN_IF_ERROR(
+        launch(cuda::sample_rows(logits_.as<float>(), vocab_, sample_rows_.as<cuda::SampleRow>(), nsample,
+                                 ids_.as<int32_t>(), lps_.as<float>(), top_.as<cuda::LogprobEntry>(),
+                                 {stream_, false}),
+               "sample"));
+    mark("sample");
+  }
+
+  // Outputs: every row's token; full logits only for rows the host samples.
   HEARTH_CUDA(cudaMemcpyAsync(host_out_.ptr(), ids_.ptr(), static_cast<size_t>(rows) * 4,
                               cudaMemcpyDeviceToHost, stream_),
               "token copy");
   HEARTH_CUDA(cudaMemcpyAsync(host_out_.as<int32_t>() + opt_.max_seqs, lps_.ptr(),
                               static_cast<size_t>(rows) * 4, cudaMemcpyDeviceToHost, stream_),
               "logprob copy");
+  auto* host_top = reinterpret_cast<cuda::LogprobEntry*>(host_out_.as<int32_t>() + 2 * opt_.max_seqs);
+  if (want_top) {
+    HEARTH_CUDA(
+        cudaMemcpyAsync(host_top, top_.ptr(),
+                        static_cast<size_t>(rows * cuda::kMaxTopLogprobs) * sizeof(cuda::LogprobEntry),
+                        cudaMemcpyDeviceToHost, stream_),
+        "top logprobs copy");
+  }
   logits.resize(static_cast<size_t>(rows * vocab_));
   r = 0;
   for (const SequenceChunk& c : batch.chunks) {
     if (!c.want_logits) continue;
-    if (!c.device_greedy) {
+    if (!c.device_sample) {
       HEARTH_CUDA(cudaMemcpyAsync(logits.data() + r * vocab_, logits_.as<float>() + r * vocab_,
                                   static_cast<size_t>(vocab_) * 4, cudaMemcpyDeviceToHost, stream_),
                   "logits copy");
@@ -257,10 +315,24 @@ Status CudaModelBase::forward(const ForwardBatch& batch, std::vector<float>& log
   }
   HEARTH_CUDA(cudaStreamSynchronize(stream_), "forward");
   collect_profile(sh.n);
-  greedy.resize(static_cast<size_t>(rows));
+  tokens.resize(static_cast<size_t>(rows));
   const int32_t* ids = host_out_.as<int32_t>();
   const float* lps = reinterpret_cast<const float*>(ids + opt_.max_seqs);
-  for (int64_t i = 0; i < rows; ++i) greedy[static_cast<size_t>(i)] = {ids[i], lps[i]};
+  r = 0;
+  for (const SequenceChunk& c : batch.chunks) {
+    if (!c.want_logits) continue;
+    DeviceToken& t = tokens[static_cast<size_t>(r)];
+    t.id = ids[r];
+    t.logprob = lps[r];
+    t.num_top = 0;
+    if (c.device_sample && c.sampling.top_logprobs > 0) {
+      t.num_top = static_cast<int32_t>(
+          std::min<int64_t>({c.sampling.top_logprobs, cuda::kMaxTopLogprobs, DeviceToken::kMaxTop, vocab_}));
+      const cuda::LogprobEntry* e = host_top + r * cuda::kMaxTopLogprobs;
+      for (int32_t k = 0; k < t.num_top; ++k) t.top[static_cast<size_t>(k)] = {e[k].id, e[k].logprob};
+    }
+    ++r;
+  }
   return Status::ok();
 }
 

@@ -44,7 +44,7 @@ class CudaModelBase : public DeviceModel {
     return {weight_bytes_, kv_.bytes(), activation_bytes_, total_mem_, device_name_};
   }
   Status forward(const ForwardBatch& batch, std::vector<float>& logits,
-                 std::vector<DeviceToken>& greedy) final;
+                 std::vector<DeviceToken>& tokens) final;
 
  protected:
   using GpuDType = cuda::GpuDType;
@@ -164,8 +164,8 @@ class CudaModelBase : public DeviceModel {
   int64_t partial_token_splits_ = 1;
   int64_t attn_nh_ = 1, attn_nkv_ = 1, attn_hd_ = 1;
   MetaLayout meta_;
-  DeviceBuffer xf_, logits_, ids_, lps_, dev_meta_, workspace_;
-  PinnedBuffer host_meta_, host_out_;
+  DeviceBuffer xf_, logits_, ids_, lps_, sample_rows_, top_, masks_, dev_meta_, workspace_;
+  PinnedBuffer host_meta_, host_out_, host_sample_;
   std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
   bool profile_ = false;
   std::vector<cudaEvent_t> events_;

@@ -125,6 +125,31 @@ int gemv_qkv_rope(const void* w, const float* w_scale, const void* x, int64_t n,
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,
                    float* scratch, Launch s);
 
+// One logit row the device samples (the host Sampler's parameters; no penalties, no guided decoding).
+struct SampleRow {
+  int32_t row = 0;           // logit row
+  int32_t top_k = 0;         // 0: off
+  int32_t top_logprobs = 0;  // [0, kMaxTopLogprobs]
+  float temperature = 0.0f;  // 0: argmax (lowest id on ties)
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  uint64_t seed = 0;                 // the row's random key: the same seed and logits give the same token
+  const uint8_t* allowed = nullptr;  // device, vocab entries: only ids with a non-zero entry may be chosen
+};
+constexpr int kMaxTopLogprobs = 20;
+struct LogprobEntry {
+  int32_t id;
+  float logprob;
+};
+
+// For each of the n `rows` (device array): the token of its logit row (argmax at temperature 0, else a draw
+// from softmax(logits / T) restricted by top_k, min_p and top_p as the host Sampler restricts it; with
+// `allowed`, disallowed ids count as -inf for the choice and not for the logprobs) into
+// ids[row] with its raw log-softmax value in logprobs[row], and its top_logprobs highest raw entries into
+// top[row * kMaxTopLogprobs ...] (highest first, ties: lower id first). One block per row.
+int sample_rows(const float* logits, int64_t vocab, const SampleRow* rows, int n, int32_t* ids,
+                float* logprobs, LogprobEntry* top, Launch s);
+
 // Converts n f32 values to `dt` on the device (weights converted at load).
 int convert_f32(const float* in, int64_t n, void* out, GpuDType dt, Launch s);
 

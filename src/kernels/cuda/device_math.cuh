@@ -51,6 +51,17 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
   return warp_sum(v);
 }
 
+// The largest value over the block, returned to every thread.
+__device__ __forceinline__ float block_max(float v, float* red) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  v = lane < warps ? red[lane] : -INFINITY;
+  return warp_max(v);
+}
+
 // The warp's largest value and its lowest index, returned to every lane.
 __device__ __forceinline__ void warp_argmax(float& v, int32_t& idx) {
 #pragma unroll
