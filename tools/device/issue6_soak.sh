@@ -4,6 +4,7 @@
 #   tools/device/issue6_soak.sh tests      the GPU tests (engine, kernels)
 #   tools/device/issue6_soak.sh soak [S]   synthesize r1-distill-qwen-1.5b, then tests/integration/serve_soak.sh
 #                                          on cuda for S seconds (default 420) at 64 mixed clients + bench -c 192 (greedy)
+#   tools/device/issue6_soak.sh fp8        gpu_bench on the 7B and the 1.5B, bf16 then --fp8 (batch 1, TTFT, 64, 256)
 #   tools/device/issue6_soak.sh sampling   gpu_bench on the 1.5B: batch 256 greedy, then sampled decoding (T 0.8,
 #                                          top_p 0.95, 5 logprobs) with the device sampler vs the host sampler
 set -uo pipefail
@@ -45,5 +46,17 @@ case "${1:-}" in
     "$B/gpu_bench" --model "$M" --label r1-1.5b --decode-tokens 64 --ttft-prompt 0 --batches 256 \
       --sampled-batch 256
     ;;
-  *) echo "usage: $0 tests|soak [SECONDS]|sampling"; exit 2 ;;
+  fp8)
+    synth_1_5b || exit 1
+    M7=/tmp/hearth-models/r1-distill-qwen-7b
+    [[ -f $M7/config.json ]] || "$B/hearth" model synth --preset r1-distill-qwen-7b --out "$M7" \
+      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    for m in "$M7" "$M"; do
+      for q in "" --fp8; do
+        "$B/gpu_bench" --model "$m" --label "$(basename "$m")${q:+ fp8}" --decode-tokens 128 --batches 64 256 \
+          --sampled-batch 0 $q 2>&1 | grep '^{' | grep -v '"load"'
+      done
+    done
+    ;;
+  *) echo "usage: $0 tests|soak [SECONDS]|sampling|fp8"; exit 2 ;;
 esac

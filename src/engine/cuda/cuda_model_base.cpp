@@ -143,9 +143,14 @@ Status CudaModelBase::finish_load(int64_t kv_token_elems, int64_t attn_nh, int64
       top_, static_cast<uint64_t>(S * cuda::kMaxTopLogprobs) * sizeof(cuda::LogprobEntry), "top logprobs"));
   HEARTH_RETURN_IF_ERROR(alloc(dev_meta_, static_cast<uint64_t>(meta_.total * 4), "metadata"));
   HEARTH_RETURN_IF_ERROR(alloc(workspace_, 64ull << 20, "cuBLASLt workspace"));
-  if (fp8_scratch_elems_ > 0)
+  if (fp8_scratch_elems_ > 0) {
     HEARTH_RETURN_IF_ERROR(
         alloc(fp8_scratch_, static_cast<uint64_t>(fp8_scratch_elems_) * 2, "FP8 dequant scratch"));
+    // Activations quantized for the FP8 GEMMs: T x max_k e4m3 and one scale per token and 128 columns.
+    HEARTH_RETURN_IF_ERROR(alloc(act_fp8_, static_cast<uint64_t>(T * fp8_max_cols_), "FP8 activations"));
+    HEARTH_RETURN_IF_ERROR(alloc(act_scale_, static_cast<uint64_t>(T * ((fp8_max_cols_ + 127) / 128) * 4),
+                                 "FP8 activation scales"));
+  }
   HEARTH_RETURN_IF_ERROR(host_meta_.allocate(static_cast<uint64_t>(meta_.total * 4), "metadata staging"));
   HEARTH_RETURN_IF_ERROR(host_out_.allocate(
       static_cast<uint64_t>(S) * (8 + cuda::kMaxTopLogprobs * sizeof(cuda::LogprobEntry)), "output staging"));
@@ -367,6 +372,19 @@ Status CudaModelBase::gemm(const GpuWeight& w, const void* x, int64_t n, int64_t
   if (gemv_ok(w, n, k))
     return launch(cuda::gemv(w.data.ptr(), w.scale_ptr(), x, n, rows, k, y, rows, ks()), "gemv");
   if (w.fp8) {
+    // Native FP8 on tensor cores: tokens quantized per row, products scaled by both rows' scales.
+    if (fp8_gemm_ && k % 16 == 0) {
+      HEARTH_RETURN_IF_ERROR(launch(
+          cuda::quantize_fp8(x, n, k, k, act_fp8_.ptr(), act_scale_.as<float>(), ks()), "quantize_fp8"));
+      const Status st = blas_->gemm_fp8(w.data.ptr(), w.scale_ptr(), act_fp8_.ptr(), act_scale_.as<float>(),
+                                        cuda::BlasLt::Fp8Scaling::kRowwise, n, rows, k, y, rows, stream_);
+      if (st.is_ok() || st.code() != ErrorCode::kUnsupported) return st;
+      if (!fp8_fallback_logged_) {  // this shape (or every shape) goes through a bf16 copy of the weight
+        HEARTH_LOG_WARN("cuda: {} ({} x {} x {}); such FP8 GEMMs dequantize the weight to bf16 (slower)",
+                        st.message(), n, rows, k);
+        fp8_fallback_logged_ = true;
+      }
+    }
     HEARTH_RETURN_IF_ERROR(
         launch(cuda::dequant_fp8_rows(w.data.ptr(), w.scale_ptr(), rows, k, fp8_scratch_.ptr(), ks()),
                "dequant_fp8"));
@@ -388,6 +406,7 @@ Status CudaModelBase::upload_weight(std::initializer_list<WeightMatrix> parts, G
   HEARTH_RETURN_IF_ERROR(out.scale.allocate(static_cast<uint64_t>(rows) * 4, what.c_str()));
   weight_bytes_ += out.data.bytes() + out.scale.bytes();
   fp8_scratch_elems_ = std::max(fp8_scratch_elems_, rows * cols);
+  fp8_max_cols_ = std::max(fp8_max_cols_, cols);
   const int64_t stride = interleave ? static_cast<int64_t>(parts.size()) : 1;
   int64_t first = 0;
   const int64_t slab = std::max<int64_t>(1, (int64_t{16} << 20) / (cols * 4));

@@ -6,6 +6,7 @@
 // (HEARTH_CUDA_PROFILE=1). A family implements run_layers(): the transformer layers of one step.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -155,8 +156,12 @@ class CudaModelBase : public DeviceModel {
 
   DeviceBuffer embed_, final_norm_, inv_freq_;
   GpuWeight lm_head_;
-  DeviceBuffer fp8_scratch_;  // bf16 copy of one FP8 weight for cuBLASLt
+  DeviceBuffer fp8_scratch_;  // bf16 copy of one FP8 weight for cuBLASLt without FP8 algorithms
   int64_t fp8_scratch_elems_ = 0;
+  DeviceBuffer act_fp8_, act_scale_;  // activations quantized for the FP8 GEMMs
+  int64_t fp8_max_cols_ = 0;
+  bool fp8_gemm_ = std::getenv("HEARTH_CUDA_NO_FP8_GEMM") == nullptr;  // cuBLASLt FP8 (else bf16 copies)
+  bool fp8_fallback_logged_ = false;
   DeviceBuffer kv_;
   int64_t kv_token_elems_ = 0;
   int64_t num_blocks_ = 0;

@@ -49,12 +49,39 @@ BlasLt::~BlasLt() {
 
 Result<BlasLt::Plan*> BlasLt::plan(const Key& key) {
   auto it = plans_.find(key);
-  if (it != plans_.end()) return it->second.get();
-  const auto [ti, yti, batch, n, rows, k, ldw, ldx, ldy, sw, sx, sy] = key;
+  if (it != plans_.end()) {
+    if (it->second == nullptr)  // refused before: do not ask the heuristic again
+      return make_error(ErrorCode::kUnsupported, "cuBLASLt has no algorithm for this FP8 GEMM shape");
+    return it->second.get();
+  }
+  const auto [mode, ti, yti, batch, n, rows, k, ldw, ldx, ldy, sw, sx, sy] = key;
   auto p = std::make_unique<Plan>();
-  const cudaDataType_t ab = static_cast<GpuDType>(ti) == GpuDType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  const cudaDataType_t ab = mode != 0                                     ? CUDA_R_8F_E4M3
+                            : static_cast<GpuDType>(ti) == GpuDType::kF32 ? CUDA_R_32F
+                                                                          : CUDA_R_16BF;
   const cudaDataType_t cd = static_cast<GpuDType>(yti) == GpuDType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
   HEARTH_CUBLAS(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
+  if (mode != 0) {
+    // A is the weight, B the activations (column-major view below).
+    const bool block = mode == static_cast<int>(Fp8Scaling::kBlock128);
+    const cublasLtMatmulMatrixScale_t sa =
+        block ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    const cublasLtMatmulMatrixScale_t sb =
+        block ? CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &sa, sizeof(sa)),
+                  "A scale mode");
+    HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &sb, sizeof(sb)),
+                  "B scale mode");
+    // The heuristic wants scale pointers with the modes; each call sets its own (any 16-byte aligned
+    // address will do here).
+    const void* placeholder = workspace_;
+    HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &placeholder,
+                                                 sizeof(placeholder)),
+                  "A scale");
+    HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &placeholder,
+                                                 sizeof(placeholder)),
+                  "B scale");
+  }
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)),
                 "transa");
@@ -94,10 +121,22 @@ Result<BlasLt::Plan*> BlasLt::plan(const Key& key) {
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), p->desc,
                                                            p->a, p->b, p->c, p->c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
+  if ((st != CUBLAS_STATUS_SUCCESS || found == 0) && mode != 0) {
+    // Scaled FP8 needs cuBLASLt >= 12.9 on sm_90 and some shapes (multiples of 4): anything else refuses it.
+    plans_.emplace(key, nullptr);
+    return make_error(ErrorCode::kUnsupported, "cuBLASLt {} has no FP8 {} GEMM here ({})",
+                      cublasLtGetVersion(),
+                      mode == static_cast<int>(Fp8Scaling::kBlock128) ? "block-scaled" : "row-scaled",
+                      cublasLtGetStatusName(st));
+  }
   if (st != CUBLAS_STATUS_SUCCESS) return blas_error(st, "heuristic");
   if (found == 0) {
     return make_error(ErrorCode::kUnsupported, "cuBLASLt has no algorithm for a {}x{}x{} {} GEMM (batch {})",
-                      n, rows, k, static_cast<GpuDType>(ti) == GpuDType::kF32 ? "f32" : "bf16", batch);
+                      n, rows, k,
+                      mode != 0                                     ? "fp8"
+                      : static_cast<GpuDType>(ti) == GpuDType::kF32 ? "f32"
+                                                                    : "bf16",
+                      batch);
   }
   p->algo = result.algo;
   Plan* raw = p.get();
@@ -120,7 +159,8 @@ Status BlasLt::gemm(const void* w, const void* x, GpuDType t, int64_t n, int64_t
 Status BlasLt::gemm_batched(const Batched& b, GpuDType t, int64_t batch, int64_t n, int64_t rows, int64_t k,
                             Stream s) {
   if (n <= 0 || rows <= 0 || batch <= 0) return Status::ok();
-  const Key key{static_cast<int>(t),
+  const Key key{0,
+                static_cast<int>(t),
                 static_cast<int>(b.yt),
                 batch,
                 n,
@@ -137,6 +177,27 @@ Status BlasLt::gemm_batched(const Batched& b, GpuDType t, int64_t batch, int64_t
   HEARTH_CUBLAS(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, b.w, p->a, b.x, p->b,
                                &beta, b.y, p->c, b.y, p->c, &p->algo, workspace_, workspace_bytes_, s),
                 "matmul");
+  return Status::ok();
+}
+
+Status BlasLt::gemm_fp8(const void* w, const float* w_scale, const void* x, const float* x_scale,
+                        Fp8Scaling scaling, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy,
+                        Stream s) {
+  if (n <= 0 || rows <= 0) return Status::ok();
+  const Key key{
+      static_cast<int>(scaling), 0, static_cast<int>(GpuDType::kF32), 1, n, rows, k, k, k, ldy, 0, 0, 0};
+  HEARTH_ASSIGN_OR_RETURN(Plan * p, plan(key));
+  // The scale pointers change with every weight: set per call (a host-side attribute, captured by graphs).
+  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale,
+                                               sizeof(w_scale)),
+                "A scale");
+  HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale,
+                                               sizeof(x_scale)),
+                "B scale");
+  const float alpha = 1.0f, beta = 0.0f;
+  HEARTH_CUBLAS(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, w, p->a, x, p->b,
+                               &beta, y, p->c, y, p->c, &p->algo, workspace_, workspace_bytes_, s),
+                "fp8 matmul");
   return Status::ok();
 }
 

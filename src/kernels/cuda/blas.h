@@ -39,11 +39,23 @@ class BlasLt {
   Status gemm_batched(const Batched& b, GpuDType t, int64_t batch, int64_t n, int64_t rows, int64_t k,
                       Stream s);
 
+  // FP8 e4m3 on tensor cores: y[n][rows] (f32, row stride ldy) = x[n][k] · w[rows][k]^T, each product
+  // scaled. kRowwise: w_scale[rows] (one per weight row) and x_scale[n] (one per token). kBlock128
+  // (DeepSeek-V3's recipe): w_scale per 128x128 block of w, row-major [ceil(rows/128)][L4] with L4 =
+  // ceil(k/128) rounded up to a multiple of 4 (padding ignored), and x_scale per 1x128 block of x,
+  // [ceil(k/128)][n] (quantize_fp8's layout). n and rows must be multiples of 4 for kBlock128, scale
+  // pointers 16-byte aligned. Fails with kUnsupported where cuBLASLt (>= 12.9, sm_90) has no algorithm:
+  // callers fall back.
+  enum class Fp8Scaling : int { kRowwise = 1, kBlock128 = 2 };
+  Status gemm_fp8(const void* w, const float* w_scale, const void* x, const float* x_scale,
+                  Fp8Scaling scaling, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy, Stream s);
+
  private:
   struct Plan;
   BlasLt() = default;
-  using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                         int64_t, int64_t>;
+  // (scaling mode: 0 none or Fp8Scaling, type, output type, batch, n, rows, k, ldw, ldx, ldy, strides)
+  using Key = std::tuple<int, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                         int64_t, int64_t, int64_t>;
   Result<Plan*> plan(const Key& key);
 
   void* handle_ = nullptr;  // cublasLtHandle_t

@@ -100,8 +100,13 @@ int gemv(const void* w, const float* w_scale, const void* x, int64_t n, int64_t 
 // n x inter bf16.
 int gemv_swiglu(const void* w, const float* w_scale, const void* x, int64_t n, int64_t inter, int64_t k,
                 void* act, Launch s);
-// FP8 e4m3 rows x cols with one scale per row -> bf16 (the FP8 weights' path into cuBLASLt for batches > 8).
+// FP8 e4m3 rows x cols with one scale per row -> bf16 (the FP8 weights' path into cuBLASLt when it has no
+// FP8 algorithm).
 int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s);
+// Activations for FP8 GEMMs: x (n x k, bf16) -> out (n x k, e4m3) with one f32 scale per `group` columns of a
+// row (amax / 448). group >= k: one scale per row, scale[row]; otherwise scale[g * n + row] for group g
+// (column-major [groups][n]).
+int quantize_fp8(const void* x, int64_t n, int64_t k, int64_t group, void* out, float* scale, Launch s);
 // The QKV GEMV with qkv_rope_store fused (bf16 cache): w's rows are [q | k | v] heads whose rotated dims
 // are stored as interleaved pairs (rope.interleave must be true; the engine permutes neox-style q/k
 // rows at load, which attention does not notice since q and k share the permutation). Token t of x is

@@ -485,6 +485,40 @@ int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t co
   return last_error();
 }
 
+namespace {
+// One block per (row, group of `group` columns): amax -> scale = amax / 448 (e4m3's largest normal), then
+// every element divided by it. Scales go to scale[g * scale_ld + row] (group-major: cuBLASLt's layout
+// for per-128 activation scales) or scale[row] when there is one group.
+__global__ void quantize_fp8_kernel(const __nv_bfloat16* __restrict__ x, int64_t k, int64_t group,
+                                    uint8_t* __restrict__ out, float* __restrict__ scale, int64_t scale_ld) {
+  pdl_wait_then_release();
+  __shared__ float red[32];
+  const int64_t r = blockIdx.x, g = blockIdx.y;
+  const int64_t a = g * group, b = min(k, a + group);
+  const __nv_bfloat16* xr = x + r * k;
+  float amax = 0.0f;
+  for (int64_t c = a + threadIdx.x; c < b; c += blockDim.x)
+    amax = fmaxf(amax, fabsf(__bfloat162float(xr[c])));
+  amax = block_max(amax, red);
+  const float sc = fmaxf(amax, 1e-12f) / 448.0f;
+  const float inv = 1.0f / sc;
+  for (int64_t c = a + threadIdx.x; c < b; c += blockDim.x)
+    out[r * k + c] = __nv_cvt_float_to_fp8(__bfloat162float(xr[c]) * inv, __NV_SATFINITE, __NV_E4M3);
+  if (threadIdx.x == 0) scale[g * scale_ld + r] = sc;
+}
+}  // namespace
+
+int quantize_fp8(const void* x, int64_t n, int64_t k, int64_t group, void* out, float* scale, Launch s) {
+  if (n <= 0 || k <= 0) return 0;
+  if (group <= 0 || group > k) group = k;
+  const int64_t groups = (k + group - 1) / group;
+  if (n > INT32_MAX || groups > 65535) return static_cast<int>(cudaErrorInvalidValue);
+  launch_pdl(quantize_fp8_kernel, dim3(static_cast<unsigned>(n), static_cast<unsigned>(groups)),
+             group >= 1024 ? 256 : 128, 0, s, static_cast<const __nv_bfloat16*>(x), k, group,
+             static_cast<uint8_t*>(out), scale, n);
+  return last_error();
+}
+
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,
                    float* scratch, Launch s) {
   if (n <= 0) return 0;
