@@ -5,6 +5,7 @@
 #   tools/device/issue6_soak.sh soak [S]   synthesize r1-distill-qwen-1.5b, then tests/integration/serve_soak.sh
 #                                          on cuda for S seconds (default 420) at 64 mixed clients + bench -c 192 (greedy)
 #   tools/device/issue6_soak.sh fp8        gpu_bench on the 7B and the 1.5B, bf16 then --fp8 (batch 1, TTFT, 64, 256)
+#   tools/device/issue6_soak.sh deepseek   gpu_bench on deepseek-v3-reduced: FP8 weights kept vs dequantized to bf16
 #   tools/device/issue6_soak.sh sampling   gpu_bench on the 1.5B: batch 256 greedy, then sampled decoding (T 0.8,
 #                                          top_p 0.95, 5 logprobs) with the device sampler vs the host sampler
 set -uo pipefail
@@ -58,5 +59,14 @@ case "${1:-}" in
       done
     done
     ;;
-  *) echo "usage: $0 tests|soak [SECONDS]|sampling|fp8"; exit 2 ;;
+  deepseek)
+    M3=/tmp/hearth-models/deepseek-v3-reduced
+    [[ -f $M3/config.json ]] || "$B/hearth" model synth --preset deepseek-v3-reduced --out "$M3" \
+      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    for env in "" HEARTH_CUDA_DEQUANT_FP8=1; do
+      env $env "$B/gpu_bench" --model "$M3" --label "v3-reduced${env:+ dequantized}" --decode-tokens 64 \
+        --batches 64 256 --sampled-batch 0 2>&1 | grep '^{\|error\|warn'
+    done
+    ;;
+  *) echo "usage: $0 tests|soak [SECONDS]|sampling|fp8|deepseek"; exit 2 ;;
 esac

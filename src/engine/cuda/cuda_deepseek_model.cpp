@@ -30,6 +30,9 @@ struct DsLayer {
   DeviceBuffer correction_bias;  // f32 [experts], V3
   DeviceBuffer experts_gu;       // T [experts][2 inter][hidden], gate/up interleaved per expert
   DeviceBuffer experts_down;     // T [experts][hidden][inter]
+  // FP8 checkpoints computed in bf16: the experts stay e4m3 (bytes above) with scales per row and 128
+  // columns, [experts][ceil(cols / 128)][rows].
+  DeviceBuffer experts_gu_scale, experts_down_scale;
 };
 
 class CudaDeepseekModel final : public CudaModelBase {
@@ -112,18 +115,46 @@ class CudaDeepseekModel final : public CudaModelBase {
         if (s.architecture == Architecture::kDeepseekV3 || moe.topk_method == TopkMethod::kNoauxTc)
           HEARTH_RETURN_IF_ERROR(
               upload_vector(w, p + ".mlp.gate.e_score_correction_bias", ne_, L.correction_bias));
-        const int64_t tb = cuda::dtype_bytes(dtype_);
+        // Expert 0 decides the format (every expert must match it).
+        HEARTH_ASSIGN_OR_RETURN(WeightMatrix g0, w.expert(l, 0, "gate_proj", mi_, h_));
+        HEARTH_ASSIGN_OR_RETURN(WeightMatrix u0, w.expert(l, 0, "up_proj", mi_, h_));
+        HEARTH_ASSIGN_OR_RETURN(WeightMatrix d0, w.expert(l, 0, "down_proj", h_, mi_));
+        const bool fp8 = native_fp8({g0, u0}) && native_fp8({d0});
+        const int64_t tb = fp8 ? 1 : cuda::dtype_bytes(dtype_);
         const uint64_t gu_bytes = static_cast<uint64_t>(2 * mi_ * h_ * tb),
                        dn_bytes = static_cast<uint64_t>(h_ * mi_ * tb);
+        const int64_t gu_scales = (h_ + 127) / 128 * 2 * mi_, dn_scales = (mi_ + 127) / 128 * h_;
         HEARTH_RETURN_IF_ERROR(
             L.experts_gu.allocate(gu_bytes * static_cast<uint64_t>(ne_), "routed experts gate/up"));
         HEARTH_RETURN_IF_ERROR(
             L.experts_down.allocate(dn_bytes * static_cast<uint64_t>(ne_), "routed experts down"));
         weight_bytes_ += (gu_bytes + dn_bytes) * static_cast<uint64_t>(ne_);
+        if (fp8) {
+          HEARTH_RETURN_IF_ERROR(L.experts_gu_scale.allocate(static_cast<uint64_t>(gu_scales * ne_) * 4,
+                                                             "routed experts gate/up scales"));
+          HEARTH_RETURN_IF_ERROR(L.experts_down_scale.allocate(static_cast<uint64_t>(dn_scales * ne_) * 4,
+                                                               "routed experts down scales"));
+          weight_bytes_ += L.experts_gu_scale.bytes() + L.experts_down_scale.bytes();
+        }
         for (int64_t e = 0; e < ne_; ++e) {
-          HEARTH_ASSIGN_OR_RETURN(WeightMatrix g, w.expert(l, e, "gate_proj", mi_, h_));
-          HEARTH_ASSIGN_OR_RETURN(WeightMatrix u, w.expert(l, e, "up_proj", mi_, h_));
-          HEARTH_ASSIGN_OR_RETURN(WeightMatrix d, w.expert(l, e, "down_proj", h_, mi_));
+          WeightMatrix g = g0, u = u0, d = d0;
+          if (e > 0) {
+            HEARTH_ASSIGN_OR_RETURN(g, w.expert(l, e, "gate_proj", mi_, h_));
+            HEARTH_ASSIGN_OR_RETURN(u, w.expert(l, e, "up_proj", mi_, h_));
+            HEARTH_ASSIGN_OR_RETURN(d, w.expert(l, e, "down_proj", h_, mi_));
+          }
+          if (fp8) {
+            if (!native_fp8({g, u}) || !native_fp8({d}))
+              return make_error(ErrorCode::kInvalidArgument,
+                                "{}: expert {} is not stored like expert 0 (FP8)", p, e);
+            HEARTH_RETURN_IF_ERROR(
+                upload_fp8_rows(static_cast<char*>(L.experts_gu.ptr()) + gu_bytes * static_cast<uint64_t>(e),
+                                L.experts_gu_scale.as<float>() + gu_scales * e, {g, u}, /*interleave=*/true));
+            HEARTH_RETURN_IF_ERROR(upload_fp8_rows(
+                static_cast<char*>(L.experts_down.ptr()) + dn_bytes * static_cast<uint64_t>(e),
+                L.experts_down_scale.as<float>() + dn_scales * e, {d}, /*interleave=*/false));
+            continue;
+          }
           HEARTH_RETURN_IF_ERROR(
               upload_rows(static_cast<char*>(L.experts_gu.ptr()) + gu_bytes * static_cast<uint64_t>(e),
                           {g, u}, pool, true));
@@ -297,13 +328,14 @@ class CudaDeepseekModel final : public CudaModelBase {
         mark("moe_route");
         const int64_t pairs = n * topk_;
         HEARTH_RETURN_IF_ERROR(
-            launch(cuda::moe_experts_swiglu(L.experts_gu.ptr(), xn_.ptr(), experts_.as<int32_t>(), pairs,
-                                            static_cast<int>(topk_), mi_, h_, moe_act_.ptr(), dtype_, ks()),
+            launch(cuda::moe_experts_swiglu(L.experts_gu.ptr(), L.experts_gu_scale.as<float>(), xn_.ptr(),
+                                            experts_.as<int32_t>(), pairs, static_cast<int>(topk_), mi_, h_,
+                                            moe_act_.ptr(), dtype_, ks()),
                    "moe_experts_swiglu"));
-        HEARTH_RETURN_IF_ERROR(
-            launch(cuda::moe_experts_down(L.experts_down.ptr(), moe_act_.ptr(), experts_.as<int32_t>(), pairs,
-                                          mi_, h_, moe_y_.as<float>(), dtype_, ks()),
-                   "moe_experts_down"));
+        HEARTH_RETURN_IF_ERROR(launch(
+            cuda::moe_experts_down(L.experts_down.ptr(), L.experts_down_scale.as<float>(), moe_act_.ptr(),
+                                   experts_.as<int32_t>(), pairs, mi_, h_, moe_y_.as<float>(), dtype_, ks()),
+            "moe_experts_down"));
         mark("moe_experts");
         const bool shared = L.gu_w.data.ptr() != nullptr;
         if (shared) HEARTH_RETURN_IF_ERROR(mlp(L, n, shared_y_.as<float>()));

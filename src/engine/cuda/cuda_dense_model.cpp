@@ -146,9 +146,9 @@ class CudaDenseModel final : public CudaModelBase {
         e.bias = L.qkv_b.as<float>();
         e.q = q_.as<float>();
         e.kv_layer = static_cast<__nv_bfloat16*>(kv);
-        HEARTH_RETURN_IF_ERROR(
-            launch(cuda::gemv_qkv_rope(L.qkv_w.data.ptr(), L.qkv_w.scale_ptr(), xn_.ptr(), n, h_, e, ks()),
-                   "gemv_qkv_rope"));
+        HEARTH_RETURN_IF_ERROR(launch(cuda::gemv_qkv_rope(L.qkv_w.data.ptr(), L.qkv_w.scale_ptr(), xn_.ptr(),
+                                                          n, h_, e, ks(), L.qkv_w.block_scaled),
+                                      "gemv_qkv_rope"));
         mark("qkv_rope_gemv");
       } else {
         HEARTH_RETURN_IF_ERROR(gemm(L.qkv_w, xn_.ptr(), n, qd_ + 2 * kvd_, h_, qkv_.as<float>()));
@@ -184,7 +184,7 @@ class CudaDenseModel final : public CudaModelBase {
       if (gemv_ok(L.gu_w, n, h_) && L.gu_b.ptr() == nullptr) {
         // Small batches: SiLU(gate) * up in the GEMV's epilogue (no f32 round trip, one kernel fewer).
         HEARTH_RETURN_IF_ERROR(launch(cuda::gemv_swiglu(L.gu_w.data.ptr(), L.gu_w.scale_ptr(), xn_.ptr(), n,
-                                                        inter_, h_, act_.ptr(), ks()),
+                                                        inter_, h_, act_.ptr(), ks(), L.gu_w.block_scaled),
                                       "gemv_swiglu"));
         mark("gate_up_silu_gemv");
       } else {

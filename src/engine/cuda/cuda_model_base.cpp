@@ -370,14 +370,19 @@ Status CudaModelBase::launch(int rc, const char* what) const {
 
 Status CudaModelBase::gemm(const GpuWeight& w, const void* x, int64_t n, int64_t rows, int64_t k, float* y) {
   if (gemv_ok(w, n, k))
-    return launch(cuda::gemv(w.data.ptr(), w.scale_ptr(), x, n, rows, k, y, rows, ks()), "gemv");
+    return launch(cuda::gemv(w.data.ptr(), w.scale_ptr(), x, n, rows, k, y, rows, ks(), w.block_scaled),
+                  "gemv");
   if (w.fp8) {
-    // Native FP8 on tensor cores: tokens quantized per row, products scaled by both rows' scales.
+    // Native FP8 on tensor cores: tokens quantized per row (or per row and 128 columns for block-scaled
+    // weights), products scaled by both operands' scales.
     if (fp8_gemm_ && k % 16 == 0) {
       HEARTH_RETURN_IF_ERROR(launch(
-          cuda::quantize_fp8(x, n, k, k, act_fp8_.ptr(), act_scale_.as<float>(), ks()), "quantize_fp8"));
-      const Status st = blas_->gemm_fp8(w.data.ptr(), w.scale_ptr(), act_fp8_.ptr(), act_scale_.as<float>(),
-                                        cuda::BlasLt::Fp8Scaling::kRowwise, n, rows, k, y, rows, stream_);
+          cuda::quantize_fp8(x, n, k, w.block_scaled ? 128 : k, act_fp8_.ptr(), act_scale_.as<float>(), ks()),
+          "quantize_fp8"));
+      const Status st = blas_->gemm_fp8(
+          w.data.ptr(), w.scale_ptr(), act_fp8_.ptr(), act_scale_.as<float>(),
+          w.block_scaled ? cuda::BlasLt::Fp8Scaling::kBlock1x128 : cuda::BlasLt::Fp8Scaling::kRowwise, n,
+          rows, k, y, rows, stream_);
       if (st.is_ok() || st.code() != ErrorCode::kUnsupported) return st;
       if (!fp8_fallback_logged_) {  // this shape (or every shape) goes through a bf16 copy of the weight
         HEARTH_LOG_WARN("cuda: {} ({} x {} x {}); such FP8 GEMMs dequantize the weight to bf16 (slower)",
@@ -385,9 +390,9 @@ Status CudaModelBase::gemm(const GpuWeight& w, const void* x, int64_t n, int64_t
         fp8_fallback_logged_ = true;
       }
     }
-    HEARTH_RETURN_IF_ERROR(
-        launch(cuda::dequant_fp8_rows(w.data.ptr(), w.scale_ptr(), rows, k, fp8_scratch_.ptr(), ks()),
-               "dequant_fp8"));
+    HEARTH_RETURN_IF_ERROR(launch(cuda::dequant_fp8_rows(w.data.ptr(), w.scale_ptr(), rows, k,
+                                                         fp8_scratch_.ptr(), ks(), w.block_scaled),
+                                  "dequant_fp8"));
     return blas_->gemm(fp8_scratch_.ptr(), x, dtype_, n, rows, k, y, rows, stream_);
   }
   return blas_->gemm(w.data.ptr(), x, dtype_, n, rows, k, y, rows, stream_);
@@ -400,6 +405,17 @@ Status CudaModelBase::upload_weight(std::initializer_list<WeightMatrix> parts, G
   for (const WeightMatrix& m : parts) rows += m.rows;
   out.rows = rows;
   out.cols = cols;
+  if (native_fp8(parts)) {
+    out.fp8 = true;
+    out.block_scaled = true;
+    const int64_t kb = (cols + 127) / 128;
+    HEARTH_RETURN_IF_ERROR(out.data.allocate(static_cast<uint64_t>(rows * cols), what.c_str()));
+    HEARTH_RETURN_IF_ERROR(out.scale.allocate(static_cast<uint64_t>(kb * rows) * 4, what.c_str()));
+    weight_bytes_ += out.data.bytes() + out.scale.bytes();
+    fp8_scratch_elems_ = std::max(fp8_scratch_elems_, rows * cols);
+    fp8_max_cols_ = std::max(fp8_max_cols_, cols);
+    return upload_fp8_rows(out.data.ptr(), out.scale.as<float>(), parts, interleave);
+  }
   out.fp8 = opt_.fp8_weights && dtype_ == GpuDType::kBF16;
   if (!out.fp8) return upload_matrices(parts, out.data, what, pool, interleave);
   HEARTH_RETURN_IF_ERROR(out.data.allocate(static_cast<uint64_t>(rows * cols), what.c_str()));
@@ -570,6 +586,44 @@ Status CudaModelBase::allocate_kv() {
   num_blocks_ = blocks;
   table_width_max_ = std::min(table_width_max_, num_blocks_);
   return kv_.allocate(static_cast<uint64_t>(blocks) * block_bytes, "KV cache");
+}
+
+bool CudaModelBase::native_fp8(std::initializer_list<WeightMatrix> parts) const {
+  if (!native_fp8_ || dtype_ != GpuDType::kBF16) return false;
+  for (const WeightMatrix& m : parts) {
+    if (m.dtype != DType::kF8_E4M3 || m.block_scale == nullptr || m.block_rows != 128 ||
+        m.block_cols != 128 || m.cols % 16 != 0 || m.cols != parts.begin()->cols ||
+        m.row_bytes != static_cast<uint64_t>(m.cols))
+      return false;
+  }
+  return true;
+}
+
+Status CudaModelBase::upload_fp8_rows(void* dst, float* dst_scale, std::initializer_list<WeightMatrix> parts,
+                                      bool interleave) {
+  int64_t rows = 0;
+  for (const WeightMatrix& m : parts) rows += m.rows;
+  const int64_t cols = parts.begin()->cols;
+  const int64_t kb = (cols + 127) / 128;
+  const int64_t stride = interleave ? static_cast<int64_t>(parts.size()) : 1;
+  std::vector<float> scale(static_cast<size_t>(kb * rows));
+  int64_t first = 0;  // destination row of the part's row 0
+  for (const WeightMatrix& m : parts) {
+    HEARTH_CUDA(cudaMemcpy2D(static_cast<uint8_t*>(dst) + static_cast<size_t>(first * cols),
+                             static_cast<size_t>(cols * stride), m.data, m.row_bytes,
+                             static_cast<size_t>(cols), static_cast<size_t>(m.rows), cudaMemcpyHostToDevice),
+                "FP8 weight upload");
+    // The checkpoint's [ceil(rows / 128)][scale_cols] block grid, one entry per destination row and block.
+    for (int64_t r = 0; r < m.rows; ++r) {
+      const float* src = m.block_scale + (r / 128) * m.scale_cols;
+      const int64_t d = first + r * stride;
+      for (int64_t b = 0; b < kb; ++b) scale[static_cast<size_t>(b * rows + d)] = src[b];
+    }
+    first += interleave ? 1 : m.rows;
+  }
+  HEARTH_CUDA(cudaMemcpy(dst_scale, scale.data(), scale.size() * 4, cudaMemcpyHostToDevice),
+              "FP8 scale upload");
+  return Status::ok();
 }
 
 Status CudaModelBase::upload_matrices(std::initializer_list<WeightMatrix> parts, DeviceBuffer& out,

@@ -23,11 +23,14 @@
 
 namespace hearth {
 
-// A linear weight on the device: bf16/f32 rows, or FP8 e4m3 rows with one f32 scale per row.
+// A linear weight on the device: bf16/f32 rows, or FP8 e4m3 rows with one f32 scale per row (quantized at
+// load) or, kept as the checkpoint ships them (DeepSeek-V3's 128x128 blocks), one per row and 128 columns:
+// scale [ceil(cols / 128)][rows] (block_scaled).
 struct GpuWeight {
   DeviceBuffer data;
   DeviceBuffer scale;  // FP8 only
   bool fp8 = false;
+  bool block_scaled = false;
   int64_t rows = 0, cols = 0;
   const float* scale_ptr() const { return fp8 ? scale.as<float>() : nullptr; }
 };
@@ -113,9 +116,17 @@ class CudaModelBase : public DeviceModel {
   // row r of part p at row 2r + p (gate/up pairs for the fused SwiGLU).
   Status upload_matrices(std::initializer_list<WeightMatrix> parts, DeviceBuffer& out,
                          const std::string& what, ThreadPool& pool, bool interleave = false);
-  // A linear weight: as upload_matrices, or quantized to FP8 per row when opt_.fp8_weights.
+  // A linear weight: as upload_matrices, or quantized to FP8 per row when opt_.fp8_weights; FP8 checkpoint
+  // weights (128x128 block scales) stay FP8 when computing in bf16 (upload_fp8_rows).
+  //
   Status upload_weight(std::initializer_list<WeightMatrix> parts, GpuWeight& out, const std::string& what,
                        ThreadPool& pool, bool interleave = false);
+  // Whether `parts` are FP8 checkpoint weights that load as FP8 (bf16 compute, native FP8 not disabled).
+  bool native_fp8(std::initializer_list<WeightMatrix> parts) const;
+  // FP8 parts (128x128 block scales) as they are into dst (rows x cols bytes), their scales expanded to
+  // [ceil(cols / 128)][rows] floats into dst_scale; interleave as upload_matrices.
+  Status upload_fp8_rows(void* dst, float* dst_scale, std::initializer_list<WeightMatrix> parts,
+                         bool interleave);
   // The same into device memory already allocated (a slice of a stacked tensor: routed experts).
   Status upload_rows(void* dst, std::initializer_list<WeightMatrix> parts, ThreadPool& pool,
                      bool interleave = false);
@@ -162,6 +173,7 @@ class CudaModelBase : public DeviceModel {
   int64_t fp8_max_cols_ = 0;
   bool fp8_gemm_ = std::getenv("HEARTH_CUDA_NO_FP8_GEMM") == nullptr;  // cuBLASLt FP8 (else bf16 copies)
   bool fp8_fallback_logged_ = false;
+  bool native_fp8_ = std::getenv("HEARTH_CUDA_DEQUANT_FP8") == nullptr;  // keep FP8 checkpoints in FP8
   DeviceBuffer kv_;
   int64_t kv_token_elems_ = 0;
   int64_t num_blocks_ = 0;

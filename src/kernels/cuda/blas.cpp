@@ -63,11 +63,14 @@ Result<BlasLt::Plan*> BlasLt::plan(const Key& key) {
   HEARTH_CUBLAS(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
   if (mode != 0) {
     // A is the weight, B the activations (column-major view below).
-    const bool block = mode == static_cast<int>(Fp8Scaling::kBlock128);
+    const auto scaling = static_cast<Fp8Scaling>(mode);
     const cublasLtMatmulMatrixScale_t sa =
-        block ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
-    const cublasLtMatmulMatrixScale_t sb =
-        block ? CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+        scaling == Fp8Scaling::kBlock128     ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F
+        : scaling == Fp8Scaling::kBlock1x128 ? CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F
+                                             : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    const cublasLtMatmulMatrixScale_t sb = scaling == Fp8Scaling::kRowwise
+                                               ? CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F
+                                               : CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
     HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &sa, sizeof(sa)),
                   "A scale mode");
     HEARTH_CUBLAS(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &sb, sizeof(sb)),
@@ -126,7 +129,7 @@ Result<BlasLt::Plan*> BlasLt::plan(const Key& key) {
     plans_.emplace(key, nullptr);
     return make_error(ErrorCode::kUnsupported, "cuBLASLt {} has no FP8 {} GEMM here ({})",
                       cublasLtGetVersion(),
-                      mode == static_cast<int>(Fp8Scaling::kBlock128) ? "block-scaled" : "row-scaled",
+                      mode == static_cast<int>(Fp8Scaling::kRowwise) ? "row-scaled" : "block-scaled",
                       cublasLtGetStatusName(st));
   }
   if (st != CUBLAS_STATUS_SUCCESS) return blas_error(st, "heuristic");

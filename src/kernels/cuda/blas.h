@@ -46,7 +46,9 @@ class BlasLt {
   // [ceil(k/128)][n] (quantize_fp8's layout). n and rows must be multiples of 4 for kBlock128, scale
   // pointers 16-byte aligned. Fails with kUnsupported where cuBLASLt (>= 12.9, sm_90) has no algorithm:
   // callers fall back.
-  enum class Fp8Scaling : int { kRowwise = 1, kBlock128 = 2 };
+  // kBlock1x128: w_scale per row and 128 columns, [ceil(k/128)][rows] (gemv's block_scales layout), x_scale
+  // as for kBlock128.
+  enum class Fp8Scaling : int { kRowwise = 1, kBlock128 = 2, kBlock1x128 = 3 };
   Status gemm_fp8(const void* w, const float* w_scale, const void* x, const float* x_scale,
                   Fp8Scaling scaling, int64_t n, int64_t rows, int64_t k, float* y, int64_t ldy, Stream s);
 

@@ -91,18 +91,20 @@ int prefill_attention(const float* q, const void* kv_layer, const int32_t* pos, 
                       const AttentionShape& shape, void* out, Launch s);
 
 // Small-batch matrix-vector products: y[t][r] = sum_k w[r][k] x[t][k] for n <= 8 rows of x (bf16), y f32 with
-// row stride `ldy`. Weights are bf16 (w_scale null; k % 8 == 0) or FP8 e4m3 with one f32 scale per row
-// (w_scale; k % 16 == 0). 16-byte aligned rows.
+// row stride `ldy`. Weights are bf16 (w_scale null; k % 8 == 0) or FP8 e4m3 (w_scale; k % 16 == 0) with one
+// f32 scale per row, or with `block_scales` one per row and 128 columns: w_scale[(c / 128) * rows + r]
+// (DeepSeek-V3's 128x128 blocks expanded per row). 16-byte aligned rows.
 constexpr int kGemvMaxRows = 8;
 int gemv(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
-         int64_t ldy, Launch s);
+         int64_t ldy, Launch s, bool block_scales = false);
 // The gate/up GEMV with SiLU(gate) * up fused: w has 2 * inter rows, gate and up interleaved; act gets
 // n x inter bf16.
 int gemv_swiglu(const void* w, const float* w_scale, const void* x, int64_t n, int64_t inter, int64_t k,
-                void* act, Launch s);
-// FP8 e4m3 rows x cols with one scale per row -> bf16 (the FP8 weights' path into cuBLASLt when it has no
-// FP8 algorithm).
-int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s);
+                void* act, Launch s, bool block_scales = false);
+// FP8 e4m3 rows x cols with gemv's scales -> bf16 (the FP8 weights' path into cuBLASLt when it has no FP8
+// algorithm for a shape).
+int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s,
+                     bool block_scales = false);
 // Activations for FP8 GEMMs: x (n x k, bf16) -> out (n x k, e4m3) with one f32 scale per `group` columns of a
 // row (amax / 448). group >= k: one scale per row, scale[row]; otherwise scale[g * n + row] for group g
 // (column-major [groups][n]).
@@ -124,7 +126,7 @@ struct QkvRopeEpilogue {
   __nv_bfloat16* kv_layer = nullptr;  // the layer's cache (bf16)
 };
 int gemv_qkv_rope(const void* w, const float* w_scale, const void* x, int64_t n, int64_t k,
-                  const QkvRopeEpilogue& e, Launch s);
+                  const QkvRopeEpilogue& e, Launch s, bool block_scales = false);
 
 // Per logit row r < n: argmax (lowest id on ties) and its log-softmax value. `scratch`: n * 192 floats.
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,
@@ -204,11 +206,12 @@ int moe_route(const float* router_logits, int64_t n, const MoeRouteParams& p, co
 // Routed experts for `pairs` (token, slot) pairs (pair p is token p / k, expert experts[p]):
 // act[p] = silu(gate) * up from the stacked, per-expert interleaved gate/up weights [experts][2
 // inter][hidden]; then y[p] (f32) = down[experts[p]] act[p] with down stacked [experts][hidden][inter]. T:
-// weights, x, act.
-int moe_experts_swiglu(const void* w_gu, const void* x, const int32_t* experts, int64_t pairs, int k,
-                       int64_t inter, int64_t hidden, void* act, GpuDType t, Launch s);
-int moe_experts_down(const void* w_down, const void* act, const int32_t* experts, int64_t pairs,
-                     int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s);
+// weights, x, act. With w_scale the weights are FP8 e4m3 (t must be kBF16: x and act bf16) with one scale per
+// row and 128 columns, stacked [experts][ceil(cols / 128)][rows] (gemv's block_scales layout per expert).
+int moe_experts_swiglu(const void* w_gu, const float* w_scale, const void* x, const int32_t* experts,
+                       int64_t pairs, int k, int64_t inter, int64_t hidden, void* act, GpuDType t, Launch s);
+int moe_experts_down(const void* w_down, const float* w_scale, const void* act, const int32_t* experts,
+                     int64_t pairs, int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s);
 // out[t] = sum_s weights[t][s] * y[t * k + s] (+ shared[t]).
 int moe_combine(const float* y, const float* weights, const float* shared, int64_t n, int k, int64_t hidden,
                 float* out, Launch s);

@@ -202,10 +202,24 @@ __device__ __forceinline__ float warp_row_dot(const uint4* __restrict__ wr, cons
   return warp_sum(acc);
 }
 
+// FP8 e4m3 weights with one scale per row and 128 columns (`scale`, [kb][rows] for this expert): 16 weights
+// per chunk, x bf16 (two chunks of x per chunk of w).
+__device__ __forceinline__ float warp_row_dot_fp8(const uint4* __restrict__ wr,
+                                                  const float* __restrict__ scale, int64_t srows,
+                                                  const uint4* __restrict__ xr, int64_t kc) {
+  float acc = 0.0f;
+  const int lane = threadIdx.x & 31;
+  for (int64_t i = lane; i < kc; i += 32)
+    acc += __ldg(scale + (i >> 3) * srows) *
+           dot16_fp8_bf16(__ldg(wr + i), __ldg(xr + 2 * i), __ldg(xr + 2 * i + 1));
+  return warp_sum(acc);
+}
+
+// kv: 16-byte chunks of a weight row (T, or FP8 when w_scale is set: then x is bf16 with twice the chunks).
 template <typename T>
-__global__ void moe_swiglu_kernel(const uint4* __restrict__ w, const uint4* __restrict__ x,
-                                  const int32_t* __restrict__ experts, int k, int64_t inter, int64_t kv,
-                                  T* __restrict__ act) {
+__global__ void moe_swiglu_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale,
+                                  const uint4* __restrict__ x, const int32_t* __restrict__ experts, int k,
+                                  int64_t inter, int64_t kv, T* __restrict__ act) {
   pdl_wait_then_release();
   const int64_t pair = blockIdx.x;
   const int64_t e = experts[pair];
@@ -215,7 +229,13 @@ __global__ void moe_swiglu_kernel(const uint4* __restrict__ w, const uint4* __re
   float v = 0.0f;
   if (i < inter) {
     const int64_t row = 2 * i + (warp & 1);
-    v = warp_row_dot<T>(w + (e * 2 * inter + row) * kv, x + (pair / k) * kv, kv);
+    if (w_scale != nullptr) {
+      const int64_t kb = (kv + 7) / 8;
+      v = warp_row_dot_fp8(w + (e * 2 * inter + row) * kv, w_scale + e * kb * 2 * inter + row, 2 * inter,
+                           x + (pair / k) * 2 * kv, kv);
+    } else {
+      v = warp_row_dot<T>(w + (e * 2 * inter + row) * kv, x + (pair / k) * kv, kv);
+    }
   }
   if ((threadIdx.x & 31) == 0) part[warp] = v;
   __syncthreads();
@@ -229,15 +249,18 @@ __global__ void moe_swiglu_kernel(const uint4* __restrict__ w, const uint4* __re
 }
 
 template <typename T>
-__global__ void moe_down_kernel(const uint4* __restrict__ w, const uint4* __restrict__ act,
-                                const int32_t* __restrict__ experts, int64_t hidden, int64_t kv,
-                                float* __restrict__ y) {
+__global__ void moe_down_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale,
+                                const uint4* __restrict__ act, const int32_t* __restrict__ experts,
+                                int64_t hidden, int64_t kv, float* __restrict__ y) {
   pdl_wait_then_release();
   const int64_t pair = blockIdx.x;
   const int64_t e = experts[pair];
   const int64_t row = static_cast<int64_t>(blockIdx.y) * 8 + (threadIdx.x >> 5);
   if (row >= hidden) return;
-  const float v = warp_row_dot<T>(w + (e * hidden + row) * kv, act + pair * kv, kv);
+  const float v = w_scale != nullptr ? warp_row_dot_fp8(w + (e * hidden + row) * kv,
+                                                        w_scale + e * ((kv + 7) / 8) * hidden + row, hidden,
+                                                        act + pair * 2 * kv, kv)
+                                     : warp_row_dot<T>(w + (e * hidden + row) * kv, act + pair * kv, kv);
   if ((threadIdx.x & 31) == 0) y[pair * hidden + row] = v;
 }
 
@@ -289,37 +312,40 @@ int moe_route(const float* router_logits, int64_t n, const MoeRouteParams& p, co
   return last_error();
 }
 
-int moe_experts_swiglu(const void* w_gu, const void* x, const int32_t* experts, int64_t pairs, int k,
-                       int64_t inter, int64_t hidden, void* act, GpuDType t, Launch s) {
+int moe_experts_swiglu(const void* w_gu, const float* w_scale, const void* x, const int32_t* experts,
+                       int64_t pairs, int k, int64_t inter, int64_t hidden, void* act, GpuDType t, Launch s) {
   if (pairs <= 0) return 0;
-  const int vn = t == GpuDType::kF32 ? 4 : 8;
-  if (hidden % vn != 0 || pairs > 0x7fffffff || (inter + 3) / 4 > 65535)
+  const int vn = w_scale != nullptr ? 16 : t == GpuDType::kF32 ? 4 : 8;
+  if (hidden % vn != 0 || pairs > 0x7fffffff || (inter + 3) / 4 > 65535 ||
+      (w_scale != nullptr && t != GpuDType::kBF16))
     return static_cast<int>(cudaErrorInvalidValue);
   const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>((inter + 3) / 4));
   const auto* w = static_cast<const uint4*>(w_gu);
   const auto* xv = static_cast<const uint4*>(x);
   if (t == GpuDType::kF32)
-    launch_pdl(moe_swiglu_kernel<float>, grid, 256, 0, s, w, xv, experts, k, inter, hidden / vn,
+    launch_pdl(moe_swiglu_kernel<float>, grid, 256, 0, s, w, w_scale, xv, experts, k, inter, hidden / vn,
                static_cast<float*>(act));
   else
-    launch_pdl(moe_swiglu_kernel<__nv_bfloat16>, grid, 256, 0, s, w, xv, experts, k, inter, hidden / vn,
-               static_cast<__nv_bfloat16*>(act));
+    launch_pdl(moe_swiglu_kernel<__nv_bfloat16>, grid, 256, 0, s, w, w_scale, xv, experts, k, inter,
+               hidden / vn, static_cast<__nv_bfloat16*>(act));
   return last_error();
 }
 
-int moe_experts_down(const void* w_down, const void* act, const int32_t* experts, int64_t pairs,
-                     int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s) {
+int moe_experts_down(const void* w_down, const float* w_scale, const void* act, const int32_t* experts,
+                     int64_t pairs, int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s) {
   if (pairs <= 0) return 0;
-  const int vn = t == GpuDType::kF32 ? 4 : 8;
-  if (inter % vn != 0 || pairs > 0x7fffffff || (hidden + 7) / 8 > 65535)
+  const int vn = w_scale != nullptr ? 16 : t == GpuDType::kF32 ? 4 : 8;
+  if (inter % vn != 0 || pairs > 0x7fffffff || (hidden + 7) / 8 > 65535 ||
+      (w_scale != nullptr && t != GpuDType::kBF16))
     return static_cast<int>(cudaErrorInvalidValue);
   const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>((hidden + 7) / 8));
   const auto* w = static_cast<const uint4*>(w_down);
   const auto* a = static_cast<const uint4*>(act);
   if (t == GpuDType::kF32)
-    launch_pdl(moe_down_kernel<float>, grid, 256, 0, s, w, a, experts, hidden, inter / vn, y);
+    launch_pdl(moe_down_kernel<float>, grid, 256, 0, s, w, w_scale, a, experts, hidden, inter / vn, y);
   else
-    launch_pdl(moe_down_kernel<__nv_bfloat16>, grid, 256, 0, s, w, a, experts, hidden, inter / vn, y);
+    launch_pdl(moe_down_kernel<__nv_bfloat16>, grid, 256, 0, s, w, w_scale, a, experts, hidden, inter / vn,
+               y);
   return last_error();
 }
 

@@ -2,6 +2,8 @@
 // Device helpers shared by the .cu files: conversions between f32 and the storage types, warp and
 // block reductions. Block reductions need blockDim.x to be a multiple of 32 and a 32-entry smem array.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/cuda_ops.h"
@@ -154,6 +156,22 @@ inline cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, s
   cfg.attrs = attr;
   cfg.numAttrs = s.pdl ? 1 : 0;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+// Dot product of 16 e4m3 values (one 16-byte vector) with 16 bf16 (two), in f32.
+__device__ __forceinline__ float dot16_fp8_bf16(const uint4& w, const uint4& x0, const uint4& x1) {
+  const __nv_fp8x2_storage_t* p = reinterpret_cast<const __nv_fp8x2_storage_t*>(&w);
+  const __nv_bfloat162* xb0 = reinterpret_cast<const __nv_bfloat162*>(&x0);
+  const __nv_bfloat162* xb1 = reinterpret_cast<const __nv_bfloat162*>(&x1);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float2 wf = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(p[i], __NV_E4M3)));
+    const float2 xf = __bfloat1622float2(i < 4 ? xb0[i] : xb1[i - 4]);
+    s = fmaf(wf.x, xf.x, s);
+    s = fmaf(wf.y, xf.y, s);
+  }
+  return s;
 }
 
 }  // namespace hearth::cuda

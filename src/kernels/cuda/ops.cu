@@ -128,24 +128,14 @@ constexpr int kUnroll = 8;
 // dims are interleaved pairs, adds the bias, applies RoPE and writes q (f32) and K/V into the cache.
 enum GemvMode { kPlain = 0, kSwiglu = 1, kQkvRope = 2 };
 
-// FP8: w holds e4m3 weights (16 per 16-byte chunk, kc = k / 16 chunks a row) with one f32 scale per row;
-// otherwise bf16 (8 per chunk, kc = k / 8). x is bf16 either way.
+// FP8: w holds e4m3 weights (16 per 16-byte chunk, kc = k / 16 chunks a row) with one f32 scale per row, or
+// with srows > 0 one per row and 128 columns at w_scale[(c / 8) * srows + row] (DeepSeek-V3's 128x128
+// blocks, expanded per row so that rows can be reordered); otherwise bf16 (8 per chunk, kc = k / 8). x is
+// bf16 either way.
 template <bool FP8>
 __device__ __forceinline__ float dot_chunk(const uint4& wv, const uint4* __restrict__ xr, int64_t c) {
   if constexpr (FP8) {
-    const __nv_fp8x2_storage_t* p = reinterpret_cast<const __nv_fp8x2_storage_t*>(&wv);
-    const uint4 x0 = __ldg(xr + 2 * c), x1 = __ldg(xr + 2 * c + 1);
-    const __nv_bfloat162* xb0 = reinterpret_cast<const __nv_bfloat162*>(&x0);
-    const __nv_bfloat162* xb1 = reinterpret_cast<const __nv_bfloat162*>(&x1);
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const float2 wf = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(p[i], __NV_E4M3)));
-      const float2 xf = __bfloat1622float2(i < 4 ? xb0[i] : xb1[i - 4]);
-      s = fmaf(wf.x, xf.x, s);
-      s = fmaf(wf.y, xf.y, s);
-    }
-    return s;
+    return dot16_fp8_bf16(wv, __ldg(xr + 2 * c), __ldg(xr + 2 * c + 1));
   } else {
     return dot8_bf16(wv, __ldg(xr + c));
   }
@@ -153,7 +143,7 @@ __device__ __forceinline__ float dot_chunk(const uint4& wv, const uint4* __restr
 
 template <int N, int MODE, bool FP8>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_bf16_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale,
+    gemv_bf16_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale, int64_t srows,
                      const uint4* __restrict__ x, int64_t rows, int64_t kc, int64_t k8, int wpr,
                      float* __restrict__ y, __nv_bfloat16* __restrict__ act, int64_t ldy,
                      QkvRopeEpilogue qe) {
@@ -178,8 +168,15 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         if (i + step * u < kc) {
+          const int64_t c = i + step * u;
+          if (FP8 && srows > 0) {
+            const float sc = __ldg(w_scale + (c >> 3) * srows + row);
 #pragma unroll
-          for (int t = 0; t < N; ++t) acc[t] += dot_chunk<FP8>(wv[u], x + t * k8, i + step * u);
+            for (int t = 0; t < N; ++t) acc[t] += sc * dot_chunk<FP8>(wv[u], x + t * k8, c);
+          } else {
+#pragma unroll
+            for (int t = 0; t < N; ++t) acc[t] += dot_chunk<FP8>(wv[u], x + t * k8, c);
+          }
         }
       }
     }
@@ -194,7 +191,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     if (part == 0 && row < rows && lane < N) {
       float v = 0.0f;
       for (int p = 0; p < wpr; ++p) v += red[warp + p][lane];
-      y[lane * ldy + row] = FP8 ? v * w_scale[row] : v;
+      y[lane * ldy + row] = FP8 && srows == 0 ? v * w_scale[row] : v;
     }
     return;
   }
@@ -205,7 +202,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     a += red[warp + p][lane];
     b += red[warp + wpr + p][lane];
   }
-  if (FP8) {
+  if (FP8 && srows == 0) {
     a *= w_scale[row];
     b *= w_scale[row + 1];
   }
@@ -391,10 +388,12 @@ int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void*
 
 namespace {
 
-int gemv_launch(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k,
-                float* y, __nv_bfloat16* act, int64_t ldy, int mode, const QkvRopeEpilogue& qe, Launch s) {
+int gemv_launch(const void* w, const float* w_scale, bool block_scales, const void* x, int64_t n,
+                int64_t rows, int64_t k, float* y, __nv_bfloat16* act, int64_t ldy, int mode,
+                const QkvRopeEpilogue& qe, Launch s) {
   if (n <= 0 || rows <= 0) return 0;
   const bool fp8 = w_scale != nullptr;
+  const int64_t srows = fp8 && block_scales ? rows : 0;
   if (n > kGemvMaxRows || k % (fp8 ? 16 : 8) != 0 || (mode != kPlain && rows % 2 != 0))
     return static_cast<int>(cudaErrorInvalidValue);
   const auto* wv = static_cast<const uint4*>(w);
@@ -409,14 +408,14 @@ int gemv_launch(const void* w, const float* w_scale, const void* x, int64_t n, i
   const int rows_per_block = kGemvWarps / wpr;
   const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
   switch (n * 8 + mode * 2 + (fp8 ? 1 : 0)) {
-#define HEARTH_GEMV_MODE(N, M)                                                                            \
-  case 8 * N + 2 * M:                                                                                     \
-    launch_pdl(gemv_bf16_kernel<N, M, false>, grid, kGemvWarps * 32, 0, s, wv, w_scale, xv, rows, kc, k8, \
-               wpr, y, act, ldy, qe);                                                                     \
-    break;                                                                                                \
-  case 8 * N + 2 * M + 1:                                                                                 \
-    launch_pdl(gemv_bf16_kernel<N, M, true>, grid, kGemvWarps * 32, 0, s, wv, w_scale, xv, rows, kc, k8,  \
-               wpr, y, act, ldy, qe);                                                                     \
+#define HEARTH_GEMV_MODE(N, M)                                                                               \
+  case 8 * N + 2 * M:                                                                                        \
+    launch_pdl(gemv_bf16_kernel<N, M, false>, grid, kGemvWarps * 32, 0, s, wv, w_scale, srows, xv, rows, kc, \
+               k8, wpr, y, act, ldy, qe);                                                                    \
+    break;                                                                                                   \
+  case 8 * N + 2 * M + 1:                                                                                    \
+    launch_pdl(gemv_bf16_kernel<N, M, true>, grid, kGemvWarps * 32, 0, s, wv, w_scale, srows, xv, rows, kc,  \
+               k8, wpr, y, act, ldy, qe);                                                                    \
     break;
 #define HEARTH_GEMV_CASE(N) \
   HEARTH_GEMV_MODE(N, kPlain) HEARTH_GEMV_MODE(N, kSwiglu) HEARTH_GEMV_MODE(N, kQkvRope)
@@ -438,49 +437,50 @@ int gemv_launch(const void* w, const float* w_scale, const void* x, int64_t n, i
 }  // namespace
 
 int gemv(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
-         int64_t ldy, Launch s) {
-  return gemv_launch(w, w_scale, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{}, s);
+         int64_t ldy, Launch s, bool block_scales) {
+  return gemv_launch(w, w_scale, block_scales, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{}, s);
 }
 
 int gemv_swiglu(const void* w, const float* w_scale, const void* x, int64_t n, int64_t inter, int64_t k,
-                void* act, Launch s) {
+                void* act, Launch s, bool block_scales) {
   if (act == nullptr) return static_cast<int>(cudaErrorInvalidValue);
-  return gemv_launch(w, w_scale, x, n, 2 * inter, k, nullptr, static_cast<__nv_bfloat16*>(act), inter,
-                     kSwiglu, QkvRopeEpilogue{}, s);
+  return gemv_launch(w, w_scale, block_scales, x, n, 2 * inter, k, nullptr, static_cast<__nv_bfloat16*>(act),
+                     inter, kSwiglu, QkvRopeEpilogue{}, s);
 }
 
 int gemv_qkv_rope(const void* w, const float* w_scale, const void* x, int64_t n, int64_t k,
-                  const QkvRopeEpilogue& e, Launch s) {
+                  const QkvRopeEpilogue& e, Launch s, bool block_scales) {
   if (e.kv_layer == nullptr || e.q == nullptr || e.hd % 2 != 0 || !e.rope.interleave)
     return static_cast<int>(cudaErrorInvalidValue);
   const int64_t rows = static_cast<int64_t>(e.nh + 2 * e.nkv) * e.hd;
-  return gemv_launch(w, w_scale, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, s);
+  return gemv_launch(w, w_scale, block_scales, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, s);
 }
 
 namespace {
 __global__ void dequant_fp8_rows_kernel(const uint8_t* __restrict__ w, const float* __restrict__ scale,
-                                        int64_t cols, __nv_bfloat16* __restrict__ out) {
+                                        int64_t srows, int64_t cols, __nv_bfloat16* __restrict__ out) {
   pdl_wait_then_release();
   const int64_t r = blockIdx.y;
-  const float sc = scale[r];
   for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float sc = srows > 0 ? scale[(c >> 7) * srows + r] : scale[r];
     const __half h = __half(__nv_cvt_fp8_to_halfraw(w[r * cols + c], __NV_E4M3));
     out[r * cols + c] = __float2bfloat16(__half2float(h) * sc);
   }
 }
 }  // namespace
 
-int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s) {
+int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s,
+                     bool block_scales) {
   if (rows <= 0 || cols <= 0) return 0;
   if (rows > 65535 * 64) return static_cast<int>(cudaErrorInvalidValue);
-  // rows may exceed grid.y's 65535 (the LM head): chunk them.
+  // rows may exceed grid.y's 65535 (the LM head): chunk them. Block scales index the whole matrix's rows.
   for (int64_t r0 = 0; r0 < rows; r0 += 65535) {
     const int64_t nr = std::min<int64_t>(65535, rows - r0);
     const dim3 grid(static_cast<unsigned>(std::min<int64_t>((cols + 255) / 256, 16)),
                     static_cast<unsigned>(nr));
     launch_pdl(dequant_fp8_rows_kernel, grid, 256, 0, s, static_cast<const uint8_t*>(w) + r0 * cols,
-               scale + r0, cols, static_cast<__nv_bfloat16*>(out) + r0 * cols);
+               scale + r0, block_scales ? rows : 0, cols, static_cast<__nv_bfloat16*>(out) + r0 * cols);
   }
   return last_error();
 }
