@@ -4,9 +4,13 @@
 //   add+RMSNorm -> q (q_a -> norm -> q_b, or q_proj) and kv_a GEMMs -> latent norm + RoPE + cache store
 //   -> q_lat = W_UK^T q_nope (per-head batched GEMM) -> MLA attention over the latents
 //   -> W_UV o_lat (batched GEMM) -> O GEMM -> add+RMSNorm -> dense MLP, or: router GEMM -> top-k routing
-//   -> routed experts (grouped GEMVs over stacked weights) + shared experts -> weighted combine.
-// FP8 checkpoints (V3's 128x128 block scales) are dequantized to bf16 at load.
+//   -> routed experts (GEMVs over stacked weights: one per pair for small batches, grouped by expert for
+//   large ones) + shared experts -> weighted combine.
+// FP8 checkpoints (V3's 128x128 block scales) stay FP8 when computing in bf16 (scales expanded per row and
+// 128 columns); in f32 (parity runs) they are dequantized at load.
 #include <fmt/format.h>
+
+#include <cstdlib>
 
 #include "core/log.h"
 #include "engine/cuda/cuda_model_base.h"
@@ -210,6 +214,12 @@ class CudaDeepseekModel final : public CudaModelBase {
         alloc(moe_act_, static_cast<uint64_t>(T * topk_ * mi_ * tb), "expert activations"));
     HEARTH_RETURN_IF_ERROR(alloc(moe_y_, static_cast<uint64_t>(T * topk_ * h_ * 4), "expert outputs"));
     HEARTH_RETURN_IF_ERROR(alloc(shared_y_, static_cast<uint64_t>(T * h_ * 4), "shared expert outputs"));
+    HEARTH_RETURN_IF_ERROR(alloc(moe_order_, static_cast<uint64_t>(T * topk_ * 4), "expert pair order"));
+    HEARTH_RETURN_IF_ERROR(alloc(
+        moe_tasks_,
+        static_cast<uint64_t>(cuda::moe_max_tasks(T * topk_, static_cast<int>(ne_))) * sizeof(cuda::MoeTask),
+        "expert tasks"));
+    HEARTH_RETURN_IF_ERROR(alloc(moe_num_tasks_, 4, "expert task count"));
     prefill_kernel_ = false;  // MLA prefill runs the flash-decoding kernel per token (tensor cores: next)
     return finish_load(kdim, nh_, 1, lora_);
   }
@@ -327,15 +337,35 @@ class CudaDeepseekModel final : public CudaModelBase {
                    "moe_route"));
         mark("moe_route");
         const int64_t pairs = n * topk_;
-        HEARTH_RETURN_IF_ERROR(
-            launch(cuda::moe_experts_swiglu(L.experts_gu.ptr(), L.experts_gu_scale.as<float>(), xn_.ptr(),
-                                            experts_.as<int32_t>(), pairs, static_cast<int>(topk_), mi_, h_,
-                                            moe_act_.ptr(), dtype_, ks()),
-                   "moe_experts_swiglu"));
-        HEARTH_RETURN_IF_ERROR(launch(
-            cuda::moe_experts_down(L.experts_down.ptr(), L.experts_down_scale.as<float>(), moe_act_.ptr(),
-                                   experts_.as<int32_t>(), pairs, mi_, h_, moe_y_.as<float>(), dtype_, ks()),
-            "moe_experts_down"));
+        if (grouped_experts_ && pairs > ne_) {
+          // More pairs than experts: group them by expert so that each expert's weights are read once per
+          // kMoeGroup pairs instead of once per pair.
+          const cuda::MoeGroups g{moe_order_.as<int32_t>(), moe_tasks_.as<cuda::MoeTask>(),
+                                  moe_num_tasks_.as<int32_t>()};
+          const int ne = static_cast<int>(ne_);
+          HEARTH_RETURN_IF_ERROR(
+              launch(cuda::moe_group(experts_.as<int32_t>(), pairs, ne, g, ks()), "moe_group"));
+          HEARTH_RETURN_IF_ERROR(
+              launch(cuda::moe_grouped_swiglu(L.experts_gu.ptr(), L.experts_gu_scale.as<float>(), xn_.ptr(),
+                                              g, pairs, ne, static_cast<int>(topk_), mi_, h_, moe_act_.ptr(),
+                                              dtype_, ks()),
+                     "moe_grouped_swiglu"));
+          HEARTH_RETURN_IF_ERROR(launch(
+              cuda::moe_grouped_down(L.experts_down.ptr(), L.experts_down_scale.as<float>(), moe_act_.ptr(),
+                                     g, pairs, ne, mi_, h_, moe_y_.as<float>(), dtype_, ks()),
+              "moe_grouped_down"));
+        } else {
+          HEARTH_RETURN_IF_ERROR(
+              launch(cuda::moe_experts_swiglu(L.experts_gu.ptr(), L.experts_gu_scale.as<float>(), xn_.ptr(),
+                                              experts_.as<int32_t>(), pairs, static_cast<int>(topk_), mi_, h_,
+                                              moe_act_.ptr(), dtype_, ks()),
+                     "moe_experts_swiglu"));
+          HEARTH_RETURN_IF_ERROR(
+              launch(cuda::moe_experts_down(L.experts_down.ptr(), L.experts_down_scale.as<float>(),
+                                            moe_act_.ptr(), experts_.as<int32_t>(), pairs, mi_, h_,
+                                            moe_y_.as<float>(), dtype_, ks()),
+                     "moe_experts_down"));
+        }
         mark("moe_experts");
         const bool shared = L.gu_w.data.ptr() != nullptr;
         if (shared) HEARTH_RETURN_IF_ERROR(mlp(L, n, shared_y_.as<float>()));
@@ -357,7 +387,8 @@ class CudaDeepseekModel final : public CudaModelBase {
   cuda::MoeRouteParams route_;
   std::vector<DsLayer> layers_;
   DeviceBuffer q_, qa_, qan_, ckv_, qcat_, qnope_, olat_, att_, gu_, act_, router_, experts_, weights_,
-      moe_act_, moe_y_, shared_y_;
+      moe_act_, moe_y_, shared_y_, moe_order_, moe_tasks_, moe_num_tasks_;
+  bool grouped_experts_ = std::getenv("HEARTH_CUDA_PER_PAIR_EXPERTS") == nullptr;
 };
 
 }  // namespace

@@ -212,6 +212,25 @@ int moe_experts_swiglu(const void* w_gu, const float* w_scale, const void* x, co
                        int64_t pairs, int k, int64_t inter, int64_t hidden, void* act, GpuDType t, Launch s);
 int moe_experts_down(const void* w_down, const float* w_scale, const void* act, const int32_t* experts,
                      int64_t pairs, int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s);
+// The same two products for large batches, grouped by expert: moe_group sorts the pairs by expert into
+// tasks of up to kMoeGroup pairs of one expert (scratch: order[pairs], tasks[moe_max_tasks], num_tasks[1]),
+// then each task reads its expert's weights once for all its pairs. Bit-identical to the per-pair kernels.
+constexpr int kMoeGroup = 8;
+struct MoeTask {
+  int32_t expert, start, count, pad;
+};
+struct MoeGroups {
+  int32_t* order = nullptr;
+  MoeTask* tasks = nullptr;
+  int32_t* num_tasks = nullptr;
+};
+int64_t moe_max_tasks(int64_t pairs, int ne);
+int moe_group(const int32_t* experts, int64_t pairs, int ne, const MoeGroups& g, Launch s);
+int moe_grouped_swiglu(const void* w_gu, const float* w_scale, const void* x, const MoeGroups& g,
+                       int64_t pairs, int ne, int k, int64_t inter, int64_t hidden, void* act, GpuDType t,
+                       Launch s);
+int moe_grouped_down(const void* w_down, const float* w_scale, const void* act, const MoeGroups& g,
+                     int64_t pairs, int ne, int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s);
 // out[t] = sum_s weights[t][s] * y[t * k + s] (+ shared[t]).
 int moe_combine(const float* y, const float* weights, const float* shared, int64_t n, int k, int64_t hidden,
                 float* out, Launch s);

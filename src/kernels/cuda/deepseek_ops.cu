@@ -264,6 +264,163 @@ __global__ void moe_down_kernel(const uint4* __restrict__ w, const float* __rest
   if ((threadIdx.x & 31) == 0) y[pair * hidden + row] = v;
 }
 
+// ---- routed experts grouped by expert (large batches)
+// ------------------------------------------------------ Pairs sorted by expert into tasks of up to kMoeGroup
+// pairs of one expert: each weight chunk is read once per task instead of once per pair. Every pair's dot
+// products are summed exactly as the per-pair kernels sum them (same lanes, same order), so the two paths
+// give bit-identical results.
+__global__ void moe_group_kernel(const int32_t* __restrict__ experts, int64_t pairs, int ne,
+                                 int32_t* __restrict__ order, MoeTask* __restrict__ tasks,
+                                 int32_t* __restrict__ num_tasks) {
+  extern __shared__ int32_t sh[];
+  int32_t* count = sh;           // [ne]
+  int32_t* cursor = sh + ne;     // [ne]: next slot of the expert in `order`
+  int32_t* task0 = sh + 2 * ne;  // [ne]: the expert's first task
+  for (int e = threadIdx.x; e < ne; e += blockDim.x) count[e] = 0;
+  __syncthreads();
+  for (int64_t p = threadIdx.x; p < pairs; p += blockDim.x) {
+    const int32_t e = experts[p];
+    if (e >= 0 && e < ne) atomicAdd(&count[e], 1);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int32_t off = 0, t = 0;
+    for (int e = 0; e < ne; ++e) {
+      cursor[e] = off;
+      task0[e] = t;
+      off += count[e];
+      t += (count[e] + kMoeGroup - 1) / kMoeGroup;
+    }
+    *num_tasks = t;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < ne; e += blockDim.x) {
+    const int32_t c = count[e], start = cursor[e];
+    for (int32_t j = 0; j * kMoeGroup < c; ++j)
+      tasks[task0[e] + j] = {e, start + j * kMoeGroup, min(kMoeGroup, c - j * kMoeGroup), 0};
+  }
+  __syncthreads();
+  for (int64_t p = threadIdx.x; p < pairs; p += blockDim.x) {
+    const int32_t e = experts[p];
+    if (e >= 0 && e < ne) order[atomicAdd(&cursor[e], 1)] = static_cast<int32_t>(p);
+  }
+}
+
+// One 16-byte weight chunk against chunk c of an x row: f32 (4), bf16 (8) or e4m3 (16, x bf16).
+template <int KIND>
+__device__ __forceinline__ float chunk_dot(const uint4& wv, const uint4* __restrict__ xr, int64_t c) {
+  if constexpr (KIND == 2) {
+    return dot16_fp8_bf16(wv, __ldg(xr + 2 * c), __ldg(xr + 2 * c + 1));
+  } else if constexpr (KIND == 1) {
+    return Vec<__nv_bfloat16>::dot(wv, __ldg(xr + c));
+  } else {
+    return Vec<float>::dot(wv, __ldg(xr + c));
+  }
+}
+
+// A warp's dot products of weight row `wr` (kc chunks; FP8: scales at sc[(c / 8) * sstride]) with the
+// task's x rows, summed over the warp: acc[t] for t < count.
+template <int KIND>
+__device__ __forceinline__ void warp_rows_dot(const uint4* __restrict__ wr, const float* __restrict__ sc,
+                                              int64_t sstride, const uint4* const* xrows, int count,
+                                              int64_t kc, float (&acc)[kMoeGroup]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int t = 0; t < kMoeGroup; ++t) acc[t] = 0.0f;
+  for (int64_t i = lane; i < kc; i += 32) {
+    const uint4 wv = __ldg(wr + i);
+    const float scale = KIND == 2 ? __ldg(sc + (i >> 3) * sstride) : 1.0f;
+#pragma unroll
+    for (int t = 0; t < kMoeGroup; ++t) {
+      if (t < count) {
+        if constexpr (KIND == 2) {
+          acc[t] += scale * chunk_dot<KIND>(wv, xrows[t], i);
+        } else {
+          acc[t] += chunk_dot<KIND>(wv, xrows[t], i);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kMoeGroup; ++t) acc[t] = warp_sum(acc[t]);
+}
+
+// grid (max tasks, ceil(inter / 4)); blocks past the task count return. x: T rows of `hidden` (bf16 for FP8),
+// xv 16-byte chunks a row; kc weight chunks a row.
+template <int KIND, typename OT>
+__global__ void moe_grouped_swiglu_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale,
+                                          const uint4* __restrict__ x, const int32_t* __restrict__ order,
+                                          const MoeTask* __restrict__ tasks,
+                                          const int32_t* __restrict__ num_tasks, int k, int64_t inter,
+                                          int64_t kc, int64_t xv, OT* __restrict__ act) {
+  pdl_wait_then_release();
+  if (static_cast<int32_t>(blockIdx.x) >= *num_tasks) return;
+  const MoeTask tk = tasks[blockIdx.x];
+  __shared__ const uint4* xrows[kMoeGroup];
+  __shared__ int32_t pair_of[kMoeGroup];
+  __shared__ float part[8][kMoeGroup];
+  if (threadIdx.x < tk.count) {
+    const int32_t p = order[tk.start + threadIdx.x];
+    pair_of[threadIdx.x] = p;
+    xrows[threadIdx.x] = x + static_cast<int64_t>(p / k) * xv;
+  }
+  __syncthreads();
+  const int warp = threadIdx.x >> 5;
+  const int64_t i = static_cast<int64_t>(blockIdx.y) * 4 + warp / 2;  // output column; warp pairs: gate, up
+  float acc[kMoeGroup];
+  if (i < inter) {
+    const int64_t e = tk.expert, row = 2 * i + (warp & 1);
+    const int64_t kb = (kc + 7) / 8;
+    warp_rows_dot<KIND>(w + (e * 2 * inter + row) * kc,
+                        KIND == 2 ? w_scale + e * kb * 2 * inter + row : nullptr, 2 * inter, xrows, tk.count,
+                        kc, acc);
+    if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+      for (int t = 0; t < kMoeGroup; ++t) part[warp][t] = acc[t];
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x < 4 * kMoeGroup) {
+    const int t = threadIdx.x / 4, c = threadIdx.x % 4;
+    const int64_t o = static_cast<int64_t>(blockIdx.y) * 4 + c;
+    if (t < tk.count && o < inter) {
+      const float g = part[2 * c][t], u = part[2 * c + 1][t];
+      act[static_cast<int64_t>(pair_of[t]) * inter + o] = from_f32<OT>(g / (1.0f + expf(-g)) * u);
+    }
+  }
+}
+
+// grid (max tasks, ceil(hidden / 8)): a warp per output row. act: pairs rows (xv chunks each).
+template <int KIND>
+__global__ void moe_grouped_down_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale,
+                                        const uint4* __restrict__ act, const int32_t* __restrict__ order,
+                                        const MoeTask* __restrict__ tasks,
+                                        const int32_t* __restrict__ num_tasks, int64_t hidden, int64_t kc,
+                                        int64_t xv, float* __restrict__ y) {
+  pdl_wait_then_release();
+  if (static_cast<int32_t>(blockIdx.x) >= *num_tasks) return;
+  const MoeTask tk = tasks[blockIdx.x];
+  __shared__ const uint4* xrows[kMoeGroup];
+  __shared__ int32_t pair_of[kMoeGroup];
+  if (threadIdx.x < tk.count) {
+    const int32_t p = order[tk.start + threadIdx.x];
+    pair_of[threadIdx.x] = p;
+    xrows[threadIdx.x] = act + static_cast<int64_t>(p) * xv;
+  }
+  __syncthreads();
+  const int64_t row = static_cast<int64_t>(blockIdx.y) * 8 + (threadIdx.x >> 5);
+  if (row >= hidden) return;
+  const int64_t e = tk.expert, kb = (kc + 7) / 8;
+  float acc[kMoeGroup];
+  warp_rows_dot<KIND>(w + (e * hidden + row) * kc, KIND == 2 ? w_scale + e * kb * hidden + row : nullptr,
+                      hidden, xrows, tk.count, kc, acc);
+  if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+    for (int t = 0; t < kMoeGroup; ++t)
+      if (t < tk.count) y[static_cast<int64_t>(pair_of[t]) * hidden + row] = acc[t];
+  }
+}
+
 __global__ void moe_combine_kernel(const float* __restrict__ y, const float* __restrict__ weights,
                                    const float* __restrict__ shared, int k, int64_t hidden,
                                    float* __restrict__ out) {
@@ -346,6 +503,63 @@ int moe_experts_down(const void* w_down, const float* w_scale, const void* act, 
   else
     launch_pdl(moe_down_kernel<__nv_bfloat16>, grid, 256, 0, s, w, w_scale, a, experts, hidden, inter / vn,
                y);
+  return last_error();
+}
+
+int64_t moe_max_tasks(int64_t pairs, int ne) {
+  return std::max<int64_t>(1, std::min<int64_t>(pairs, (pairs + kMoeGroup - 1) / kMoeGroup + ne));
+}
+
+int moe_group(const int32_t* experts, int64_t pairs, int ne, const MoeGroups& g, Launch s) {
+  if (pairs <= 0) return 0;
+  if (ne <= 0 || ne > 4096 || pairs > 0x7fffffff) return static_cast<int>(cudaErrorInvalidValue);
+  launch_pdl(moe_group_kernel, 1, 1024, sizeof(int32_t) * 3 * ne, s, experts, pairs, ne, g.order, g.tasks,
+             g.num_tasks);
+  return last_error();
+}
+
+int moe_grouped_swiglu(const void* w_gu, const float* w_scale, const void* x, const MoeGroups& g,
+                       int64_t pairs, int ne, int k, int64_t inter, int64_t hidden, void* act, GpuDType t,
+                       Launch s) {
+  if (pairs <= 0) return 0;
+  const int vn = w_scale != nullptr ? 16 : t == GpuDType::kF32 ? 4 : 8;
+  if (hidden % vn != 0 || (inter + 3) / 4 > 65535 || (w_scale != nullptr && t != GpuDType::kBF16))
+    return static_cast<int>(cudaErrorInvalidValue);
+  const dim3 grid(static_cast<unsigned>(moe_max_tasks(pairs, ne)), static_cast<unsigned>((inter + 3) / 4));
+  const auto* w = static_cast<const uint4*>(w_gu);
+  const auto* xv = static_cast<const uint4*>(x);
+  const int64_t kc = hidden / vn, xc = hidden / (t == GpuDType::kF32 ? 4 : 8);
+  if (w_scale != nullptr)
+    launch_pdl(moe_grouped_swiglu_kernel<2, __nv_bfloat16>, grid, 256, 0, s, w, w_scale, xv, g.order, g.tasks,
+               g.num_tasks, k, inter, kc, xc, static_cast<__nv_bfloat16*>(act));
+  else if (t == GpuDType::kBF16)
+    launch_pdl(moe_grouped_swiglu_kernel<1, __nv_bfloat16>, grid, 256, 0, s, w, w_scale, xv, g.order, g.tasks,
+               g.num_tasks, k, inter, kc, xc, static_cast<__nv_bfloat16*>(act));
+  else
+    launch_pdl(moe_grouped_swiglu_kernel<0, float>, grid, 256, 0, s, w, w_scale, xv, g.order, g.tasks,
+               g.num_tasks, k, inter, kc, xc, static_cast<float*>(act));
+  return last_error();
+}
+
+int moe_grouped_down(const void* w_down, const float* w_scale, const void* act, const MoeGroups& g,
+                     int64_t pairs, int ne, int64_t inter, int64_t hidden, float* y, GpuDType t, Launch s) {
+  if (pairs <= 0) return 0;
+  const int vn = w_scale != nullptr ? 16 : t == GpuDType::kF32 ? 4 : 8;
+  if (inter % vn != 0 || (hidden + 7) / 8 > 65535 || (w_scale != nullptr && t != GpuDType::kBF16))
+    return static_cast<int>(cudaErrorInvalidValue);
+  const dim3 grid(static_cast<unsigned>(moe_max_tasks(pairs, ne)), static_cast<unsigned>((hidden + 7) / 8));
+  const auto* w = static_cast<const uint4*>(w_down);
+  const auto* a = static_cast<const uint4*>(act);
+  const int64_t kc = inter / vn, xc = inter / (t == GpuDType::kF32 ? 4 : 8);
+  if (w_scale != nullptr)
+    launch_pdl(moe_grouped_down_kernel<2>, grid, 256, 0, s, w, w_scale, a, g.order, g.tasks, g.num_tasks,
+               hidden, kc, xc, y);
+  else if (t == GpuDType::kBF16)
+    launch_pdl(moe_grouped_down_kernel<1>, grid, 256, 0, s, w, w_scale, a, g.order, g.tasks, g.num_tasks,
+               hidden, kc, xc, y);
+  else
+    launch_pdl(moe_grouped_down_kernel<0>, grid, 256, 0, s, w, w_scale, a, g.order, g.tasks, g.num_tasks,
+               hidden, kc, xc, y);
   return last_error();
 }
 
