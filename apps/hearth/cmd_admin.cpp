@@ -1,10 +1,17 @@
-// `hearth admin` (tenants and API keys in the gateway's store) and `hearth audit verify`.
+// `hearth admin` (tenants, API keys and usage in the gateway's store) and `hearth audit verify`.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "store/store.h"
@@ -16,10 +23,17 @@ struct AdminArgs {
   std::string store;
   std::string name;
   int64_t rpm = 0, tpm = 0, budget_tokens = 0;
+  std::vector<std::string> models;  // --models a,b (allow-list)
+  bool all_models = false;          // tenant update --all-models: clear the allow-list
+  // tenant update: which limits were given (the others keep their stored values).
+  bool set_rpm = false, set_tpm = false, set_budget = false, set_models = false;
   std::string tenant;
   std::string prefix;
   double expires_days = 0;
   bool json = false;
+  // usage export
+  std::string since, until, format = "csv", out;
+  int64_t limit = 1000000;
 };
 
 int fail(const Status& st) {
@@ -38,6 +52,10 @@ Result<std::unique_ptr<store::Store>> open_store(const std::string& url) {
   return store::Store::open(url);
 }
 
+std::string models_text(const std::vector<std::string>& models) {
+  return models.empty() ? std::string("all") : fmt::format("{}", fmt::join(models, ","));
+}
+
 std::string iso_ms(int64_t ms) {
   if (ms == 0) return "";
   const std::time_t t = static_cast<std::time_t>(ms / 1000);
@@ -51,25 +69,55 @@ std::string iso_ms(int64_t ms) {
 int tenant_create(const AdminArgs& a) {
   auto st = open_store(a.store);
   if (!st.is_ok()) return fail(st.status());
-  auto t = (*st)->create_tenant(a.name, {a.rpm, a.tpm, a.budget_tokens});
+  auto t = (*st)->create_tenant(a.name, {a.rpm, a.tpm, a.budget_tokens, a.models});
   if (!t.is_ok()) return fail(t.status());
-  const Status au = (*st)->audit(
-      cli_actor(), "tenant.create",
-      fmt::format("name={} rpm={} tpm={} budget_tokens={}", a.name, a.rpm, a.tpm, a.budget_tokens));
+  const Status au = (*st)->audit(cli_actor(), "tenant.create",
+                                 fmt::format("name={} rpm={} tpm={} budget_tokens={} models={}", a.name,
+                                             a.rpm, a.tpm, a.budget_tokens, models_text(a.models)));
   if (!au.is_ok()) return fail(au);
   if (a.json) {
     std::printf("%s\n", nlohmann::json{{"id", t->id},
                                        {"name", t->name},
                                        {"rpm", a.rpm},
                                        {"tpm", a.tpm},
-                                       {"budget_tokens", a.budget_tokens}}
+                                       {"budget_tokens", a.budget_tokens},
+                                       {"models", a.models}}
                             .dump()
                             .c_str());
   } else {
-    std::printf("tenant %s created (rpm %lld, tpm %lld, budget %lld tokens; 0 = unlimited)\n",
+    std::printf("tenant %s created (rpm %lld, tpm %lld, budget %lld tokens; 0 = unlimited; models: %s)\n",
                 t->name.c_str(), static_cast<long long>(a.rpm), static_cast<long long>(a.tpm),
-                static_cast<long long>(a.budget_tokens));
+                static_cast<long long>(a.budget_tokens), models_text(a.models).c_str());
   }
+  return 0;
+}
+
+int tenant_update(const AdminArgs& a) {
+  if (!a.set_rpm && !a.set_tpm && !a.set_budget && !a.set_models && !a.all_models)
+    return fail(
+        make_error(ErrorCode::kInvalidArgument,
+                   "nothing to change: give --rpm, --tpm, --budget-tokens, --models or --all-models"));
+  if (a.set_models && a.all_models)
+    return fail(make_error(ErrorCode::kInvalidArgument, "give --models or --all-models, not both"));
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  auto ts = (*st)->list_tenants();
+  if (!ts.is_ok()) return fail(ts.status());
+  const store::Tenant* cur = nullptr;
+  for (const auto& t : *ts)
+    if (t.name == a.name) cur = &t;
+  if (cur == nullptr) return fail(make_error(ErrorCode::kNotFound, "no tenant '{}'", a.name));
+  store::TenantLimits l = cur->limits;
+  if (a.set_rpm) l.rpm = a.rpm;
+  if (a.set_tpm) l.tpm = a.tpm;
+  if (a.set_budget) l.budget_tokens = a.budget_tokens;
+  if (a.set_models) l.models = a.models;
+  if (a.all_models) l.models.clear();
+  if (Status s = (*st)->update_tenant(a.name, l); !s.is_ok()) return fail(s);
+  const std::string detail = fmt::format("name={} rpm={} tpm={} budget_tokens={} models={}", a.name, l.rpm,
+                                         l.tpm, l.budget_tokens, models_text(l.models));
+  if (Status au = (*st)->audit(cli_actor(), "tenant.update", detail); !au.is_ok()) return fail(au);
+  std::printf("tenant %s updated: %s\n", a.name.c_str(), detail.c_str());
   return 0;
 }
 
@@ -86,11 +134,13 @@ int tenant_list(const AdminArgs& a) {
                      {"rpm", t.limits.rpm},
                      {"tpm", t.limits.tpm},
                      {"budget_tokens", t.limits.budget_tokens},
+                     {"models", t.limits.models},
                      {"created", iso_ms(t.created_ms)}});
     } else {
-      std::printf("%-24s rpm %-8lld tpm %-10lld budget %-12lld created %s\n", t.name.c_str(),
+      std::printf("%-24s rpm %-8lld tpm %-10lld budget %-12lld created %s models %s\n", t.name.c_str(),
                   static_cast<long long>(t.limits.rpm), static_cast<long long>(t.limits.tpm),
-                  static_cast<long long>(t.limits.budget_tokens), iso_ms(t.created_ms).c_str());
+                  static_cast<long long>(t.limits.budget_tokens), iso_ms(t.created_ms).c_str(),
+                  models_text(t.limits.models).c_str());
     }
   }
   if (a.json) std::printf("%s\n", arr.dump().c_str());
@@ -152,6 +202,105 @@ int key_list(const AdminArgs& a) {
   return 0;
 }
 
+// "2026-11-01", "2026-11-01T08:30", "2026-11-01T08:30:00Z" (UTC) or milliseconds since the epoch -> ms.
+Result<int64_t> parse_time(const std::string& text, const char* flag) {
+  if (text.empty()) return int64_t{0};
+  if (std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) && text.size() <= 15)
+    return static_cast<int64_t>(std::stoll(text));
+  std::tm tm{};
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  char tail[8] = {};
+  const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%7s", &y, &mo, &d, &h, &mi, &sec, tail);
+  const bool ok = (n == 3 && text.size() == 10) || n == 5 || n == 6 || (n == 7 && std::string(tail) == "Z");
+  if (!ok || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "{} must be a date (2026-11-01), a UTC time (2026-11-01T08:30:00Z) or epoch milliseconds, "
+        "got '{}'",
+        flag, text);
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+// RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled.
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char c : v) {
+    if (c == '"') q.push_back('"');
+    q.push_back(c);
+  }
+  q.push_back('"');
+  return q;
+}
+
+int usage_export(const AdminArgs& a) {
+  if (a.format != "csv" && a.format != "json")
+    return fail(make_error(ErrorCode::kInvalidArgument, "--format must be csv or json, got '{}'", a.format));
+  auto since = parse_time(a.since, "--since");
+  if (!since.is_ok()) return fail(since.status());
+  auto until = parse_time(a.until, "--until");
+  if (!until.is_ok()) return fail(until.status());
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  auto rows = (*st)->list_usage(a.tenant, *since, *until, a.limit);
+  if (!rows.is_ok()) return fail(rows.status());
+  std::FILE* out = stdout;
+  if (!a.out.empty() && a.out != "-") {
+    out = std::fopen(a.out.c_str(), "w");
+    if (out == nullptr)
+      return fail(make_error(ErrorCode::kIo, "cannot write {}: {}", a.out, std::strerror(errno)));
+  }
+  if (a.format == "json") {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& u : *rows) {
+      arr.push_back({{"time", iso_ms(u.ts_ms)},
+                     {"tenant", u.tenant},
+                     {"key_id", u.key_id},
+                     {"model", u.model},
+                     {"prompt_tokens", u.prompt_tokens},
+                     {"cached_tokens", u.cached_tokens},
+                     {"completion_tokens", u.completion_tokens},
+                     {"reasoning_tokens", u.reasoning_tokens},
+                     {"latency_ms", u.latency_ms},
+                     {"status", u.status},
+                     {"outcome", u.outcome},
+                     {"request_id", u.request_id}});
+    }
+    std::fprintf(out, "%s\n", arr.dump().c_str());
+  } else {
+    std::fprintf(out,
+                 "time,tenant,key_id,model,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,"
+                 "latency_ms,status,outcome,request_id\n");
+    for (const auto& u : *rows) {
+      std::fprintf(out, "%s,%s,%lld,%s,%lld,%lld,%lld,%lld,%lld,%d,%s,%s\n", iso_ms(u.ts_ms).c_str(),
+                   csv_field(u.tenant).c_str(), static_cast<long long>(u.key_id), csv_field(u.model).c_str(),
+                   static_cast<long long>(u.prompt_tokens), static_cast<long long>(u.cached_tokens),
+                   static_cast<long long>(u.completion_tokens), static_cast<long long>(u.reasoning_tokens),
+                   static_cast<long long>(u.latency_ms), u.status, csv_field(u.outcome).c_str(),
+                   csv_field(u.request_id).c_str());
+    }
+  }
+  const bool write_failed = std::ferror(out) != 0;
+  if (out != stdout && std::fclose(out) != 0)
+    return fail(make_error(ErrorCode::kIo, "cannot write {}", a.out));
+  if (write_failed) return fail(make_error(ErrorCode::kIo, "writing the export failed"));
+  if (static_cast<int64_t>(rows->size()) == a.limit)
+    std::fprintf(stderr, "warning: stopped at --limit %lld records; narrow --since/--until for the rest\n",
+                 static_cast<long long>(a.limit));
+  const Status au =
+      (*st)->audit(cli_actor(), "usage.export",
+                   fmt::format("tenant={} since={} until={} records={}", a.tenant.empty() ? "all" : a.tenant,
+                               iso_ms(*since), iso_ms(*until), rows->size()));
+  if (!au.is_ok()) return fail(au);
+  return 0;
+}
+
 int key_revoke(const AdminArgs& a) {
   auto st = open_store(a.store);
   if (!st.is_ok()) return fail(st.status());
@@ -202,8 +351,27 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   tc->add_option("--tpm", a->tpm, "Tokens per minute (0 = unlimited)")->check(CLI::NonNegativeNumber);
   tc->add_option("--budget-tokens", a->budget_tokens, "Token budget in total (0 = unlimited)")
       ->check(CLI::NonNegativeNumber);
+  tc->add_option("--models", a->models, "The models the tenant may use, comma-separated (default: all)")
+      ->delimiter(',');
   tc->add_flag("--json", a->json, "Print JSON");
   tc->callback([run, a] { *run = [a] { return tenant_create(*a); }; });
+  auto* tu =
+      tenant->add_subcommand("update", "Change a tenant's limits or model allow-list (the rest is kept)");
+  tu->add_option("name", a->name, "Tenant name")->required();
+  tu->add_option("--rpm", a->rpm, "Requests per minute (0 = unlimited)")
+      ->check(CLI::NonNegativeNumber)
+      ->each([a](const std::string&) { a->set_rpm = true; });
+  tu->add_option("--tpm", a->tpm, "Tokens per minute (0 = unlimited)")
+      ->check(CLI::NonNegativeNumber)
+      ->each([a](const std::string&) { a->set_tpm = true; });
+  tu->add_option("--budget-tokens", a->budget_tokens, "Token budget in total (0 = unlimited)")
+      ->check(CLI::NonNegativeNumber)
+      ->each([a](const std::string&) { a->set_budget = true; });
+  tu->add_option("--models", a->models, "The models the tenant may use, comma-separated")
+      ->delimiter(',')
+      ->each([a](const std::string&) { a->set_models = true; });
+  tu->add_flag("--all-models", a->all_models, "Let the tenant use every model (clears the allow-list)");
+  tu->callback([run, a] { *run = [a] { return tenant_update(*a); }; });
   auto* tl = tenant->add_subcommand("list", "List tenants");
   tl->add_flag("--json", a->json, "Print JSON");
   tl->callback([run, a] { *run = [a] { return tenant_list(*a); }; });
@@ -222,6 +390,19 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   auto* kr = key->add_subcommand("revoke", "Revoke a key by its prefix");
   kr->add_option("prefix", a->prefix, "The key's prefix (hk_XXXXXXXX)")->required();
   kr->callback([run, a] { *run = [a] { return key_revoke(*a); }; });
+
+  auto* usage = admin->add_subcommand("usage", "Metered usage (one record per request through the gateway)");
+  usage->require_subcommand(1);
+  auto* ue = usage->add_subcommand("export", "Export usage records as CSV or JSON, oldest first");
+  ue->add_option("--tenant", a->tenant, "Only this tenant's records");
+  ue->add_option("--since", a->since, "From this time: 2026-11-01, 2026-11-01T08:30:00Z (UTC) or epoch ms");
+  ue->add_option("--until", a->until, "Before this time (same forms)");
+  ue->add_option("--format", a->format, "csv or json")->capture_default_str();
+  ue->add_option("--out", a->out, "Write to this file (default: standard output)");
+  ue->add_option("--limit", a->limit, "At most this many records")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ue->callback([run, a] { *run = [a] { return usage_export(*a); }; });
 
   auto* audit = app.add_subcommand("audit", "The gateway's tamper-evident audit log");
   audit->require_subcommand(1);

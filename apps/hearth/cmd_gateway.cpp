@@ -23,6 +23,7 @@ struct GatewayArgs {
   int64_t default_max_tokens = 4096;
   int max_concurrent = 0;
   int key_cache_ms = 5000;
+  int permissions_ttl_ms = 5000;
   std::string upstream_api_key;
   std::string oidc_jwks, oidc_issuer, oidc_audience, oidc_tenant_claim = "tenant";
 };
@@ -52,6 +53,7 @@ int run_gateway(GatewayArgs& a) {
   c.decode.default_max_tokens = a.default_max_tokens;
   c.quota.max_concurrent_per_tenant = a.max_concurrent;
   c.authn.cache_ttl_ms = a.key_cache_ms;
+  c.authz.limits_ttl_ms = a.permissions_ttl_ms;
   c.authn.oidc.jwks_file = a.oidc_jwks;
   c.authn.oidc.policy.issuer = a.oidc_issuer;
   c.authn.oidc.policy.audience = a.oidc_audience;
@@ -109,6 +111,9 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--key-cache-ms", args->key_cache_ms,
                   "How long a checked API key is trusted before the store is asked again (revocation delay)")
+      ->capture_default_str();
+  cmd->add_option("--permissions-ttl-ms", args->permissions_ttl_ms,
+                  "How often tenants' model allow-lists are re-read from the store (change delay)")
       ->capture_default_str();
   cmd->add_option("--oidc-jwks", args->oidc_jwks,
                   "OIDC: the identity provider's JWKS (a file, e.g. saved from its jwks_uri); bearer JWTs "

@@ -1,9 +1,9 @@
 #pragma once
 // The gateway's filter chain, in Envoy's shape: each filter is a small class built from an immutable
 // config, sees one RequestContext per request, and owns its metrics. on_request runs in chain order
-// (authn -> quota); the first filter that rejects answers the client and the rest do not run. on_complete
-// runs, in reverse order, for every filter whose on_request ran — when the response is complete, the
-// upstream failed, or the client went away — so reservations are always released.
+// (authn -> decode -> authz -> quota); the first filter that rejects answers the client and the rest do not
+// run. on_complete runs, in reverse order, for every filter whose on_request ran — when the response is
+// complete, the upstream failed, or the client went away — so reservations are always released.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -40,6 +40,8 @@ struct RequestContext {
   std::string tenant;
   int64_t key_id = 0;
   std::string key_prefix;
+  // Set by authz: the tenant's model allow-list (empty = every model); GET /v1/models is filtered by it.
+  std::vector<std::string> allowed_models;
   // Set by quota: what was reserved against the tenant's limits (released/reconciled on completion).
   int64_t reserved_tokens = 0;
   bool holds_concurrency = false;

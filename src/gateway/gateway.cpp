@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "gateway/authz_filter.h"
 #include "server/openai_request.h"
 
 namespace hearth::gateway {
@@ -60,12 +62,28 @@ void read_usage(const nlohmann::json& j, Usage& u) {
     u.reasoning_tokens = num(*d, "reasoning_tokens");
 }
 
+// An OpenAI model list with only the entries the tenant may use (the body unchanged when it is not one).
+std::string only_allowed_models(std::string body, const std::vector<std::string>& allowed) {
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("data") || !doc["data"].is_array()) return body;
+  nlohmann::json kept = nlohmann::json::array();
+  for (auto& m : doc["data"]) {
+    if (m.is_object() && m.contains("id") && m["id"].is_string() &&
+        std::find(allowed.begin(), allowed.end(), m["id"].get<std::string>()) != allowed.end())
+      kept.push_back(std::move(m));
+  }
+  doc["data"] = std::move(kept);
+  return doc.dump();
+}
+
 }  // namespace
 
 Status GatewayConfig::validate() const {
   HEARTH_RETURN_IF_ERROR(upstream.validate());
   if (decode.default_max_tokens < 1)
     return make_error(ErrorCode::kInvalidArgument, "--default-max-tokens must be >= 1");
+  if (authz.limits_ttl_ms < 0)
+    return make_error(ErrorCode::kInvalidArgument, "--permissions-ttl-ms must be >= 0");
   if (quota.max_concurrent_per_tenant < 0)
     return make_error(ErrorCode::kInvalidArgument, "--max-concurrent-per-tenant must be >= 0");
   return Status::ok();
@@ -289,6 +307,9 @@ struct Forward : std::enable_shared_from_this<Forward> {
             h.emplace_back(k, v);
           }
         }
+        if (status == 200 && !self->ctx->allowed_models.empty() && self->ctx->info.method == "GET" &&
+            self->ctx->info.path == "/v1/models")
+          whole = only_allowed_models(std::move(whole), self->ctx->allowed_models);
         self->ex->respond(status, ct, std::move(whole), std::move(h));
       }
     });
@@ -412,6 +433,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, st
   HEARTH_ASSIGN_OR_RETURN(auto authn, AuthnFilter::create(config.authn, store, *g->records, g->registry));
   g->chain.push_back(std::move(authn));
   g->chain.push_back(std::make_unique<DecodeFilter>(config.decode));
+  g->chain.push_back(std::make_unique<AuthzFilter>(config.authz, store, *g->records, g->registry));
   g->chain.push_back(std::make_unique<QuotaFilter>(config.quota, store, g->registry));
   HEARTH_ASSIGN_OR_RETURN(g->upstream, UpstreamPool::create(config.upstream));
   HEARTH_ASSIGN_OR_RETURN(

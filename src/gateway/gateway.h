@@ -11,6 +11,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "gateway/authn_filter.h"
+#include "gateway/authz_filter.h"
 #include "gateway/decode_filter.h"
 #include "gateway/quota_filter.h"
 #include "gateway/record_writer.h"
@@ -26,6 +27,7 @@ struct GatewayConfig {
   std::string upstream_api_key;  // sent upstream as Bearer, when the upstream wants one
   AuthnConfig authn;
   DecodeConfig decode;
+  AuthzConfig authz;
   QuotaConfig quota;
   RecordWriterConfig records;
   Status validate() const;

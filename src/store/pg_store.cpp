@@ -126,6 +126,8 @@ const char* const kMigrations[] = {
     " completion_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL, latency_ms BIGINT NOT NULL,"
     " status INTEGER NOT NULL, outcome TEXT NOT NULL, request_id TEXT NOT NULL);"
     "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
+    // 3: per-tenant model allow-lists (one name per line; empty = every model).
+    "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
 };
 
 class PgStore final : public Store {
@@ -158,9 +160,16 @@ class PgStore final : public Store {
     t.created_ms = now_ms();
     std::lock_guard lk(mu_);
     PgResult r = exec(
-        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms) VALUES ($1, $2, $3, $4, $5) "
+        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models) VALUES ($1, $2, $3, $4, $5, "
+        "$6) "
         "RETURNING id",
-        Params().add(name).add(l.rpm).add(l.tpm).add(l.budget_tokens).add(t.created_ms));
+        Params()
+            .add(name)
+            .add(l.rpm)
+            .add(l.tpm)
+            .add(l.budget_tokens)
+            .add(t.created_ms)
+            .add(detail::join_models(l.models)));
     if (!r.ok()) {
       if (r.sqlstate() == kUniqueViolation)
         return make_error(ErrorCode::kInvalidArgument, "tenant '{}' already exists", name);
@@ -172,19 +181,30 @@ class PgStore final : public Store {
 
   Result<std::vector<Tenant>> list_tenants() override {
     std::lock_guard lk(mu_);
-    PgResult r =
-        exec("SELECT id, name, rpm, tpm, budget_tokens, created_ms FROM tenants ORDER BY name", Params());
+    PgResult r = exec(
+        "SELECT id, name, rpm, tpm, budget_tokens, created_ms, models FROM tenants ORDER BY name", Params());
     if (!r.ok()) return db_error("list tenants", r);
     std::vector<Tenant> out;
     for (int i = 0; i < r.rows(); ++i) {
       Tenant t;
       t.id = r.i64(i, 0);
       t.name = r.text(i, 1);
-      t.limits = {r.i64(i, 2), r.i64(i, 3), r.i64(i, 4)};
+      t.limits = {r.i64(i, 2), r.i64(i, 3), r.i64(i, 4), detail::split_models(r.text(i, 6))};
       t.created_ms = r.i64(i, 5);
       out.push_back(std::move(t));
     }
     return out;
+  }
+
+  Status update_tenant(const std::string& name, const TenantLimits& l) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_tenant(name, l));
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "UPDATE tenants SET rpm = $1, tpm = $2, budget_tokens = $3, models = $4 WHERE name = $5",
+        Params().add(l.rpm).add(l.tpm).add(l.budget_tokens).add(detail::join_models(l.models)).add(name));
+    if (!r.ok()) return db_error("update tenant", r);
+    if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
+    return Status::ok();
   }
 
   Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms) override {

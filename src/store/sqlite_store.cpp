@@ -66,6 +66,8 @@ const char* const kMigrations[] = {
     " completion_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
     " status INTEGER NOT NULL, outcome TEXT NOT NULL, request_id TEXT NOT NULL);"
     "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
+    // 3: per-tenant model allow-lists (one name per line; empty = every model).
+    "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
 };
 
 class SqliteStore final : public Store {
@@ -106,9 +108,12 @@ class SqliteStore final : public Store {
     t.name = name;
     t.limits = l;
     t.created_ms = now_ms();
-    Stmt s(db_, "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms) VALUES (?, ?, ?, ?, ?)");
+    Stmt s(
+        db_,
+        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models) VALUES (?, ?, ?, ?, ?, ?)");
     if (!s.ok()) return db_error("prepare");
     s.bind(1, name).bind(2, l.rpm).bind(3, l.tpm).bind(4, l.budget_tokens).bind(5, t.created_ms);
+    s.bind(6, detail::join_models(l.models));
     if (s.step() != SQLITE_DONE) {
       if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
         return make_error(ErrorCode::kInvalidArgument, "tenant '{}' already exists", name);
@@ -120,7 +125,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Tenant>> list_tenants() override {
     std::lock_guard lk(mu_);
-    Stmt s(db_, "SELECT id, name, rpm, tpm, budget_tokens, created_ms FROM tenants ORDER BY name");
+    Stmt s(db_, "SELECT id, name, rpm, tpm, budget_tokens, created_ms, models FROM tenants ORDER BY name");
     if (!s.ok()) return db_error("prepare");
     std::vector<Tenant> out;
     int rc;
@@ -128,12 +133,27 @@ class SqliteStore final : public Store {
       Tenant t;
       t.id = s.i64(0);
       t.name = s.text(1);
-      t.limits = {s.i64(2), s.i64(3), s.i64(4)};
+      t.limits = {s.i64(2), s.i64(3), s.i64(4), detail::split_models(s.text(6))};
       t.created_ms = s.i64(5);
       out.push_back(std::move(t));
     }
     if (rc != SQLITE_DONE) return db_error("list tenants");
     return out;
+  }
+
+  Status update_tenant(const std::string& name, const TenantLimits& l) override {
+    std::lock_guard lk(mu_);
+    HEARTH_RETURN_IF_ERROR(detail::validate_tenant(name, l));
+    Stmt s(db_, "UPDATE tenants SET rpm = ?, tpm = ?, budget_tokens = ?, models = ? WHERE name = ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, l.rpm)
+        .bind(2, l.tpm)
+        .bind(3, l.budget_tokens)
+        .bind(4, detail::join_models(l.models))
+        .bind(5, name);
+    if (s.step() != SQLITE_DONE) return db_error("update tenant");
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
+    return Status::ok();
   }
 
   Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms) override {

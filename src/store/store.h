@@ -27,10 +27,14 @@
 namespace hearth::store {
 
 struct TenantLimits {
-  int64_t rpm = 0;            // requests per minute; 0 = unlimited
-  int64_t tpm = 0;            // tokens per minute
-  int64_t budget_tokens = 0;  // tokens in total
+  int64_t rpm = 0;                  // requests per minute; 0 = unlimited
+  int64_t tpm = 0;                  // tokens per minute
+  int64_t budget_tokens = 0;        // tokens in total
+  std::vector<std::string> models;  // the models the tenant may use; empty = every model
 };
+
+// Whether `limits` lets a tenant use `model`.
+bool model_allowed(const TenantLimits& limits, std::string_view model);
 
 struct Tenant {
   int64_t id = 0;
@@ -89,6 +93,8 @@ class Store {
 
   virtual Result<Tenant> create_tenant(const std::string& name, const TenantLimits& limits) = 0;
   virtual Result<std::vector<Tenant>> list_tenants() = 0;
+  // Replaces a tenant's limits (kNotFound when there is no such tenant).
+  virtual Status update_tenant(const std::string& name, const TenantLimits& limits) = 0;
 
   // expires_ms: absolute (ms since the epoch), 0 = never.
   virtual Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms) = 0;

@@ -121,7 +121,36 @@ Status validate_tenant(const std::string& name, const TenantLimits& l) {
                       "tenant name must be 1-128 characters without control characters");
   if (l.rpm < 0 || l.tpm < 0 || l.budget_tokens < 0)
     return make_error(ErrorCode::kInvalidArgument, "tenant limits must be >= 0 (0 = unlimited)");
+  if (l.models.size() > 1024)
+    return make_error(ErrorCode::kInvalidArgument, "a tenant's model list holds at most 1024 models");
+  for (const std::string& m : l.models) {
+    if (m.empty() || m.size() > 256 || std::any_of(m.begin(), m.end(), [](char c) {
+          return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+        }))
+      return make_error(ErrorCode::kInvalidArgument,
+                        "model names must be 1-256 characters without control characters, got '{}'", m);
+  }
   return Status::ok();
+}
+
+std::string join_models(const std::vector<std::string>& models) {
+  std::string out;
+  for (const std::string& m : models) {
+    if (!out.empty()) out.push_back('\n');
+    out += m;
+  }
+  return out;
+}
+
+std::vector<std::string> split_models(std::string_view stored) {
+  std::vector<std::string> out;
+  while (!stored.empty()) {
+    const size_t nl = stored.find('\n');
+    if (nl != 0) out.emplace_back(stored.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    stored.remove_prefix(nl + 1);
+  }
+  return out;
 }
 
 std::string sha256_hex(std::string_view s) {
@@ -227,4 +256,9 @@ AuditVerdict ChainVerifier::finish(const std::optional<AuditHead>& head) {
 }
 
 }  // namespace detail
+bool model_allowed(const TenantLimits& limits, std::string_view model) {
+  return limits.models.empty() ||
+         std::find(limits.models.begin(), limits.models.end(), model) != limits.models.end();
+}
+
 }  // namespace hearth::store

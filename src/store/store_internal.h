@@ -16,6 +16,9 @@ namespace hearth::store::detail {
 int64_t now_ms();
 // Name 1-128 characters without control characters; limits >= 0.
 Status validate_tenant(const std::string& name, const TenantLimits& limits);
+// The model allow-list as stored (one name per line) and back.
+std::string join_models(const std::vector<std::string>& models);
+std::vector<std::string> split_models(std::string_view stored);
 // The PostgreSQL backend (pg_store.cpp): url is a libpq connection URI.
 Result<std::unique_ptr<Store>> open_postgres(const std::string& url);
 std::string sha256_hex(std::string_view s);

@@ -21,10 +21,11 @@ DB=$IT_TMP/gw.db
 S="sqlite:$DB"
 adm() { "$HEARTH" admin --store "$S" "$@"; }
 adm tenant create acme >/dev/null && adm tenant create slow --rpm 2 >/dev/null &&
-  adm tenant create small --budget-tokens 3000 >/dev/null
+  adm tenant create small --budget-tokens 3000 >/dev/null && adm tenant create narrow --models other,else >/dev/null
 KEY=$(adm key create --tenant acme --json | json_eval /dev/stdin "d['key']")
 SLOW=$(adm key create --tenant slow --json | json_eval /dev/stdin "d['key']")
 SMALL=$(adm key create --tenant small --json | json_eval /dev/stdin "d['key']")
+NARROW=$(adm key create --tenant narrow --json | json_eval /dev/stdin "d['key']")
 [ -n "$KEY" ] && [ -n "$SLOW" ] && [ -n "$SMALL" ] && pass "tenants and keys made with hearth admin" || fail "admin setup"
 
 # An OIDC identity provider's key (RS256, made with openssl) and its JWKS; jwt CLAIMS [KEY] prints a token.
@@ -51,7 +52,7 @@ NOW=$(date +%s)
 
 # The gateway, in the background on a free port (API keys, and OIDC tokens from that provider).
 "$HEARTH" gateway --upstream "http://127.0.0.1:$UP" --store "$S" --port 0 --port-file "$IT_TMP/gw.port" \
-  --key-cache-ms 300 --oidc-jwks "$IT_TMP/jwks.json" --oidc-issuer "$ISS" --oidc-audience hearth \
+  --key-cache-ms 300 --permissions-ttl-ms 300 --oidc-jwks "$IT_TMP/jwks.json" --oidc-issuer "$ISS" --oidc-audience hearth \
   >"$IT_TMP/gw.log" 2>&1 &
 GW_PID=$!
 SERVER_PIDS+=("$GW_PID")
@@ -75,6 +76,27 @@ check_401() {  # LABEL KEY
     fail "$1: 401" "$(head -c 400 "$IT_TMP/r.txt")"
   fi
 }
+# Model allow-lists: a tenant limited to other models gets OpenAI's 404 model_not_found (which does not say
+# whether the model exists), sees only its models in /v1/models, and is let in once the list names the model.
+post "$NARROW" "$CHAT" >"$IT_TMP/r.txt"
+if head -1 "$IT_TMP/r.txt" | grep -q " 404" && grep -q '"code":"model_not_found"' "$IT_TMP/r.txt" &&
+  grep -q 'does not exist or you do not have access to it' "$IT_TMP/r.txt"; then
+  pass "model outside the tenant's allow-list: 404 model_not_found"
+else
+  fail "allow-list denial" "$(head -c 400 "$IT_TMP/r.txt")"
+fi
+models_seen() { curl -s "$URL/v1/models" -H "Authorization: Bearer $1" | json_eval /dev/stdin "','.join(m['id'] for m in d['data'])"; }
+[ "$(models_seen "$NARROW")" = "" ] && [ "$(models_seen "$KEY")" = "tiny" ] &&
+  pass "/v1/models lists only the tenant's models" || fail "/v1/models filter" "narrow: $(models_seen "$NARROW"), acme: $(models_seen "$KEY")"
+adm tenant update narrow --models other,tiny >/dev/null
+sleep 0.5
+post "$NARROW" "$CHAT" >"$IT_TMP/r.txt"
+head -1 "$IT_TMP/r.txt" | grep -q " 200" && [ "$(models_seen "$NARROW")" = "tiny" ] &&
+  pass "hearth admin tenant update --models takes effect within --permissions-ttl-ms" ||
+  fail "allow-list update" "$(head -c 300 "$IT_TMP/r.txt")"
+[ "$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'authz.deny' AND detail LIKE '%tenant=narrow model=tiny%'")" = 1 ] &&
+  [ "$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'tenant.update' AND detail LIKE '%models=other,tiny%'")" = 1 ] &&
+  pass "authz.deny and tenant.update are in the audit log" || fail "authz audit"
 check_401 "no key" ""
 check_401 "malformed key" "sk-not-ours"
 check_401 "unknown hearth key" "hk_AAAAAAAA_$(printf 'B%.0s' $(seq 43))"
@@ -213,5 +235,18 @@ for k in "$KEY" "$SLOW" "$SMALL"; do
   if grep -qaF -- "$secret" "$IT_TMP/gw.log" "$IT_TMP/upstream.log" "$DB" "$DB-wal" 2>/dev/null; then leak=1; fi
 done
 [ "$leak" = 0 ] && pass "no key secret in the gateway's or upstream's log or the database" || fail "a key secret leaked"
+# Usage export: CSV (header + one line per record) and JSON agree with the table; a time window; bad input.
+adm usage export --tenant acme >"$IT_TMP/u.csv"
+rows=$(($(wc -l <"$IT_TMP/u.csv") - 1))
+in_db=$(sqlite3 "$DB" "SELECT COUNT(*) FROM usage WHERE tenant = 'acme'")
+tok_db=$(sqlite3 "$DB" "SELECT SUM(prompt_tokens + completion_tokens) FROM usage WHERE tenant = 'acme'")
+adm usage export --tenant acme --format json --out "$IT_TMP/u.json"
+tok_json=$(json_eval "$IT_TMP/u.json" "sum(r['prompt_tokens'] + r['completion_tokens'] for r in d)")
+head -1 "$IT_TMP/u.csv" | grep -q '^time,tenant,key_id,model,prompt_tokens' && [ "$rows" = "$in_db" ] &&
+  [ "$tok_json" = "$tok_db" ] && pass "usage export: CSV ($rows records) and JSON ($tok_json tokens) match the table" ||
+  fail "usage export" "csv $rows vs $in_db, json $tok_json vs $tok_db"
+[ "$(adm usage export --since 2099-01-01 | wc -l)" = 1 ] && pass "usage export --since in the future: header only" ||
+  fail "usage export --since"
+CHECK="usage export --since garbage: exit 2" expect_exit 2 "$HEARTH" admin --store "$S" usage export --since yesterday
 kill -0 "$UP_PID" 2>/dev/null && pass "upstream still up"
 finish

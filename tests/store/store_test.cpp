@@ -131,6 +131,34 @@ TEST_P(StoreTest, TenantsAreUniqueAndListed) {
   EXPECT_EQ((*ts)[0].limits.tpm, 100000);
 }
 
+TEST_P(StoreTest, TenantModelAllowListsAndUpdates) {
+  ASSERT_TRUE(store_->create_tenant("acme", {0, 0, 0, {"deepseek-v3", "qwen3-8b"}}).is_ok());
+  ASSERT_TRUE(store_->create_tenant("bank", {}).is_ok());
+  auto ts = store_->list_tenants();
+  ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+  ASSERT_EQ(ts->size(), 2u);
+  EXPECT_EQ((*ts)[0].limits.models, (std::vector<std::string>{"deepseek-v3", "qwen3-8b"}));
+  EXPECT_TRUE((*ts)[1].limits.models.empty());
+  EXPECT_TRUE(store::model_allowed((*ts)[0].limits, "qwen3-8b"));
+  EXPECT_FALSE(store::model_allowed((*ts)[0].limits, "qwen3-8"));
+  EXPECT_TRUE(store::model_allowed((*ts)[1].limits, "anything"));
+
+  ASSERT_TRUE(store_->update_tenant("bank", {5, 6, 7, {"a/b:c"}}).is_ok());
+  ASSERT_TRUE(store_->update_tenant("acme", {1, 2, 3, {}}).is_ok());
+  ts = store_->list_tenants();
+  ASSERT_TRUE(ts.is_ok());
+  EXPECT_TRUE((*ts)[0].limits.models.empty());
+  EXPECT_EQ((*ts)[0].limits.rpm, 1);
+  EXPECT_EQ((*ts)[1].limits.models, (std::vector<std::string>{"a/b:c"}));
+  EXPECT_EQ((*ts)[1].limits.budget_tokens, 7);
+
+  const Status missing = store_->update_tenant("nobody", {});
+  EXPECT_EQ(missing.code(), ErrorCode::kNotFound) << missing.to_string();
+  EXPECT_FALSE(store_->update_tenant("acme", {0, 0, 0, {"bad\nname"}}).is_ok());  // one name per line
+  EXPECT_FALSE(store_->update_tenant("acme", {0, 0, 0, {""}}).is_ok());
+  EXPECT_FALSE(store_->create_tenant("x", {0, 0, 0, {std::string(300, 'm')}}).is_ok());
+}
+
 TEST_P(StoreTest, KeysAuthenticateUntilRevokedOrExpired) {
   ASSERT_TRUE(store_->create_tenant("acme", {}).is_ok());
   auto k = store_->create_key("acme", 0);
