@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libboost-dev libssl-dev curl prometheus libsqlite3-dev sqlite3 libpq-dev postgresql
+  libboost-dev libssl-dev openssl curl prometheus libsqlite3-dev sqlite3 libpq-dev postgresql
   clang clang-format clang-tidy libclang-rt-14-dev llvm
   python3
 )

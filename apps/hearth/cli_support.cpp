@@ -116,4 +116,16 @@ void write_port_file(const std::string& path, uint16_t port) {
   std::filesystem::rename(tmp, path);
 }
 
+void add_tls_flags(CLI::App* cmd, TlsFlags* flags) {
+  cmd->add_option("--tls-cert", flags->cert, "Serve HTTPS with this PEM certificate chain (with --tls-key)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-key", flags->key, "The certificate's PEM private key")->check(CLI::ExistingFile);
+  cmd->add_option("--tls-min-version", flags->min_version, "Oldest TLS version accepted: 1.3 or 1.2")
+      ->check(CLI::IsMember({"1.2", "1.3"}))
+      ->capture_default_str();
+  cmd->add_option("--tls-client-ca", flags->client_ca,
+                  "Require client certificates signed by these PEM CA certificates (mutual TLS)")
+      ->check(CLI::ExistingFile);
+}
+
 }  // namespace hearth::app

@@ -19,6 +19,8 @@ struct GatewayArgs {
   int port = 8080;
   std::string port_file;
   int io_threads = 2;
+  TlsFlags tls;
+  std::string upstream_ca, upstream_cert, upstream_key;
   int upstream_threads = 2;
   int64_t default_max_tokens = 4096;
   int max_concurrent = 0;
@@ -47,6 +49,10 @@ int run_gateway(GatewayArgs& a) {
   c.http.port = static_cast<uint16_t>(a.port);
   c.http.io_threads = a.io_threads;
   c.http.server_header = "hearth-gateway";
+  c.http.tls = {a.tls.cert, a.tls.key, a.tls.min_version, a.tls.client_ca};
+  c.upstream.ca_file = a.upstream_ca;
+  c.upstream.client_cert_file = a.upstream_cert;
+  c.upstream.client_key_file = a.upstream_key;
   c.upstream.url = a.upstream;
   c.upstream.io_threads = a.upstream_threads;
   c.upstream_api_key = a.upstream_api_key;
@@ -72,8 +78,9 @@ int run_gateway(GatewayArgs& a) {
   (*gw)->start();
   const uint16_t port = (*gw)->port();
   if (!a.port_file.empty()) write_port_file(a.port_file, port);
-  std::fprintf(stderr, "gateway: http://%s:%u/v1 -> %s (store %s)\n", a.host.c_str(), port,
-               a.upstream.c_str(), a.store.rfind("postgres", 0) == 0 ? "postgresql" : a.store.c_str());
+  std::fprintf(stderr, "gateway: %s://%s:%u/v1 -> %s (store %s)\n", a.tls.enabled() ? "https" : "http",
+               a.host.c_str(), port, a.upstream.c_str(),
+               a.store.rfind("postgres", 0) == 0 ? "postgresql" : a.store.c_str());
   int sig = 0;
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "gateway: %s: stopping (queued usage and audit records are written first)\n",
@@ -90,7 +97,7 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
       "gateway",
       "OpenAI-compatible gateway: API keys, tenant quotas, metering and audit in front of an upstream");
   cmd->add_option("--upstream", args->upstream,
-                  "The model server, http://HOST:PORT (hearth serve, vLLM, ...)")
+                  "The model server, http://HOST:PORT or https://HOST[:PORT] (hearth serve, vLLM, ...)")
       ->required();
   cmd->add_option("--store", args->store,
                   "sqlite:PATH or postgresql://USER@HOST:PORT/DB (HEARTH_AUDIT_KEY for PG)")
@@ -99,6 +106,15 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--port", args->port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--port-file", args->port_file, "Write the bound port to this file once listening");
   cmd->add_option("--io-threads", args->io_threads, "Client-side I/O threads")->capture_default_str();
+  add_tls_flags(cmd, &args->tls);
+  cmd->add_option("--upstream-ca", args->upstream_ca,
+                  "https upstreams: trust these PEM CA certificates (default: the system's)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--upstream-cert", args->upstream_cert,
+                  "https upstreams: present this PEM client certificate (mutual TLS; with --upstream-key)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--upstream-key", args->upstream_key, "The client certificate's PEM private key")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--upstream-threads", args->upstream_threads, "Upstream-side I/O threads")
       ->capture_default_str();
   cmd->add_option("--upstream-api-key", args->upstream_api_key,

@@ -44,6 +44,7 @@ struct ServeArgs {
   bool int8_activations = false;
   int threads = 0;
   int io_threads = 2;
+  TlsFlags tls;
   int64_t max_num_seqs = 0;        // 0: 64 on the CPU, 256 on a GPU
   int64_t max_batched_tokens = 0;  // 0: 512 on the CPU, 8192 on a GPU
   int64_t max_queue_requests = 1024;
@@ -114,6 +115,12 @@ int run_serve(ServeArgs a) {
   ropt.prefix_caching = !a.no_prefix_caching;
   ropt.weights.int8_activations = a.int8_activations;
   if (int rc = apply_quantize_flag(a.quantize, &ropt); rc != 0) return rc;
+  // TLS files are checked before the (slow) model load.
+  if (Status t = server::HttpServer::check_tls({a.tls.cert, a.tls.key, a.tls.min_version, a.tls.client_ca});
+      !t.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", t.message().c_str());
+    return 2;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "serve: loading %s ...\n", a.model.c_str());
   auto runner = ModelRunner::load(a.model, ropt);
@@ -152,6 +159,7 @@ int run_serve(ServeArgs a) {
   hc.host = a.host;
   hc.port = static_cast<uint16_t>(a.port);
   hc.io_threads = a.io_threads;
+  hc.tls = {a.tls.cert, a.tls.key, a.tls.min_version, a.tls.client_ca};
   auto http = server::HttpServer::create(
       hc, [&service](std::shared_ptr<server::Exchange> ex) { service.handle(std::move(ex)); });
   if (!http.is_ok()) return fail(http.status());
@@ -162,13 +170,16 @@ int run_serve(ServeArgs a) {
   std::fprintf(
       stderr,
       "serve: %s (%s, %s) loaded in %.2f s; context %lld tokens, KV cache %lld tokens\n"
-      "serve: model \"%s\" at http://%s:%u/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, "
+      "serve: model \"%s\" at %s://%s:%u/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, "
       "/metrics)%s\n",
       a.model.c_str(), std::string(architecture_name((*runner)->spec().architecture)).c_str(),
       describe_runner(**runner).c_str(), load_s, static_cast<long long>(max_len),
       static_cast<long long>((*runner)->kv_num_blocks() * (*runner)->kv_block_size()), name.c_str(),
-      a.host.c_str(), port, a.api_key.empty() ? "" : "; API key required");
-  std::fprintf(stderr, "serve: listening on http://%s:%u\n", a.host.c_str(), port);
+      a.tls.enabled() ? "https" : "http", a.host.c_str(), port,
+      a.api_key.empty() ? "" : "; API key required");
+  std::fprintf(stderr, "serve: listening on %s://%s:%u%s\n", a.tls.enabled() ? "https" : "http",
+               a.host.c_str(), port,
+               a.tls.enabled() ? fmt::format(" (TLS >= {})", a.tls.min_version).c_str() : "");
 
   int sig = 0;
   sigwait(&sigs, &sig);
@@ -230,6 +241,7 @@ void add_serve_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--io-threads", args->io_threads, "HTTP I/O threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  add_tls_flags(cmd, &args->tls);
   cmd->add_option("--max-num-seqs", args->max_num_seqs, "Most sequences in one batch")->capture_default_str();
   cmd->add_option("--max-batched-tokens", args->max_batched_tokens,
                   "Tokens computed per engine step (the chunked-prefill budget)")

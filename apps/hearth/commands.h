@@ -64,4 +64,11 @@ void add_device_flags(CLI::App* cmd, DeviceFlags* flags);
 int apply_device_flags(const DeviceFlags& flags, RunnerOptions* options);
 // "cpu (avx512, 8 threads)" or "cuda (NVIDIA H100, weights 3.3 GiB, KV 60.1 GiB)" for start-up lines.
 std::string describe_runner(const ModelRunner& runner);
+
+// TLS on a listener (serve, gateway): --tls-cert, --tls-key, --tls-min-version, --tls-client-ca.
+struct TlsFlags {
+  std::string cert, key, min_version = "1.3", client_ca;
+  bool enabled() const { return !cert.empty() || !key.empty(); }
+};
+void add_tls_flags(CLI::App* cmd, TlsFlags* flags);
 }  // namespace hearth::app

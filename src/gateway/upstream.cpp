@@ -1,6 +1,8 @@
 #include "gateway/upstream.h"
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,11 +11,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 #include <mutex>
 #include <optional>
@@ -25,8 +30,15 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 Status UpstreamConfig::validate() const {
-  if (url.rfind("http://", 0) != 0)
-    return make_error(ErrorCode::kInvalidArgument, "--upstream must be http://HOST:PORT, got '{}'", url);
+  const bool tls = url.rfind("https://", 0) == 0;
+  if (url.rfind("http://", 0) != 0 && !tls)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--upstream must be http://HOST:PORT or https://HOST[:PORT], got '{}'", url);
+  if (!tls && (!ca_file.empty() || !client_cert_file.empty() || !client_key_file.empty()))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--upstream-ca/--upstream-cert/--upstream-key need an https:// upstream");
+  if (client_cert_file.empty() != client_key_file.empty())
+    return make_error(ErrorCode::kInvalidArgument, "--upstream-cert and --upstream-key go together");
   if (io_threads < 1 || io_threads > 64)
     return make_error(ErrorCode::kInvalidArgument, "upstream I/O threads must be 1-64, got {}", io_threads);
   if (connect_timeout_s < 1 || response_timeout_s < 1)
@@ -34,25 +46,35 @@ Status UpstreamConfig::validate() const {
   return Status::ok();
 }
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// A connection: plain, or TLS over TCP.
+struct Conn {
+  std::unique_ptr<beast::tcp_stream> tcp;
+  std::unique_ptr<TlsStream> tls;
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
+};
+
 struct UpstreamPool::Impl {
   UpstreamConfig config;
   std::string host, port, host_port;
-  std::unique_ptr<net::io_context> own;  // when not sharing one
+  std::unique_ptr<net::ssl::context> tls;  // https upstreams
+  std::unique_ptr<net::io_context> own;    // when not sharing one
   net::io_context* ioc = nullptr;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   tcp::resolver::results_type endpoints;
   std::mutex mu;
-  std::vector<std::unique_ptr<beast::tcp_stream>> idle;  // keep-alive connections
+  std::vector<std::unique_ptr<Conn>> idle;  // keep-alive connections
 
-  std::unique_ptr<beast::tcp_stream> take_idle() {
+  std::unique_ptr<Conn> take_idle() {
     std::lock_guard lk(mu);
     if (idle.empty()) return nullptr;
     auto s = std::move(idle.back());
     idle.pop_back();
     return s;
   }
-  void give_back(std::unique_ptr<beast::tcp_stream> s) {
+  void give_back(std::unique_ptr<Conn> s) {
     std::lock_guard lk(mu);
     if (static_cast<int>(idle.size()) < config.max_idle_connections) idle.push_back(std::move(s));
   }
@@ -70,13 +92,19 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
   void cancel() override {
     net::post(strand_, [self = shared_from_this()] {
       self->cancelled_ = true;
-      if (self->stream_) self->stream_->close();
+      if (self->stream_) self->stream_->lowest().close();
     });
   }
 
  private:
+  net::awaitable<Status> attempt(Conn& c, bool reused, bool* retry, bool* reusable) {
+    if (c.tls) co_return co_await attempt_on(*c.tls, reused, retry, reusable);
+    co_return co_await attempt_on(*c.tcp, reused, retry, reusable);
+  }
+
   // One attempt on `s`: false with *retry when the connection proved stale before any response byte.
-  net::awaitable<Status> attempt(beast::tcp_stream& s, bool reused, bool* retry, bool* reusable) {
+  template <typename Stream>
+  net::awaitable<Status> attempt_on(Stream& s, bool reused, bool* retry, bool* reusable) {
     *retry = false;
     *reusable = false;
     http::request<http::string_body> r(req_.method == "GET" ? http::verb::get : http::verb::post, req_.target,
@@ -87,7 +115,7 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
     r.prepare_payload();
     r.keep_alive(true);
     beast::error_code ec;
-    s.expires_after(std::chrono::seconds(pool_.config.response_timeout_s));
+    beast::get_lowest_layer(s).expires_after(std::chrono::seconds(pool_.config.response_timeout_s));
     co_await http::async_write(s, r, net::redirect_error(net::use_awaitable, ec));
     http::response_parser<http::buffer_body> p;
     p.body_limit(std::uint64_t{1} << 40);  // streams are long
@@ -113,7 +141,7 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
     while (!p.is_done()) {
       p.get().body().data = chunk;
       p.get().body().size = sizeof chunk;
-      s.expires_after(std::chrono::seconds(pool_.config.response_timeout_s));
+      beast::get_lowest_layer(s).expires_after(std::chrono::seconds(pool_.config.response_timeout_s));
       co_await http::async_read_some(s, buf, p, net::redirect_error(net::use_awaitable, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
@@ -132,19 +160,37 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
     Status st = Status::ok();
     for (int attempt_no = 0; attempt_no < 2; ++attempt_no) {
       bool reused = true;
-      std::unique_ptr<beast::tcp_stream> s = attempt_no == 0 ? self->pool_.take_idle() : nullptr;
+      std::unique_ptr<Conn> s = attempt_no == 0 ? self->pool_.take_idle() : nullptr;
       if (!s) {
         reused = false;
-        s = std::make_unique<beast::tcp_stream>(self->strand_);
+        s = std::make_unique<Conn>();
+        if (self->pool_.tls) {
+          s->tls = std::make_unique<TlsStream>(self->strand_, *self->pool_.tls);
+        } else {
+          s->tcp = std::make_unique<beast::tcp_stream>(self->strand_);
+        }
         beast::error_code ec;
-        s->expires_after(std::chrono::seconds(self->pool_.config.connect_timeout_s));
-        co_await s->async_connect(self->pool_.endpoints, net::redirect_error(net::use_awaitable, ec));
+        s->lowest().expires_after(std::chrono::seconds(self->pool_.config.connect_timeout_s));
+        co_await s->lowest().async_connect(self->pool_.endpoints,
+                                           net::redirect_error(net::use_awaitable, ec));
         if (ec) {
           st = make_error(ErrorCode::kIo, "cannot connect to the upstream {}: {}", self->pool_.host_port,
                           ec == beast::error::timeout ? "timed out" : ec.message());
           break;
         }
-        s->socket().set_option(tcp::no_delay(true), ec);
+        s->lowest().socket().set_option(tcp::no_delay(true), ec);
+        if (s->tls) {
+          // SNI and the certificate's name must match the upstream's host.
+          SSL_set_tlsext_host_name(s->tls->native_handle(), self->pool_.host.c_str());
+          s->tls->set_verify_callback(net::ssl::host_name_verification(self->pool_.host));
+          co_await s->tls->async_handshake(net::ssl::stream_base::client,
+                                           net::redirect_error(net::use_awaitable, ec));
+          if (ec) {
+            st = make_error(ErrorCode::kIo, "TLS to the upstream {} failed: {}", self->pool_.host_port,
+                            ec == beast::error::timeout ? "timed out" : ec.message());
+            break;
+          }
+        }
       }
       if (self->cancelled_) {
         st = make_error(ErrorCode::kIo, "cancelled");
@@ -155,7 +201,7 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
       st = co_await self->attempt(*s, reused, &retry, &reusable);
       self->stream_ = nullptr;
       if (st.is_ok() && reusable) {
-        s->expires_never();
+        s->lowest().expires_never();
         self->pool_.give_back(std::move(s));
       }
       if (!retry) break;
@@ -167,9 +213,53 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
   net::strand<net::io_context::executor_type> strand_;
   UpstreamRequest req_;
   UpstreamHandlers h_;
-  beast::tcp_stream* stream_ = nullptr;  // strand only
-  bool cancelled_ = false;               // strand only
+  Conn* stream_ = nullptr;  // strand only
+  bool cancelled_ = false;  // strand only
 };
+
+}  // namespace
+
+namespace {
+
+std::string ssl_error() {
+  const unsigned long e = ERR_get_error();
+  if (e == 0) return "no detail";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+// TLS 1.2+ client: the upstream's chain verified (ca_file, else the system's store), optionally a client
+// certificate for mTLS.
+Result<std::unique_ptr<net::ssl::context>> client_tls_context(const UpstreamConfig& c) {
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+  SSL_CTX* h = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(h, TLS1_2_VERSION);
+  SSL_CTX_set_options(h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  ctx->set_verify_mode(net::ssl::verify_peer);
+  ERR_clear_error();
+  if (!c.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(h, c.ca_file.c_str(), nullptr) != 1)
+      return make_error(ErrorCode::kInvalidArgument, "--upstream-ca {}: not a readable PEM file ({})",
+                        c.ca_file, ssl_error());
+  } else if (SSL_CTX_set_default_verify_paths(h) != 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the system's CA certificates are not readable ({}); give --upstream-ca", ssl_error());
+  }
+  if (!c.client_cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(h, c.client_cert_file.c_str()) != 1)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--upstream-cert {}: not a readable PEM certificate ({})", c.client_cert_file,
+                        ssl_error());
+    if (SSL_CTX_use_PrivateKey_file(h, c.client_key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+      return make_error(ErrorCode::kInvalidArgument, "--upstream-key {}: not a readable PEM private key ({})",
+                        c.client_key_file, ssl_error());
+    if (SSL_CTX_check_private_key(h) != 1)
+      return make_error(ErrorCode::kInvalidArgument, "--upstream-key does not belong to --upstream-cert");
+  }
+  return ctx;
+}
 
 }  // namespace
 
@@ -185,16 +275,20 @@ Result<std::unique_ptr<UpstreamPool>> UpstreamPool::create(const UpstreamConfig&
   } else {
     impl->ioc = shared;
   }
-  std::string rest = config.url.substr(7);
+  const bool https = config.url.rfind("https://", 0) == 0;
+  std::string rest = config.url.substr(https ? 8 : 7);
   if (const size_t slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
   const size_t colon = rest.rfind(':');
   impl->host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  impl->port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+  impl->port = colon == std::string::npos ? (https ? "443" : "80") : rest.substr(colon + 1);
+  if (https) {
+    HEARTH_ASSIGN_OR_RETURN(impl->tls, client_tls_context(config));
+  }
   int port_no = 0;
   const auto [ptr, ec] = std::from_chars(impl->port.data(), impl->port.data() + impl->port.size(), port_no);
   if (impl->host.empty() || ec != std::errc() || ptr != impl->port.data() + impl->port.size() ||
       port_no < 1 || port_no > 65535)
-    return make_error(ErrorCode::kInvalidArgument, "--upstream must be http://HOST:PORT, got '{}'",
+    return make_error(ErrorCode::kInvalidArgument, "--upstream must be http(s)://HOST:PORT, got '{}'",
                       config.url);
   impl->host_port = impl->host + ":" + impl->port;
   beast::error_code rec;

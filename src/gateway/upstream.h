@@ -1,5 +1,6 @@
 #pragma once
-// UpstreamPool: HTTP/1.1 client to one OpenAI-compatible upstream (hearth serve, vLLM, SGLang, ...), with
+// UpstreamPool: HTTP/1.1 client to one OpenAI-compatible upstream (hearth serve, vLLM, SGLang, ...), plain
+// or over TLS (certificate and host name verified; optionally with a client certificate: mTLS), with
 // keep-alive connections reused across requests. A call streams: the response head, then body bytes as
 // they arrive (nothing is buffered here), then done. Calls run as coroutines on the pool's own I/O threads,
 // each on its own strand; its callbacks run there, in order. A stale keep-alive connection (closed by the
@@ -39,7 +40,10 @@ struct UpstreamHandlers {
 };
 
 struct UpstreamConfig {
-  std::string url;  // http://HOST:PORT (https upstreams: a later issue)
+  std::string url;  // http://HOST:PORT or https://HOST[:PORT]
+  // https: the upstream's certificate is verified against ca_file (PEM; default: the system's trust store)
+  // and its name; with client_cert_file + client_key_file the gateway presents its own certificate (mTLS).
+  std::string ca_file, client_cert_file, client_key_file;
   int io_threads = 2;
   int connect_timeout_s = 5;
   int response_timeout_s = 600;  // no byte from the upstream for this long: the call fails

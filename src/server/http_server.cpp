@@ -3,21 +3,30 @@
 #include <fmt/format.h>
 #include <pthread.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/read_size.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <ctime>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 
 #include "core/json_string.h"
 #include "core/log.h"
@@ -32,6 +41,7 @@ using tcp = net::ip::tcp;
 struct HttpServer::Shared {
   HttpServerConfig config;
   Handler handler;
+  std::unique_ptr<net::ssl::context> tls;  // set when the listener speaks TLS
   std::atomic<uint64_t> connections_total{0};
   std::atomic<int64_t> connections_open{0};
   std::atomic<uint64_t> requests_total{0};
@@ -87,42 +97,84 @@ std::string head(int status, std::string_view content_type, std::optional<size_t
 
 }  // namespace
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection, as Exchange sees it (the transport, plain TCP or TLS, is the implementation's).
+class Session {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
-      : stream_(std::move(socket)), write_timer_(stream_.get_executor()), shared_(std::move(shared)) {
+  virtual ~Session() = default;
+  virtual void post(std::function<void()> fn) = 0;
+  // Runs fn now when called on the strand, else posts it: an answer written from a handler or a drain
+  // costs no extra trip through the queue.
+  virtual void dispatch(std::function<void()> fn) = 0;
+  // --- called on the strand by Exchange ---
+  virtual void respond(Exchange& ex, int status, std::string content_type, std::string body,
+                       HttpHeaders headers) = 0;
+  virtual void start_stream(Exchange& ex, int status, std::string content_type, HttpHeaders headers) = 0;
+  virtual void send_chunk(std::string data) = 0;
+  virtual void end_stream(Exchange& ex) = 0;
+  virtual void exchange_gone(const std::string& what) = 0;
+  virtual void set_on_close(Exchange& ex, std::function<void()> fn) = 0;
+
+ protected:
+  // The exchange's state (Session is its friend; the implementations reach it through these).
+  static std::atomic<bool>& responded(Exchange& ex) { return ex.responded_; }
+  static std::atomic<bool>& completed(Exchange& ex) { return ex.completed_; }
+  static std::atomic<bool>& closed(Exchange& ex) { return ex.closed_; }
+  static std::function<void()>& on_close_fn(Exchange& ex) { return ex.on_close_; }
+};
+
+namespace {
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// Stream: beast::tcp_stream, or TlsStream (the handshake first; every byte through OpenSSL).
+template <typename Stream>
+class SessionImpl final : public Session, public std::enable_shared_from_this<SessionImpl<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<SessionImpl<Stream>>::shared_from_this;
+
+ public:
+  SessionImpl(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
+      : stream_(make_stream(std::move(socket), *shared)),
+        write_timer_(stream_.get_executor()),
+        shared_(std::move(shared)) {
     shared_->connections_total.fetch_add(1, std::memory_order_relaxed);
     shared_->connections_open.fetch_add(1, std::memory_order_relaxed);
   }
-  ~Session() { shared_->connections_open.fetch_sub(1, std::memory_order_relaxed); }
+  ~SessionImpl() override { shared_->connections_open.fetch_sub(1, std::memory_order_relaxed); }
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (kTls) {
+        self->lowest().expires_after(std::chrono::seconds(self->shared_->config.idle_timeout_s));
+        self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) {
+            HEARTH_LOG_DEBUG("http: TLS handshake failed: {}", ec.message());
+            return self->close();
+          }
+          self->do_read();
+        });
+      } else {
+        self->do_read();
+      }
+    });
   }
 
-  template <typename F>
-  void post(F&& fn) {
-    net::post(stream_.get_executor(), std::forward<F>(fn));
-  }
-  // Runs fn now when called on the strand, else posts it: an answer written from a handler or a drain
-  // costs no extra trip through the queue.
-  template <typename F>
-  void dispatch(F&& fn) {
-    net::dispatch(stream_.get_executor(), std::forward<F>(fn));
-  }
+  void post(std::function<void()> fn) override { net::post(stream_.get_executor(), std::move(fn)); }
+  void dispatch(std::function<void()> fn) override { net::dispatch(stream_.get_executor(), std::move(fn)); }
 
   // --- called on the strand by Exchange ---
-  void respond(Exchange& ex, int status, std::string content_type, std::string body, HttpHeaders headers) {
-    if (ex.responded_.exchange(true)) return;
-    ex.completed_.store(true, std::memory_order_release);
+  void respond(Exchange& ex, int status, std::string content_type, std::string body,
+               HttpHeaders headers) override {
+    if (responded(ex).exchange(true)) return;
+    completed(ex).store(true, std::memory_order_release);
     if (dead_ || phase_ != Phase::kHandling) return;
     const bool keep = keep_alive_;
     out_ += head(status, content_type, body.size(), keep, http10_, headers, shared_->config.server_header);
     if (!head_only_) out_ += body;
     finish_exchange();
   }
-  void start_stream(Exchange& ex, int status, std::string content_type, HttpHeaders headers) {
-    if (ex.responded_.exchange(true)) return;
+  void start_stream(Exchange& ex, int status, std::string content_type, HttpHeaders headers) override {
+    if (responded(ex).exchange(true)) return;
     if (dead_ || phase_ != Phase::kHandling) return;
     streaming_ = true;
     if (http10_) keep_alive_ = false;  // no chunked encoding: the end of the body is the close
@@ -130,7 +182,7 @@ class Session : public std::enable_shared_from_this<Session> {
                  shared_->config.server_header);
     flush();
   }
-  void send_chunk(std::string data) {
+  void send_chunk(std::string data) override {
     if (dead_ || phase_ != Phase::kHandling || !streaming_ || data.empty()) return;
     if (http10_) {
       out_ += data;
@@ -146,8 +198,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     flush();
   }
-  void end_stream(Exchange& ex) {
-    if (!ex.responded_.load(std::memory_order_relaxed) || ex.completed_.exchange(true)) return;
+  void end_stream(Exchange& ex) override {
+    if (!responded(ex).load(std::memory_order_relaxed) || completed(ex).exchange(true)) return;
     if (dead_ || phase_ != Phase::kHandling || !streaming_) return;
     if (!http10_) out_ += "0\r\n\r\n";
     finish_exchange();
@@ -155,7 +207,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // An exchange was destroyed. If it was this connection's current one and its response was never
   // completed (a bug upstream: no answer, or a stream without end_stream), finish it rather than
   // leave the client hanging.
-  void exchange_gone(const std::string& what) {
+  void exchange_gone(const std::string& what) override {
     if (phase_ != Phase::kHandling || !current_.expired() || dead_) return;
     HEARTH_LOG_ERROR("http: {} finished without {}", what, streaming_ ? "ending its stream" : "a response");
     if (streaming_) {
@@ -168,16 +220,33 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     finish_exchange();
   }
-  void set_on_close(Exchange& ex, std::function<void()> fn) {
-    if (ex.closed_.load(std::memory_order_acquire)) {
+  void set_on_close(Exchange& ex, std::function<void()> fn) override {
+    if (closed(ex).load(std::memory_order_acquire)) {
       fn();
       return;
     }
-    ex.on_close_ = std::move(fn);
+    on_close_fn(ex) = std::move(fn);
   }
 
  private:
   enum class Phase { kReading, kHandling, kFlushing, kDone };
+
+  static Stream make_stream(tcp::socket socket, HttpServer::Shared& shared) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *shared.tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+  // The TCP layer (timeouts, cancel, close) and what the bytes go through (TLS, or the socket itself).
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  auto& io() {
+    if constexpr (kTls) {
+      return stream_;
+    } else {
+      return stream_.socket();
+    }
+  }
 
   void do_read() {
     phase_ = Phase::kReading;
@@ -190,7 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
       close();
       return;
     }
-    stream_.expires_after(std::chrono::seconds(shared_->config.idle_timeout_s));
+    lowest().expires_after(std::chrono::seconds(shared_->config.idle_timeout_s));
     header_bytes_ = 0;
     read_header();
   }
@@ -231,7 +300,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (req[http::field::expect] == "100-continue" && !parser_->is_done()) {
       // curl waits a second for this before sending a body over 1 KiB.
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      net::async_write(stream_.socket(), net::buffer(kContinue),
+      net::async_write(io(), net::buffer(kContinue),
                        [self = shared_from_this()](beast::error_code wec, size_t) {
                          if (wec) return self->close();
                          self->read_body();
@@ -263,7 +332,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void reject(int status, const std::string& message) {
-    stream_.expires_never();
+    lowest().expires_never();
     phase_ = Phase::kHandling;
     keep_alive_ = false;
     http10_ = false;
@@ -276,7 +345,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_read(beast::error_code ec) {
     if (ec) return on_read_error(ec);
-    stream_.expires_never();
+    lowest().expires_never();
     shared_->requests_total.fetch_add(1, std::memory_order_relaxed);
     shared_->exchanges_open.fetch_add(1, std::memory_order_relaxed);
     HttpRequest req = parser_->release();
@@ -295,9 +364,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void watch() {
     if (watching_ || dead_ || buffer_.size() > (1u << 20)) return;
     watching_ = true;
-    stream_.socket().async_read_some(
-        buffer_.prepare(4096),
-        [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_watch(ec, n); });
+    io().async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->on_watch(ec, n);
+    });
   }
 
   void on_watch(beast::error_code ec, size_t n) {
@@ -315,7 +384,7 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kFlushing;
     // The response is complete: a disconnect now concerns nobody. Dropping the callback also breaks
     // any reference cycle through what it captured.
-    if (auto ex = current_.lock()) ex->on_close_ = nullptr;
+    if (auto ex = current_.lock()) on_close_fn(*ex) = nullptr;
     shared_->exchanges_open.fetch_sub(1, std::memory_order_relaxed);
     flush();
   }
@@ -337,7 +406,7 @@ class Session : public std::enable_shared_from_this<Session> {
         self->die();
       }
     });
-    net::async_write(stream_.socket(), net::buffer(inflight_),
+    net::async_write(io(), net::buffer(inflight_),
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
   }
 
@@ -354,7 +423,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!keep_alive_) return close();
     if (watching_) {
       beast::error_code ignored;
-      stream_.socket().cancel(ignored);  // on_watch continues with do_read()
+      lowest().socket().cancel(ignored);  // on_watch continues with do_read()
       return;
     }
     do_read();
@@ -365,10 +434,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (dead_) return;
     dead_ = true;
     if (auto ex = current_.lock(); ex && (phase_ == Phase::kHandling || phase_ == Phase::kFlushing)) {
-      ex->closed_.store(true, std::memory_order_release);
-      if (ex->on_close_) {
-        auto fn = std::move(ex->on_close_);
-        ex->on_close_ = nullptr;
+      closed(*ex).store(true, std::memory_order_release);
+      if (on_close_fn(*ex)) {
+        auto fn = std::move(on_close_fn(*ex));
+        on_close_fn(*ex) = nullptr;
         fn();
       }
     }
@@ -376,8 +445,8 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kDone;
     out_.clear();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().socket().close(ignored);
     write_timer_.cancel();
   }
 
@@ -385,12 +454,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (dead_) return;
     dead_ = true;
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().socket().close(ignored);
     write_timer_.cancel();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   net::steady_timer write_timer_;
   std::shared_ptr<HttpServer::Shared> shared_;
   beast::flat_buffer buffer_;
@@ -408,6 +477,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool dead_ = false;
 };
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------------
 // Exchange
@@ -473,6 +544,66 @@ void Exchange::on_close(std::function<void()> fn) {
 // ---------------------------------------------------------------------------------------------------
 // HttpServer
 
+namespace {
+
+// OpenSSL's reason for the last failure ("" when none).
+std::string ssl_error() {
+  const unsigned long e = ERR_get_error();
+  if (e == 0) return "";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+Result<std::unique_ptr<net::ssl::context>> make_tls_context(const TlsConfig& tls) {
+  if (tls.cert_file.empty() || tls.key_file.empty())
+    return make_error(ErrorCode::kInvalidArgument, "TLS needs both --tls-cert and --tls-key");
+  if (tls.min_version != "1.2" && tls.min_version != "1.3")
+    return make_error(ErrorCode::kInvalidArgument, "--tls-min-version must be 1.2 or 1.3, got '{}'",
+                      tls.min_version);
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  SSL_CTX* h = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(h, tls.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  // TLS 1.2 (when allowed): forward-secret AEAD suites only; no renegotiation, no compression.
+  SSL_CTX_set_options(h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_cipher_list(h, "ECDHE+AESGCM:ECDHE+CHACHA20");
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(h, tls.cert_file.c_str()) != 1)
+    return make_error(ErrorCode::kInvalidArgument, "--tls-cert {}: not a readable PEM certificate chain ({})",
+                      tls.cert_file, ssl_error());
+  if (SSL_CTX_use_PrivateKey_file(h, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return make_error(ErrorCode::kInvalidArgument, "--tls-key {} does not belong to the certificate in {}",
+                        tls.key_file, tls.cert_file);
+    }
+    return make_error(ErrorCode::kInvalidArgument, "--tls-key {}: not a readable PEM private key ({})",
+                      tls.key_file, ssl_error());
+  }
+  if (SSL_CTX_check_private_key(h) != 1)
+    return make_error(ErrorCode::kInvalidArgument, "--tls-key {} does not belong to the certificate in {}",
+                      tls.key_file, tls.cert_file);
+  if (!tls.client_ca_file.empty()) {
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names == nullptr || SSL_CTX_load_verify_locations(h, tls.client_ca_file.c_str(), nullptr) != 1) {
+      if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return make_error(ErrorCode::kInvalidArgument, "--tls-client-ca {}: not a readable PEM file ({})",
+                        tls.client_ca_file, ssl_error());
+    }
+    SSL_CTX_set_client_CA_list(h, names);
+    SSL_CTX_set_verify(h, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  return ctx;
+}
+
+}  // namespace
+
+Status HttpServer::check_tls(const TlsConfig& tls) {
+  if (!tls.enabled()) return Status::ok();
+  return make_tls_context(tls).status();
+}
+
 Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerConfig& config, Handler handler) {
   if (config.io_threads < 1 || config.io_threads > 256)
     return make_error(ErrorCode::kInvalidArgument, "io threads must be in [1, 256], got {}",
@@ -483,6 +614,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerConfig& c
   s->shared_ = std::make_shared<Shared>();
   s->shared_->config = config;
   s->shared_->handler = std::move(handler);
+
+  if (config.tls.enabled()) {
+    HEARTH_ASSIGN_OR_RETURN(s->shared_->tls, make_tls_context(config.tls));
+  }
 
   beast::error_code ec;
   const auto addr = net::ip::make_address(config.host, ec);
@@ -530,7 +665,11 @@ void HttpServer::do_accept() {
       } else {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<Session>(std::move(socket), shared_)->start();
+        if (shared_->tls) {
+          std::make_shared<SessionImpl<TlsStream>>(std::move(socket), shared_)->start();
+        } else {
+          std::make_shared<SessionImpl<beast::tcp_stream>>(std::move(socket), shared_)->start();
+        }
       }
     } else {
       HEARTH_LOG_WARN("http: accept failed: {}", ec.message());

@@ -1,5 +1,6 @@
 #pragma once
-// HttpServer: the HTTP/1.1 front of `hearth serve`, on Boost.Beast. It owns the listener, the I/O
+// HttpServer: the HTTP/1.1 front of `hearth serve` and `hearth gateway`, on Boost.Beast, optionally over
+// TLS. It owns the listener, the I/O
 // threads and one Session per connection; everything above it (routing, OpenAI semantics) sees an
 // Exchange: one request and the means to answer it, whole or as a stream of chunks.
 //
@@ -71,6 +72,15 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;
 
+// TLS on the listener (OpenSSL): a PEM certificate chain and its private key; TLS 1.3 only by default, 1.2
+// allowed with min_version "1.2" (ECDHE + AEAD suites).
+struct TlsConfig {
+  std::string cert_file, key_file;
+  std::string min_version = "1.3";
+  std::string client_ca_file;  // set: clients must present a certificate signed by one of these (mTLS)
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct HttpServerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 8000;  // 0: any free port (see HttpServer::port())
@@ -82,6 +92,7 @@ struct HttpServerConfig {
   uint64_t max_stream_buffer = 64u << 20;  // unsent stream bytes per connection before dropping it
   int max_connections = 16384;             // beyond: accepted and closed at once
   std::string server_header = "hearth";
+  TlsConfig tls;  // off unless a certificate is given
 };
 
 struct HttpServerStats {
@@ -95,6 +106,8 @@ class HttpServer {
  public:
   // Binds and listens (errors: the address is in use, a bad host); does not serve until start().
   static Result<std::unique_ptr<HttpServer>> create(const HttpServerConfig& config, Handler handler);
+  // Whether `tls` loads (files readable, key matching the certificate): callers check before slow work.
+  static Status check_tls(const TlsConfig& tls);
   ~HttpServer();
 
   uint16_t port() const { return port_; }
