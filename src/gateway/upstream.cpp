@@ -23,6 +23,8 @@
 #include <mutex>
 #include <optional>
 
+#include "server/openssl_error.h"
+
 namespace hearth::gateway {
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -221,15 +223,6 @@ class Call final : public UpstreamCall, public std::enable_shared_from_this<Call
 
 namespace {
 
-std::string ssl_error() {
-  const unsigned long e = ERR_get_error();
-  if (e == 0) return "no detail";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
-
 // TLS 1.2+ client: the upstream's chain verified (ca_file, else the system's store), optionally a client
 // certificate for mTLS.
 Result<std::unique_ptr<net::ssl::context>> client_tls_context(const UpstreamConfig& c) {
@@ -242,19 +235,20 @@ Result<std::unique_ptr<net::ssl::context>> client_tls_context(const UpstreamConf
   if (!c.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(h, c.ca_file.c_str(), nullptr) != 1)
       return make_error(ErrorCode::kInvalidArgument, "--upstream-ca {}: not a readable PEM file ({})",
-                        c.ca_file, ssl_error());
+                        c.ca_file, server::openssl_error());
   } else if (SSL_CTX_set_default_verify_paths(h) != 1) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "the system's CA certificates are not readable ({}); give --upstream-ca", ssl_error());
+                      "the system's CA certificates are not readable ({}); give --upstream-ca",
+                      server::openssl_error());
   }
   if (!c.client_cert_file.empty()) {
     if (SSL_CTX_use_certificate_chain_file(h, c.client_cert_file.c_str()) != 1)
       return make_error(ErrorCode::kInvalidArgument,
                         "--upstream-cert {}: not a readable PEM certificate ({})", c.client_cert_file,
-                        ssl_error());
+                        server::openssl_error());
     if (SSL_CTX_use_PrivateKey_file(h, c.client_key_file.c_str(), SSL_FILETYPE_PEM) != 1)
       return make_error(ErrorCode::kInvalidArgument, "--upstream-key {}: not a readable PEM private key ({})",
-                        c.client_key_file, ssl_error());
+                        c.client_key_file, server::openssl_error());
     if (SSL_CTX_check_private_key(h) != 1)
       return make_error(ErrorCode::kInvalidArgument, "--upstream-key does not belong to --upstream-cert");
   }

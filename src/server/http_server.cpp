@@ -30,6 +30,7 @@
 
 #include "core/json_string.h"
 #include "core/log.h"
+#include "server/openssl_error.h"
 
 namespace hearth::server {
 
@@ -546,16 +547,6 @@ void Exchange::on_close(std::function<void()> fn) {
 
 namespace {
 
-// OpenSSL's reason for the last failure ("" when none).
-std::string ssl_error() {
-  const unsigned long e = ERR_get_error();
-  if (e == 0) return "";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
-
 Result<std::unique_ptr<net::ssl::context>> make_tls_context(const TlsConfig& tls) {
   if (tls.cert_file.empty() || tls.key_file.empty())
     return make_error(ErrorCode::kInvalidArgument, "TLS needs both --tls-cert and --tls-key");
@@ -571,7 +562,7 @@ Result<std::unique_ptr<net::ssl::context>> make_tls_context(const TlsConfig& tls
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(h, tls.cert_file.c_str()) != 1)
     return make_error(ErrorCode::kInvalidArgument, "--tls-cert {}: not a readable PEM certificate chain ({})",
-                      tls.cert_file, ssl_error());
+                      tls.cert_file, openssl_error());
   if (SSL_CTX_use_PrivateKey_file(h, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
       ERR_clear_error();
@@ -579,7 +570,7 @@ Result<std::unique_ptr<net::ssl::context>> make_tls_context(const TlsConfig& tls
                         tls.key_file, tls.cert_file);
     }
     return make_error(ErrorCode::kInvalidArgument, "--tls-key {}: not a readable PEM private key ({})",
-                      tls.key_file, ssl_error());
+                      tls.key_file, openssl_error());
   }
   if (SSL_CTX_check_private_key(h) != 1)
     return make_error(ErrorCode::kInvalidArgument, "--tls-key {} does not belong to the certificate in {}",
@@ -589,7 +580,7 @@ Result<std::unique_ptr<net::ssl::context>> make_tls_context(const TlsConfig& tls
     if (names == nullptr || SSL_CTX_load_verify_locations(h, tls.client_ca_file.c_str(), nullptr) != 1) {
       if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
       return make_error(ErrorCode::kInvalidArgument, "--tls-client-ca {}: not a readable PEM file ({})",
-                        tls.client_ca_file, ssl_error());
+                        tls.client_ca_file, openssl_error());
     }
     SSL_CTX_set_client_CA_list(h, names);
     SSL_CTX_set_verify(h, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);

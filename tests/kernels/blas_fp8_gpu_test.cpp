@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/half.h"
-#include "kernels/device_info.h"
+#include "gpu_test_util.h"
 
 #if HEARTH_KERNELS_CUDA
 #include <cuda_runtime.h>
@@ -21,27 +21,12 @@
 namespace hearth {
 namespace {
 
-bool have_gpu() {
-  auto r = kernels::query_accelerators();
-  return r.cuda_compiled && !r.devices.empty();
-}
+using testing::have_gpu;
 
 #if HEARTH_KERNELS_CUDA
 
-template <typename T>
-T* to_device(const std::vector<T>& v) {
-  T* d = nullptr;
-  EXPECT_EQ(cudaMalloc(&d, std::max<size_t>(1, v.size()) * sizeof(T)), cudaSuccess);
-  cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice);
-  return d;
-}
-
-template <typename T>
-std::vector<T> to_host(const T* d, size_t n) {
-  std::vector<T> v(n);
-  cudaMemcpy(v.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost);
-  return v;
-}
+using testing::to_device;
+using testing::to_host;
 
 struct Fp8Case {
   int64_t n, rows, k;

@@ -5,15 +5,13 @@
 #include <vector>
 
 #include "core/half.h"
+#include "gpu_test_util.h"
 #include "kernels/device_info.h"
 
 namespace hearth {
 namespace {
 
-bool have_gpu() {
-  auto r = kernels::query_accelerators();
-  return r.cuda_compiled && !r.devices.empty();
-}
+using testing::have_gpu;
 
 TEST(Fp8DequantGpu, MatchesCpuReference) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/half.h"
-#include "kernels/device_info.h"
+#include "gpu_test_util.h"
 
 #if HEARTH_KERNELS_CUDA
 #include <cuda_runtime.h>
@@ -20,26 +20,16 @@
 namespace hearth {
 namespace {
 
-bool have_gpu() {
-  auto r = kernels::query_accelerators();
-  return r.cuda_compiled && !r.devices.empty();
-}
+using testing::have_gpu;
 
 #if HEARTH_KERNELS_CUDA
 
-template <typename T>
-T* upload(const std::vector<T>& v) {
-  T* d = nullptr;
-  EXPECT_EQ(cudaMalloc(&d, std::max<size_t>(1, v.size()) * sizeof(T)), cudaSuccess);
-  cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice);
-  return d;
-}
+using testing::to_device;
 
+// The raw bytes of a device buffer.
 template <typename T>
 std::vector<uint8_t> download(const T* d, size_t bytes) {
-  std::vector<uint8_t> v(bytes);
-  cudaMemcpy(v.data(), d, bytes, cudaMemcpyDeviceToHost);
-  return v;
+  return testing::to_host(reinterpret_cast<const uint8_t*>(d), bytes);
 }
 
 enum class Kind { kF32, kBF16, kFP8 };
@@ -80,12 +70,12 @@ void run(Kind kind) {
     for (auto& v : s_dn) v = us(rng);
   }
   const cuda::GpuDType t = kind == Kind::kF32 ? cuda::GpuDType::kF32 : cuda::GpuDType::kBF16;
-  auto* d_experts = upload(experts);
-  auto* d_gu = upload(w_gu);
-  auto* d_dn = upload(w_dn);
-  auto* d_x = upload(x);
-  float* d_sgu = kind == Kind::kFP8 ? upload(s_gu) : nullptr;
-  float* d_sdn = kind == Kind::kFP8 ? upload(s_dn) : nullptr;
+  auto* d_experts = to_device(experts);
+  auto* d_gu = to_device(w_gu);
+  auto* d_dn = to_device(w_dn);
+  auto* d_x = to_device(x);
+  float* d_sgu = kind == Kind::kFP8 ? to_device(s_gu) : nullptr;
+  float* d_sdn = kind == Kind::kFP8 ? to_device(s_dn) : nullptr;
   const size_t act_bytes = static_cast<size_t>(pairs * inter) * xb,
                y_bytes = static_cast<size_t>(pairs * hidden) * 4;
   void *act_a = nullptr, *act_b = nullptr;

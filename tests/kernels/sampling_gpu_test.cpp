@@ -12,8 +12,8 @@
 #include <random>
 #include <vector>
 
+#include "gpu_test_util.h"
 #include "kernels/cpu/sampling.h"
-#include "kernels/device_info.h"
 
 #if HEARTH_KERNELS_CUDA
 #include <cuda_runtime.h>
@@ -24,10 +24,7 @@
 namespace hearth {
 namespace {
 
-bool have_gpu() {
-  auto r = kernels::query_accelerators();
-  return r.cuda_compiled && !r.devices.empty();
-}
+using testing::have_gpu;
 
 #if HEARTH_KERNELS_CUDA
 
