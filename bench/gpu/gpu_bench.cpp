@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "engine/generator.h"
@@ -53,6 +54,29 @@ GenerateRequest request(int64_t in, int64_t out, int64_t vocab, int64_t salt) {
   g.max_tokens = out;
   g.sampling.temperature = 0.0f;
   return g;
+}
+
+struct TimedRun {
+  int64_t tokens = 0;  // generated
+  double seconds = 0;  // wall
+  double step_ms = 0;  // mean over the steps
+};
+
+// generate() on `reqs`, timed; nullopt (the error printed) when it fails.
+std::optional<TimedRun> timed_generate(ModelRunner& runner, const std::vector<GenerateRequest>& reqs,
+                                       const GenerateOptions& options) {
+  GenerateStats st;
+  const auto a = std::chrono::steady_clock::now();
+  auto res = generate(runner, reqs, options, &st);
+  if (!res.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", res.status().message().c_str());
+    return std::nullopt;
+  }
+  TimedRun r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+  for (const auto& x : *res) r.tokens += static_cast<int64_t>(x.ids.size());
+  r.step_ms = st.decode_seconds * 1e3 / std::max<double>(1.0, static_cast<double>(st.steps));
+  return r;
 }
 
 int run(int argc, char** argv) {
@@ -162,27 +186,19 @@ int run(int argc, char** argv) {
   for (int64_t b : batches) {
     std::vector<GenerateRequest> reqs;
     for (int64_t i = 0; i < b; ++i) reqs.push_back(request(batch_in, batch_out, vocab, 1000 + i));
-    GenerateStats st;
-    const auto a = std::chrono::steady_clock::now();
-    auto res = generate(runner, reqs, go, &st);
-    if (!res.is_ok()) {
-      std::fprintf(stderr, "error: %s\n", res.status().message().c_str());
-      return 1;
-    }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
-    int64_t out = 0;
-    for (const auto& x : *res) out += static_cast<int64_t>(x.ids.size());
+    const auto run = timed_generate(runner, reqs, go);
+    if (!run) return 1;
     std::printf(
         "{\"label\":\"%s\",\"what\":\"batch\",\"batch\":%lld,\"in\":%lld,\"out\":%lld,\"output_tokens\":%lld,"
         "\"seconds\":%.3f,\"output_tok_per_s\":%.1f,\"decode_step_ms\":%.3f}\n",
         label.c_str(), static_cast<long long>(b), static_cast<long long>(batch_in),
-        static_cast<long long>(batch_out), static_cast<long long>(out), wall, static_cast<double>(out) / wall,
-        st.decode_seconds * 1e3 / std::max<double>(1.0, static_cast<double>(st.steps)));
+        static_cast<long long>(batch_out), static_cast<long long>(run->tokens), run->seconds,
+        static_cast<double>(run->tokens) / run->seconds, run->step_ms);
     std::fflush(stdout);
   }
 
   // Sampled decoding at the largest batch (temperature 0.8, top_p 0.95, 5 top logprobs): on the device vs
-  // every logits row copied to the host sampler (the runner's thread pool).
+  // every logits row copied back and drawn by the host Sampler (generate() samples rows one after another).
   if (sampled_batch > 0) {
     const int64_t b = std::min(sampled_batch, max_batch);
     for (const bool on_device : {true, false}) {
@@ -197,23 +213,14 @@ int run(int argc, char** argv) {
       }
       GenerateOptions so = go;
       so.device_sampling = on_device;
-      GenerateStats st;
-      const auto a = std::chrono::steady_clock::now();
-      auto res = generate(runner, reqs, so, &st);
-      if (!res.is_ok()) {
-        std::fprintf(stderr, "error: %s\n", res.status().message().c_str());
-        return 1;
-      }
-      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
-      int64_t out = 0;
-      for (const auto& x : *res) out += static_cast<int64_t>(x.ids.size());
+      const auto run = timed_generate(runner, reqs, so);
+      if (!run) return 1;
       std::printf(
-          "{\"label\":\"%s\",\"what\":\"sampled_batch\",\"sampler\":\"%s\",\"batch\":%lld,\"output_tokens\":%"
-          "lld,"
-          "\"seconds\":%.3f,\"output_tok_per_s\":%.1f,\"decode_step_ms\":%.3f}\n",
+          "{\"label\":\"%s\",\"what\":\"sampled_batch\",\"sampler\":\"%s\",\"batch\":%lld,"
+          "\"output_tokens\":%lld,\"seconds\":%.3f,\"output_tok_per_s\":%.1f,\"decode_step_ms\":%.3f}\n",
           label.c_str(), on_device ? "device" : "host", static_cast<long long>(b),
-          static_cast<long long>(out), wall, static_cast<double>(out) / wall,
-          st.decode_seconds * 1e3 / std::max<double>(1.0, static_cast<double>(st.steps)));
+          static_cast<long long>(run->tokens), run->seconds, static_cast<double>(run->tokens) / run->seconds,
+          run->step_ms);
       std::fflush(stdout);
     }
   }

@@ -18,17 +18,19 @@ AuthzFilter::AuthzFilter(AuthzConfig config, store::Store& store, RecordWriter& 
                             {"tenant"})
                    .value()) {}
 
-Result<std::vector<std::string>> AuthzFilter::allowed_models(const std::string& tenant) {
+Result<AuthzFilter::ModelList> AuthzFilter::allowed_models(const std::string& tenant) {
   std::lock_guard lk(mu_);
   const Clock::time_point now = Clock::now();
   if (read_at_ == Clock::time_point{} || now - read_at_ >= std::chrono::milliseconds(config_.limits_ttl_ms)) {
     HEARTH_ASSIGN_OR_RETURN(auto tenants, store_.list_tenants());
     models_.clear();
-    for (store::Tenant& t : tenants) models_[t.name] = std::move(t.limits.models);
+    for (store::Tenant& t : tenants)
+      if (!t.limits.models.empty())
+        models_[t.name] = std::make_shared<const std::vector<std::string>>(std::move(t.limits.models));
     read_at_ = now;
   }
   const auto it = models_.find(tenant);
-  return it == models_.end() ? std::vector<std::string>{} : it->second;
+  return it == models_.end() ? nullptr : it->second;
 }
 
 std::optional<Rejection> AuthzFilter::on_request(RequestContext& ctx) {
@@ -39,10 +41,10 @@ std::optional<Rejection> AuthzFilter::on_request(RequestContext& ctx) {
     return unavailable("the gateway cannot read this tenant's permissions right now; retry shortly");
   }
   ctx.allowed_models = std::move(*allowed);
-  const std::vector<std::string>& list = ctx.allowed_models;
   // No model named (GET /v1/models: filtered on the way back), or no list, or on the list.
-  if (ctx.info.model.empty() || list.empty() ||
-      std::find(list.begin(), list.end(), ctx.info.model) != list.end())
+  const auto* list = ctx.allowed_models.get();
+  if (ctx.info.model.empty() || list == nullptr ||
+      std::find(list->begin(), list->end(), ctx.info.model) != list->end())
     return std::nullopt;
   denials_->labels({ctx.tenant}).inc();
   records_.audit({ctx.key_prefix.empty() ? "tenant:" + ctx.tenant : ctx.key_prefix, "authz.deny",

@@ -6,6 +6,7 @@
 // allow-lists are re-read from the store every limits_ttl_ms (one query for all tenants), so a change made
 // with `hearth admin tenant update` takes effect within that time on every replica.
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -27,8 +28,9 @@ class AuthzFilter final : public Filter {
   const char* name() const override { return "authz"; }
   std::optional<Rejection> on_request(RequestContext& ctx) override;
 
-  // The tenant's allow-list (empty = every model); fails when the store cannot be read.
-  Result<std::vector<std::string>> allowed_models(const std::string& tenant);
+  // The tenant's allow-list (null = every model); fails when the store cannot be read.
+  using ModelList = std::shared_ptr<const std::vector<std::string>>;
+  Result<ModelList> allowed_models(const std::string& tenant);
 
  private:
   const AuthzConfig config_;
@@ -36,7 +38,7 @@ class AuthzFilter final : public Filter {
   RecordWriter& records_;
   CounterFamily* denials_;
   std::mutex mu_;
-  std::map<std::string, std::vector<std::string>> models_;  // tenant -> allow-list
+  std::map<std::string, ModelList> models_;  // tenant -> allow-list (tenants without one: absent)
   Clock::time_point read_at_{};
 };
 

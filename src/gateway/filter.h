@@ -6,6 +6,7 @@
 // complete, the upstream failed, or the client went away — so reservations are always released.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -40,8 +41,9 @@ struct RequestContext {
   std::string tenant;
   int64_t key_id = 0;
   std::string key_prefix;
-  // Set by authz: the tenant's model allow-list (empty = every model); GET /v1/models is filtered by it.
-  std::vector<std::string> allowed_models;
+  // Set by authz: the tenant's model allow-list (null or empty = every model), shared with the filter's
+  // cache; GET /v1/models is filtered by it.
+  std::shared_ptr<const std::vector<std::string>> allowed_models;
   // Set by quota: what was reserved against the tenant's limits (released/reconciled on completion).
   int64_t reserved_tokens = 0;
   bool holds_concurrency = false;

@@ -307,9 +307,9 @@ struct Forward : std::enable_shared_from_this<Forward> {
             h.emplace_back(k, v);
           }
         }
-        if (status == 200 && !self->ctx->allowed_models.empty() && self->ctx->info.method == "GET" &&
+        if (status == 200 && self->ctx->allowed_models && self->ctx->info.method == "GET" &&
             self->ctx->info.path == "/v1/models")
-          whole = only_allowed_models(std::move(whole), self->ctx->allowed_models);
+          whole = only_allowed_models(std::move(whole), *self->ctx->allowed_models);
         self->ex->respond(status, ct, std::move(whole), std::move(h));
       }
     });
