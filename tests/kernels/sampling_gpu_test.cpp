@@ -40,7 +40,9 @@ DeviceRun run_rows(const std::vector<float>& logits, int64_t vocab, std::vector<
                    const std::vector<std::vector<uint8_t>>& masks = {}) {
   const int64_t rows = static_cast<int64_t>(params.size());
   uint8_t* d_masks = nullptr;
-  if (!masks.empty()) EXPECT_EQ(cudaMalloc(&d_masks, static_cast<size_t>(rows * vocab)), cudaSuccess);
+  if (!masks.empty()) {
+    EXPECT_EQ(cudaMalloc(&d_masks, static_cast<size_t>(rows * vocab)), cudaSuccess);
+  }
   for (int64_t r = 0; r < rows; ++r) {
     cuda::SampleRow& p = params[static_cast<size_t>(r)];
     p.row = static_cast<int32_t>(r);

@@ -8,7 +8,13 @@
 #   tools/device/issue6_soak.sh deepseek   gpu_bench on deepseek-v3-reduced: FP8 weights kept vs dequantized to bf16
 #   tools/device/issue6_soak.sh sampling   gpu_bench on the 1.5B: batch 256 greedy, then sampled decoding (T 0.8,
 #                                          top_p 0.95, 5 logprobs) with the device sampler vs the host sampler
+#   tools/device/issue6_soak.sh small      gpu_bench batch 1 (256 tokens), 2 and 8 on the 1.5B and the 7B, bf16 and
+#                                          --fp8: as built, without the GEMVs' weight prefetch, and without prefetch
+#                                          and norm/residual fusions; then a per-kernel profile of the 1.5B's batch 1
 set -uo pipefail
+# The binaries and the tokenizer may travel packed (the carried tree is limited to 64 MiB):
+# .devcarry/packed.tar.xz holds bin/ and npm/.
+if [[ -f .devcarry/packed.tar.xz && ! -d .devcarry/bin ]]; then tar xJf .devcarry/packed.tar.xz -C .devcarry; fi
 export LD_LIBRARY_PATH=$PWD/.devcarry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [[ ! -e /work/main ]]; then mkdir -p /work && ln -s "$PWD" /work/main; fi
 B=$PWD/.devcarry/bin
@@ -59,6 +65,22 @@ case "${1:-}" in
       done
     done
     ;;
+  small)
+    synth_1_5b || exit 1
+    M7=/tmp/hearth-models/r1-distill-qwen-7b
+    [[ -f $M7/config.json ]] || "$B/hearth" model synth --preset r1-distill-qwen-7b --out "$M7" \
+      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    for m in "$M" "$M7"; do
+      for q in "" --fp8; do
+        for env in "" HEARTH_CUDA_NO_GEMV_PREFETCH=1 "HEARTH_CUDA_NO_GEMV_PREFETCH=1 HEARTH_CUDA_NO_GEMV_FUSION=1"; do
+          env $env "$B/gpu_bench" --model "$m" --label "$(basename "$m")${q:+ fp8}${env:+ $env}" \
+            --decode-tokens 256 --ttft-prompt 0 --batches 2 8 --sampled-batch 0 $q 2>&1 | grep '^{' | grep -v '"load"'
+        done
+      done
+    done
+    HEARTH_CUDA_PROFILE=1 "$B/gpu_bench" --model "$M" --label profile --decode-tokens 64 --ttft-prompt 0 \
+      --batches 1 --sampled-batch 0 2>&1 | grep -v '^{' | tail -40
+    ;;
   deepseek)
     M3=/tmp/hearth-models/deepseek-v3-reduced
     [[ -f $M3/config.json ]] || "$B/hearth" model synth --preset deepseek-v3-reduced --out "$M3" \
@@ -68,5 +90,5 @@ case "${1:-}" in
         --batches 64 256 --sampled-batch 0 2>&1 | grep '^{\|error\|warn'
     done
     ;;
-  *) echo "usage: $0 tests|soak [SECONDS]|sampling|fp8|deepseek"; exit 2 ;;
+  *) echo "usage: $0 tests|soak [SECONDS]|sampling|fp8|small|deepseek"; exit 2 ;;
 esac

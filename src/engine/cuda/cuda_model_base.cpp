@@ -481,11 +481,14 @@ Status CudaModelBase::run_body(const StepShape& sh) {
   mark("embed");
   Pending pending;
   HEARTH_RETURN_IF_ERROR(run_layers(sh, in, pending));
-  // The last residual add (all rows), then the final norm of the logit rows only.
-  HEARTH_RETURN_IF_ERROR(launch(cuda::add_rmsnorm(x, pending.delta, pending.bias, final_norm_.as<float>(),
-                                                  eps, n, h_, xn_.ptr(), dtype_, nullptr, ks()),
-                                "add_rmsnorm"));
-  mark("final_add_norm");
+  // The last residual add (all rows) unless the layers added it already, then the final norm of the
+  // logit rows only.
+  if (pending.delta != nullptr) {
+    HEARTH_RETURN_IF_ERROR(launch(cuda::add_rmsnorm(x, pending.delta, pending.bias, final_norm_.as<float>(),
+                                                    eps, n, h_, xn_.ptr(), dtype_, nullptr, ks()),
+                                  "add_rmsnorm"));
+    mark("final_add_norm");
+  }
   HEARTH_RETURN_IF_ERROR(launch(cuda::add_rmsnorm(x, nullptr, nullptr, final_norm_.as<float>(), eps, sh.rows,
                                                   h_, xf_.ptr(), dtype_, in.rows, ks()),
                                 "final_norm"));

@@ -97,10 +97,24 @@ int prefill_attention(const float* q, const void* kv_layer, const int32_t* pos, 
 constexpr int kGemvMaxRows = 8;
 int gemv(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
          int64_t ldy, Launch s, bool block_scales = false);
+// Fusions around the small-batch GEMV. norm_x set: the GEMV's x is RMSNorm(norm_x) * norm_w, computed by
+// each CTA from the f32 residual rows (n x k; `x` is then ignored; gemv_norm_fits(n, k) must hold) instead
+// of a separate add_rmsnorm kernel. bias: gemv_residual's per-row bias.
+struct GemvFusion {
+  const float* norm_x = nullptr;
+  const float* norm_w = nullptr;
+  float norm_eps = 0.0f;
+  const float* bias = nullptr;
+};
+bool gemv_norm_fits(int64_t n, int64_t k);
+// residual[t][r] += sum_k w[r][k] x[t][k] (+ bias[r]): the output projections adding into the f32 residual
+// stream (row stride `rows`), which removes the add of the next add_rmsnorm.
+int gemv_residual(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k,
+                  float* residual, const float* bias, Launch s, bool block_scales = false);
 // The gate/up GEMV with SiLU(gate) * up fused: w has 2 * inter rows, gate and up interleaved; act gets
 // n x inter bf16.
 int gemv_swiglu(const void* w, const float* w_scale, const void* x, int64_t n, int64_t inter, int64_t k,
-                void* act, Launch s, bool block_scales = false);
+                void* act, Launch s, bool block_scales = false, const GemvFusion& norm = {});
 // FP8 e4m3 rows x cols with gemv's scales -> bf16 (the FP8 weights' path into cuBLASLt when it has no FP8
 // algorithm for a shape).
 int dequant_fp8_rows(const void* w, const float* scale, int64_t rows, int64_t cols, void* out, Launch s,
@@ -126,7 +140,7 @@ struct QkvRopeEpilogue {
   __nv_bfloat16* kv_layer = nullptr;  // the layer's cache (bf16)
 };
 int gemv_qkv_rope(const void* w, const float* w_scale, const void* x, int64_t n, int64_t k,
-                  const QkvRopeEpilogue& e, Launch s, bool block_scales = false);
+                  const QkvRopeEpilogue& e, Launch s, bool block_scales = false, const GemvFusion& norm = {});
 
 // Per logit row r < n: argmax (lowest id on ties) and its log-softmax value. `scratch`: n * 192 floats.
 int argmax_logprob(const float* logits, int64_t n, int64_t vocab, int32_t* ids, float* logprobs,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_math.cuh"
@@ -119,79 +120,100 @@ __global__ void silu_mul_kernel(const float* __restrict__ gu, const float* __res
 // ---- bf16 GEMV for n <= 8 rows of x ------------------------------------------------------------------
 // `wpr` warps share a weight row (each takes every wpr-th 16-byte chunk of it) so that narrow matrices
 // (few rows, long rows: down_proj) still keep enough loads in flight; kUnroll loads per lane in flight;
-// x rows are read through L1. The warps of a row add their sums in shared memory.
+// x rows are read through L1. The warps of a row add their sums in shared memory. A CTA loops over row
+// blocks (blockIdx.x, + gridDim.x, ...); the grid is capped only when the CTA has a prologue to amortize.
+//
+// Batch-1 decode is a chain of short kernels, so each GEMV issues its first weight loads before waiting for
+// the previous kernel (weights never depend on it): under programmatic dependent launch those loads overlap
+// the predecessor's tail.
 constexpr int kGemvWarps = 8;
 constexpr int kUnroll = 8;
+constexpr size_t kGemvNormSmem = 48 * 1024;  // the RMSNorm prologue's rows (each CTA normalizes them)
 
 // Epilogues: kPlain writes y; kSwiglu takes rows as interleaved gate/up pairs (2i, 2i+1) and writes
 // silu(gate) * up as bf16 to act[t][i] (ldy = inter); kQkvRope takes rows of [q | k | v] whose rotated
-// dims are interleaved pairs, adds the bias, applies RoPE and writes q (f32) and K/V into the cache.
-enum GemvMode { kPlain = 0, kSwiglu = 1, kQkvRope = 2 };
+// dims are interleaved pairs, adds the bias, applies RoPE and writes q (f32) and K/V into the cache;
+// kResidual adds the product (+ bias) into y (the f32 residual stream).
+enum GemvMode { kPlain = 0, kSwiglu = 1, kQkvRope = 2, kResidual = 3 };
 
 // FP8: w holds e4m3 weights (16 per 16-byte chunk, kc = k / 16 chunks a row) with one f32 scale per row, or
 // with srows > 0 one per row and 128 columns at w_scale[(c / 8) * srows + row] (DeepSeek-V3's 128x128
 // blocks, expanded per row so that rows can be reordered); otherwise bf16 (8 per chunk, kc = k / 8). x is
-// bf16 either way.
-template <bool FP8>
+// bf16 either way, in global memory (LDG: read-only path) or in shared memory (the norm prologue's rows).
+template <bool FP8, bool LDG>
 __device__ __forceinline__ float dot_chunk(const uint4& wv, const uint4* __restrict__ xr, int64_t c) {
   if constexpr (FP8) {
-    return dot16_fp8_bf16(wv, __ldg(xr + 2 * c), __ldg(xr + 2 * c + 1));
+    if constexpr (LDG) return dot16_fp8_bf16(wv, __ldg(xr + 2 * c), __ldg(xr + 2 * c + 1));
+    return dot16_fp8_bf16(wv, xr[2 * c], xr[2 * c + 1]);
   } else {
-    return dot8_bf16(wv, __ldg(xr + c));
+    if constexpr (LDG) return dot8_bf16(wv, __ldg(xr + c));
+    return dot8_bf16(wv, xr[c]);
   }
 }
 
-template <int N, int MODE, bool FP8>
-__global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_bf16_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale, int64_t srows,
-                     const uint4* __restrict__ x, int64_t rows, int64_t kc, int64_t k8, int wpr,
-                     float* __restrict__ y, __nv_bfloat16* __restrict__ act, int64_t ldy,
-                     QkvRopeEpilogue qe) {
-  pdl_wait_then_release();
-  __shared__ float red[kGemvWarps][N];
+// kUnroll guarded loads of a row's chunks i, i + step, ...: streamed once, so not kept in cache.
+__device__ __forceinline__ void load_chunks(uint4 (&wv)[kUnroll], const uint4* __restrict__ wr, int64_t i,
+                                            int64_t step, int64_t kc) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u)
+    if (i + step * u < kc) wv[u] = __ldcs(wr + i + step * u);
+}
+
+// The RMSNorm prologue: xs[t] = bf16(weight * x[t] / rms(x[t])) for the n <= N f32 residual rows of fz.x,
+// the same formula as add_rmsnorm. `red` is the GEMV's reduction scratch (free until its epilogue).
+template <int N>
+__device__ __forceinline__ void norm_rows(const GemvFusion& fz, int64_t k, __nv_bfloat16* xs,
+                                          float (&red)[kGemvWarps][N]) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (kGemvWarps / wpr) + warp / wpr;
-  const int part = warp % wpr;
-  float acc[N];
-#pragma unroll
-  for (int t = 0; t < N; ++t) acc[t] = 0.0f;
-  if (row < rows) {
-    const uint4* wr = w + row * kc;
-    const int64_t step = 32 * static_cast<int64_t>(wpr);
-    int64_t i = lane + 32 * static_cast<int64_t>(part);
-    // kUnroll guarded loads per lane issued before any is used: short rows finish in one round trip.
-    for (; i < kc; i += step * kUnroll) {
-      uint4 wv[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
-        if (i + step * u < kc) wv[u] = __ldcs(wr + i + step * u);  // streamed once: do not keep
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (i + step * u < kc) {
-          const int64_t c = i + step * u;
-          if (FP8 && srows > 0) {
-            const float sc = __ldg(w_scale + (c >> 3) * srows + row);
-#pragma unroll
-            for (int t = 0; t < N; ++t) acc[t] += sc * dot_chunk<FP8>(wv[u], x + t * k8, c);
-          } else {
-#pragma unroll
-            for (int t = 0; t < N; ++t) acc[t] += dot_chunk<FP8>(wv[u], x + t * k8, c);
-          }
-        }
-      }
-    }
-  }
+  const int64_t k4 = k / 4;
+  float ss[N];
 #pragma unroll
   for (int t = 0; t < N; ++t) {
-    const float v = warp_sum(acc[t]);
-    if (lane == 0) red[warp][t] = v;
+    ss[t] = 0.0f;
+    const float4* xr = reinterpret_cast<const float4*>(fz.norm_x + t * k);
+    for (int64_t i = threadIdx.x; i < k4; i += blockDim.x) {
+      const float4 v = xr[i];
+      ss[t] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    ss[t] = warp_sum(ss[t]);
+    if (lane == 0) red[warp][t] = ss[t];
   }
   __syncthreads();
-  if (MODE == kPlain) {
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    float sum = 0.0f;
+    for (int w = 0; w < kGemvWarps; ++w) sum += red[w][t];
+    const float inv = rsqrtf(sum / static_cast<float>(k) + fz.norm_eps);
+    const float4* xr = reinterpret_cast<const float4*>(fz.norm_x + t * k);
+    const float4* wr = reinterpret_cast<const float4*>(fz.norm_w);
+    __nv_bfloat162* out = reinterpret_cast<__nv_bfloat162*>(xs + t * k);
+    for (int64_t i = threadIdx.x; i < k4; i += blockDim.x) {
+      const float4 v = xr[i], g = __ldg(wr + i);
+      out[2 * i] = __floats2bfloat162_rn(g.x * (v.x * inv), g.y * (v.y * inv));
+      out[2 * i + 1] = __floats2bfloat162_rn(g.z * (v.z * inv), g.w * (v.w * inv));
+    }
+  }
+  __syncthreads();  // xs complete; red free again
+}
+
+// The epilogue of one row (the warps of a row have added their sums into red).
+template <int N, int MODE, bool FP8>
+__device__ __forceinline__ void gemv_epilogue(const float (&red)[kGemvWarps][N],
+                                              const float* __restrict__ w_scale, int64_t srows, int64_t rows,
+                                              int64_t row, int warp, int part, int wpr, int lane,
+                                              float* __restrict__ y, __nv_bfloat16* __restrict__ act,
+                                              int64_t ldy, const QkvRopeEpilogue& qe, const GemvFusion& fz) {
+  if (MODE == kPlain || MODE == kResidual) {
     if (part == 0 && row < rows && lane < N) {
       float v = 0.0f;
       for (int p = 0; p < wpr; ++p) v += red[warp + p][lane];
-      y[lane * ldy + row] = FP8 && srows == 0 ? v * w_scale[row] : v;
+      if (FP8 && srows == 0) v *= w_scale[row];
+      if (MODE == kPlain) {
+        y[lane * ldy + row] = v;
+      } else {
+        float* yr = y + lane * ldy + row;
+        *yr += v + (fz.bias != nullptr ? fz.bias[row] : 0.0f);
+      }
     }
     return;
   }
@@ -238,6 +260,67 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     __nv_bfloat16* dst = qe.kv_layer + slot * 2 * kvd + (r - qe.nh * hd);
     dst[0] = __float2bfloat16(a);
     dst[1] = __float2bfloat16(b);
+  }
+}
+
+template <int N, int MODE, bool FP8, bool NORM>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_bf16_kernel(const uint4* __restrict__ w, const float* __restrict__ w_scale, int64_t srows,
+                     const uint4* __restrict__ x, int64_t rows, int64_t kc, int64_t k8, int wpr,
+                     float* __restrict__ y, __nv_bfloat16* __restrict__ act, int64_t ldy, QkvRopeEpilogue qe,
+                     GemvFusion fz, bool prefetch) {
+  extern __shared__ uint4 xs_smem[];  // NORM: the normalized x rows, bf16 [N][k]
+  __shared__ float red[kGemvWarps][N];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int rows_per_block = kGemvWarps / wpr;
+  const int part = warp % wpr;
+  const int64_t step = 32 * static_cast<int64_t>(wpr);
+  const int64_t i0 = lane + 32 * static_cast<int64_t>(part);
+  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
+  uint4 wv[kUnroll];
+  {
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + warp / wpr;
+    if (prefetch && row < rows) load_chunks(wv, w + row * kc, i0, step, kc);
+  }
+  pdl_wait_then_release();
+  const uint4* xr = x;
+  if constexpr (NORM) {
+    norm_rows<N>(fz, k8 * 8, reinterpret_cast<__nv_bfloat16*>(xs_smem), red);
+    xr = xs_smem;
+  }
+  for (int64_t blk = blockIdx.x; blk < blocks; blk += gridDim.x) {
+    const int64_t row = blk * rows_per_block + warp / wpr;
+    float acc[N];
+#pragma unroll
+    for (int t = 0; t < N; ++t) acc[t] = 0.0f;
+    if (row < rows) {
+      const uint4* wr = w + row * kc;
+      for (int64_t i = i0; i < kc; i += step * kUnroll) {
+        if (i != i0 || blk != blockIdx.x || !prefetch) load_chunks(wv, wr, i, step, kc);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          if (i + step * u < kc) {
+            const int64_t c = i + step * u;
+            if (FP8 && srows > 0) {
+              const float sc = __ldg(w_scale + (c >> 3) * srows + row);
+#pragma unroll
+              for (int t = 0; t < N; ++t) acc[t] += sc * dot_chunk<FP8, !NORM>(wv[u], xr + t * k8, c);
+            } else {
+#pragma unroll
+              for (int t = 0; t < N; ++t) acc[t] += dot_chunk<FP8, !NORM>(wv[u], xr + t * k8, c);
+            }
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < N; ++t) {
+      const float v = warp_sum(acc[t]);
+      if (lane == 0) red[warp][t] = v;
+    }
+    __syncthreads();
+    gemv_epilogue<N, MODE, FP8>(red, w_scale, srows, rows, row, warp, part, wpr, lane, y, act, ldy, qe, fz);
+    if (blk + gridDim.x < blocks) __syncthreads();  // red is rewritten by the next row block
   }
 }
 
@@ -388,13 +471,37 @@ int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void*
 
 namespace {
 
+// Blocks of the grid: every row block, or with the norm prologue (recomputed by each CTA) at most the
+// CTAs that fit on the device at once, each looping over row blocks.
+template <int N, int M, bool FP8, bool NORM>
+unsigned gemv_grid(int64_t blocks, size_t smem) {
+  if constexpr (NORM) {
+    static thread_local size_t cached_smem = 0;
+    static thread_local int64_t cached_cap = 0;
+    if (cached_smem != smem) {
+      int dev = 0, sms = 0, per_sm = 0;
+      cudaGetDevice(&dev);
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_bf16_kernel<N, M, FP8, NORM>,
+                                                    kGemvWarps * 32, smem);
+      cached_cap = std::max<int64_t>(1, static_cast<int64_t>(per_sm) * sms);
+      cached_smem = smem;
+    }
+    blocks = std::min(blocks, cached_cap);
+  }
+  return static_cast<unsigned>(blocks);
+}
+
 int gemv_launch(const void* w, const float* w_scale, bool block_scales, const void* x, int64_t n,
                 int64_t rows, int64_t k, float* y, __nv_bfloat16* act, int64_t ldy, int mode,
-                const QkvRopeEpilogue& qe, Launch s) {
+                const QkvRopeEpilogue& qe, const GemvFusion& fz, Launch s) {
   if (n <= 0 || rows <= 0) return 0;
   const bool fp8 = w_scale != nullptr;
+  const bool norm = fz.norm_x != nullptr;
   const int64_t srows = fp8 && block_scales ? rows : 0;
-  if (n > kGemvMaxRows || k % (fp8 ? 16 : 8) != 0 || (mode != kPlain && rows % 2 != 0))
+  const bool paired = mode == kSwiglu || mode == kQkvRope;
+  if (n > kGemvMaxRows || k % (fp8 ? 16 : 8) != 0 || (paired && rows % 2 != 0) ||
+      (norm && (!paired || fz.norm_w == nullptr || !gemv_norm_fits(n, k))))
     return static_cast<int>(cudaErrorInvalidValue);
   const auto* wv = static_cast<const uint4*>(w);
   const auto* xv = static_cast<const uint4*>(x);
@@ -402,23 +509,27 @@ int gemv_launch(const void* w, const float* w_scale, bool block_scales, const vo
   const int64_t kc = fp8 ? k / 16 : k8;
   // Enough warps for every SM to keep ~96 warps of loads in flight, without splitting rows below
   // 64 chunks per warp; paired epilogues need an even number of rows per block (wpr <= 4).
-  const int max_wpr = mode != kPlain ? kGemvWarps / 2 : kGemvWarps;
+  const int max_wpr = paired ? kGemvWarps / 2 : kGemvWarps;
   int wpr = 1;
   while (wpr < max_wpr && rows * wpr < 132 * 96 && kc / (wpr * 2) >= 64) wpr *= 2;
   const int rows_per_block = kGemvWarps / wpr;
-  const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
-  switch (n * 8 + mode * 2 + (fp8 ? 1 : 0)) {
-#define HEARTH_GEMV_MODE(N, M)                                                                               \
-  case 8 * N + 2 * M:                                                                                        \
-    launch_pdl(gemv_bf16_kernel<N, M, false>, grid, kGemvWarps * 32, 0, s, wv, w_scale, srows, xv, rows, kc, \
-               k8, wpr, y, act, ldy, qe);                                                                    \
-    break;                                                                                                   \
-  case 8 * N + 2 * M + 1:                                                                                    \
-    launch_pdl(gemv_bf16_kernel<N, M, true>, grid, kGemvWarps * 32, 0, s, wv, w_scale, srows, xv, rows, kc,  \
-               k8, wpr, y, act, ldy, qe);                                                                    \
+  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
+  const size_t smem = norm ? static_cast<size_t>(n * k) * sizeof(__nv_bfloat16) : 0;
+  // HEARTH_CUDA_NO_GEMV_PREFETCH=1: no weight loads before the wait (for comparisons).
+  static const bool prefetch = std::getenv("HEARTH_CUDA_NO_GEMV_PREFETCH") == nullptr;
+  switch (n * 16 + mode * 4 + (norm ? 2 : 0) + (fp8 ? 1 : 0)) {
+#define HEARTH_GEMV_KERNEL(N, M, NORM, FP8)                                                                  \
+  case 16 * N + 4 * M + 2 * NORM + FP8:                                                                      \
+    launch_pdl(gemv_bf16_kernel<N, M, FP8, NORM>, gemv_grid<N, M, FP8, NORM>(blocks, smem), kGemvWarps * 32, \
+               smem, s, wv, w_scale, srows, xv, rows, kc, k8, wpr, y, act, ldy, qe, fz, prefetch);           \
     break;
-#define HEARTH_GEMV_CASE(N) \
-  HEARTH_GEMV_MODE(N, kPlain) HEARTH_GEMV_MODE(N, kSwiglu) HEARTH_GEMV_MODE(N, kQkvRope)
+#define HEARTH_GEMV_MODE(N, M, NORM) \
+  HEARTH_GEMV_KERNEL(N, M, NORM, false) HEARTH_GEMV_KERNEL(N, M, NORM, true)
+#define HEARTH_GEMV_CASE(N)                                                   \
+  HEARTH_GEMV_MODE(N, kPlain, false)                                          \
+  HEARTH_GEMV_MODE(N, kResidual, false) HEARTH_GEMV_MODE(N, kSwiglu, false)   \
+      HEARTH_GEMV_MODE(N, kSwiglu, true) HEARTH_GEMV_MODE(N, kQkvRope, false) \
+          HEARTH_GEMV_MODE(N, kQkvRope, true)
     HEARTH_GEMV_CASE(1)
     HEARTH_GEMV_CASE(2)
     HEARTH_GEMV_CASE(3)
@@ -429,6 +540,7 @@ int gemv_launch(const void* w, const float* w_scale, bool block_scales, const vo
     HEARTH_GEMV_CASE(8)
 #undef HEARTH_GEMV_CASE
 #undef HEARTH_GEMV_MODE
+#undef HEARTH_GEMV_KERNEL
     default: break;
   }
   return last_error();
@@ -436,24 +548,39 @@ int gemv_launch(const void* w, const float* w_scale, bool block_scales, const vo
 
 }  // namespace
 
+bool gemv_norm_fits(int64_t n, int64_t k) {
+  return n >= 1 && n <= kGemvMaxRows && k % 8 == 0 &&
+         static_cast<size_t>(n * k) * sizeof(__nv_bfloat16) <= kGemvNormSmem;
+}
+
 int gemv(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k, float* y,
          int64_t ldy, Launch s, bool block_scales) {
-  return gemv_launch(w, w_scale, block_scales, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{}, s);
+  return gemv_launch(w, w_scale, block_scales, x, n, rows, k, y, nullptr, ldy, kPlain, QkvRopeEpilogue{},
+                     GemvFusion{}, s);
+}
+
+int gemv_residual(const void* w, const float* w_scale, const void* x, int64_t n, int64_t rows, int64_t k,
+                  float* residual, const float* bias, Launch s, bool block_scales) {
+  if (residual == nullptr) return static_cast<int>(cudaErrorInvalidValue);
+  GemvFusion fz;
+  fz.bias = bias;
+  return gemv_launch(w, w_scale, block_scales, x, n, rows, k, residual, nullptr, rows, kResidual,
+                     QkvRopeEpilogue{}, fz, s);
 }
 
 int gemv_swiglu(const void* w, const float* w_scale, const void* x, int64_t n, int64_t inter, int64_t k,
-                void* act, Launch s, bool block_scales) {
+                void* act, Launch s, bool block_scales, const GemvFusion& norm) {
   if (act == nullptr) return static_cast<int>(cudaErrorInvalidValue);
   return gemv_launch(w, w_scale, block_scales, x, n, 2 * inter, k, nullptr, static_cast<__nv_bfloat16*>(act),
-                     inter, kSwiglu, QkvRopeEpilogue{}, s);
+                     inter, kSwiglu, QkvRopeEpilogue{}, norm, s);
 }
 
 int gemv_qkv_rope(const void* w, const float* w_scale, const void* x, int64_t n, int64_t k,
-                  const QkvRopeEpilogue& e, Launch s, bool block_scales) {
+                  const QkvRopeEpilogue& e, Launch s, bool block_scales, const GemvFusion& norm) {
   if (e.kv_layer == nullptr || e.q == nullptr || e.hd % 2 != 0 || !e.rope.interleave)
     return static_cast<int>(cudaErrorInvalidValue);
   const int64_t rows = static_cast<int64_t>(e.nh + 2 * e.nkv) * e.hd;
-  return gemv_launch(w, w_scale, block_scales, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, s);
+  return gemv_launch(w, w_scale, block_scales, x, n, rows, k, nullptr, nullptr, 0, kQkvRope, e, norm, s);
 }
 
 namespace {
