@@ -39,6 +39,12 @@ Status SamplingParams::validate() const {
   HEARTH_RETURN_IF_ERROR(check_range("repetition_penalty", repetition_penalty, 0.0f, true, 10.0f));
   HEARTH_RETURN_IF_ERROR(check_range("frequency_penalty", frequency_penalty, -2.0f, false, 2.0f));
   HEARTH_RETURN_IF_ERROR(check_range("presence_penalty", presence_penalty, -2.0f, false, 2.0f));
+  if (logit_bias.size() > kMaxLogitBias)
+    return make_error(ErrorCode::kInvalidArgument, "logit_bias: more than {} entries", kMaxLogitBias);
+  for (const auto& [id, bias] : logit_bias) {
+    if (id < 0) return make_error(ErrorCode::kInvalidArgument, "logit_bias: token id {} is negative", id);
+    HEARTH_RETURN_IF_ERROR(check_range("logit_bias", bias, -100.0f, false, 100.0f));
+  }
   if (top_logprobs < 0 || top_logprobs > 20) {
     return make_error(ErrorCode::kInvalidArgument, "top_logprobs must be in [0, 20], got {}", top_logprobs);
   }
@@ -205,6 +211,8 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const uint
                     std::span<const uint8_t>(in_prompt_.data(), n), params_.repetition_penalty,
                     params_.frequency_penalty, params_.presence_penalty);
   }
+  for (const auto& [id, bias] : params_.logit_bias)
+    if (id >= 0 && static_cast<size_t>(id) < n) work[static_cast<size_t>(id)] += bias;
 
   if (!allowed.empty()) {
     const size_t m = std::min(n, allowed.size());

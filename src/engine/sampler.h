@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -29,6 +30,10 @@ struct SamplingParams {
   float presence_penalty = 0.0f;    // [-2, 2]; output tokens only
   std::optional<uint64_t> seed;     // unset: seeded from std::random_device
   int32_t top_logprobs = 0;         // [0, 20]: how many alternatives to report per step
+  // OpenAI's logit_bias: (token id, bias in [-100, 100]) added to the logits before sampling; ids past the
+  // vocabulary are the caller's to refuse (ignored here). Logprobs stay those of the raw distribution.
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  static constexpr size_t kMaxLogitBias = 1024;
 
   // Checks every field against the bounds above; the message names the field.
   Status validate() const;
@@ -64,10 +69,10 @@ class Sampler {
   const SamplingParams& params() const { return params_; }
 
   // True when a device backend can sample this sequence itself (DeviceSampling): no penalties, which need
-  // the output counts kept here. (Guided decoding, the other host-only case, is the caller's to check.)
+  // the output counts kept here, and no logit bias. (Guided decoding, the other host-only case, is the caller's to check.)
   bool device_samplable() const {
     return params_.repetition_penalty == 1.0f && params_.frequency_penalty == 0.0f &&
-           params_.presence_penalty == 0.0f;
+           params_.presence_penalty == 0.0f && params_.logit_bias.empty();
   }
   // This step's parameters for the device, with a random key drawn from this sequence's generator (so
   // seeded requests reproduce whatever else is in the batch).

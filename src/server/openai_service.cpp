@@ -496,9 +496,17 @@ struct OpenAiService::Impl {
     return sr;
   }
 
-  // prompt_len + max_tokens within the context; returns max_tokens.
+  // prompt_len + max_tokens within the context (and logit_bias ids within the vocabulary); returns
+  // max_tokens.
   std::variant<int64_t, ApiError> fit_context(int64_t prompt_len, const GenerationFields& g,
                                               const char* where) const {
+    for (const auto& [id, bias] : g.sampling.logit_bias) {
+      if (id >= m().vocab_size)
+        return api_error(400, "invalid_request_error",
+                         fmt::format("logit_bias: {} is not a token id of this model (0 to {})", id,
+                                     m().vocab_size - 1),
+                         "logit_bias");
+    }
     const int64_t ctx = m().max_model_len;
     if (prompt_len >= ctx || (g.max_tokens && prompt_len + *g.max_tokens > ctx)) {
       return api_error(
@@ -650,7 +658,12 @@ class Generation : public std::enable_shared_from_this<Generation> {
     }
     c.last_token = now;
     ++c.tokens;
-    if (stop_set_.count(t.id)) return;  // the end-of-sequence token: no text, no logprob entry
+    if (stop_set_.count(t.id)) {
+      // The end-of-sequence token: no text, but it counts as a completion token, so (as in vLLM) it has its
+      // logprob entry and the logprobs stay one per counted token.
+      if (gen_.logprobs) add_logprob(c, t, d);
+      return;
+    }
     std::string piece;
     if (!c.detok.push(t.id, &piece).is_ok()) piece.clear();
     if (gen_.logprobs) add_logprob(c, t, d);

@@ -109,6 +109,9 @@ TEST(SamplingParams, ValidateRejectsEachBadFieldByName) {
       {[](SamplingParams& p) { p.presence_penalty = 2.5f; }, "presence_penalty must be in [-2, 2], got 2.5"},
       {[](SamplingParams& p) { p.top_logprobs = -1; }, "top_logprobs must be in [0, 20], got -1"},
       {[](SamplingParams& p) { p.top_logprobs = 21; }, "top_logprobs must be in [0, 20], got 21"},
+      {[](SamplingParams& p) { p.logit_bias = {{3, 100.5f}}; }, "logit_bias must be in [-100, 100], got 100.5"},
+      {[](SamplingParams& p) { p.logit_bias = {{-2, 1.0f}}; }, "logit_bias: token id -2 is negative"},
+      {[](SamplingParams& p) { p.logit_bias.assign(1025, {1, 1.0f}); }, "logit_bias: more than 1024 entries"},
   };
   for (const Case& c : cases) {
     SamplingParams p;
@@ -356,6 +359,25 @@ TEST(Sampler, FrequencyPenaltyGrowsWithEachRepeat) {
   EXPECT_EQ(draw_ids(s, {1.0f, 0.75f}, 4), (std::vector<int32_t>{0, 0, 0, 1}));
   Sampler plain(greedy_params(), 2);
   EXPECT_EQ(draw_ids(plain, {1.0f, 0.75f}, 4), (std::vector<int32_t>{0, 0, 0, 0}));
+}
+
+TEST(Sampler, LogitBiasSteersTheChoiceNotTheReportedLogprob) {
+  SamplingParams p = greedy_params();
+  p.top_logprobs = 1;
+  p.logit_bias = {{0, 1.5f}, {2, -100.0f}, {99, 50.0f}};  // id 99 is past this vocabulary: ignored
+  Sampler s(p, 3);
+  EXPECT_FALSE(s.device_samplable());  // the bias is applied on the host
+  const SampledToken t = s.sample(std::vector<float>{1.0f, 2.0f, 3.0f});
+  EXPECT_EQ(t.id, 0);  // 1 + 1.5 beats 2, and 3 - 100
+  EXPECT_NEAR(t.logprob, kLp123[0], 1e-6);  // the raw distribution's
+  ASSERT_EQ(t.top.size(), 1u);
+  EXPECT_EQ(t.top[0].id, 2);
+  SamplingParams sampled = p;
+  sampled.temperature = 1.0f;
+  sampled.seed = 7;
+  sampled.logit_bias = {{1, -100.0f}, {2, -100.0f}};
+  Sampler banned(sampled, 3);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(banned.sample(std::vector<float>{1.0f, 2.0f, 3.0f}).id, 0);
 }
 
 TEST(Sampler, PresencePenaltyIsFlat) {

@@ -198,6 +198,22 @@ for t, o, top, l in zip(lp["tokens"], lp["text_offset"], lp["top_logprobs"], lp[
     assert o == off and len(top) == 3 and top[t] == l and l <= 0, (t, o, top, l)
     off += len(t)
 PY
+export MODEL
+pycheck "an end-of-sequence token has its logprob entry (one per counted completion token)" <<'PY'
+eos = json.load(open(os.environ["MODEL"] + "/config.json"))["eos_token_id"]
+eos = eos[0] if isinstance(eos, list) else eos
+for api, body in (("/v1/completions", {"prompt": [1, 2, 3], "logprobs": 2}),
+                  ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}], "logprobs": True,
+                                            "top_logprobs": 2})):
+    d = ok(api, dict(body, model=NAME, max_tokens=5, temperature=0, logit_bias={str(eos): 100}))
+    c = d["choices"][0]
+    assert c["finish_reason"] == "stop" and d["usage"]["completion_tokens"] == 1, d
+    lp = c["logprobs"]["tokens"] if api == "/v1/completions" else c["logprobs"]["content"]
+    assert len(lp) == 1, d
+    l = c["logprobs"]["token_logprobs"][0] if api == "/v1/completions" else lp[0]["logprob"]
+    assert l <= 0, d  # the raw distribution's logprob (the bias steers the choice only)
+    assert (c.get("text") or c.get("message", {}).get("content") or "") == "", d
+PY
 
 # --- stop strings
 pycheck "stop string: the text ends before it, finish_reason stop (completions and chat)" <<'PY'

@@ -39,7 +39,8 @@ TEST(OpenAiRequest, EveryFieldIsRead) {
       R"(,"stream":true,"stream_options":{"include_usage":true},"n":3,"stop":["a","bb"],"max_completion_tokens":64,)"
       R"("temperature":0.5,"top_p":0.9,"top_k":40,"min_p":0.05,"presence_penalty":0.5,"frequency_penalty":-0.5,)"
       R"("repetition_penalty":1.1,"seed":42,"logprobs":true,"top_logprobs":5,"user":"alice","priority":-3,)"
-      R"("response_format":{"type":"json_object"},"parallel_tool_calls":false,"store":false)"));
+      R"("response_format":{"type":"json_object"},"parallel_tool_calls":false,"store":false,)"
+      R"("logit_bias":{"50256":-100,"7":2.5})"));
   const auto& r = ok_chat(parsed);
   EXPECT_TRUE(r.gen.stream);
   EXPECT_TRUE(r.gen.include_usage);
@@ -59,6 +60,7 @@ TEST(OpenAiRequest, EveryFieldIsRead) {
   EXPECT_EQ(r.gen.user, "alice");
   EXPECT_EQ(r.gen.priority, -3);
   EXPECT_TRUE(r.json_object);
+  EXPECT_EQ(r.gen.sampling.logit_bias, (std::vector<std::pair<int32_t, float>>{{50256, -100.0f}, {7, 2.5f}}));
 }
 
 TEST(OpenAiRequest, MessagesAreNormalisedForTheChatTemplate) {
@@ -102,7 +104,11 @@ TEST(OpenAiRequest, BadValuesNameTheirField) {
       {R"(,"stream_options":{"include_usage":true})", "stream_options", "only allowed when 'stream'"},
       {R"(,"max_tokens":10,"max_completion_tokens":11)", "max_completion_tokens", "differ"},
       {R"(,"best_of":3)", "best_of", "not supported"},
-      {R"(,"logit_bias":{"1":5})", "logit_bias", "not supported"},
+      {R"(,"logit_bias":{"x1":5})", "logit_bias", "not a token id"},
+      {R"(,"logit_bias":{"-1":5})", "logit_bias", "not a token id"},
+      {R"(,"logit_bias":{"7":101})", "logit_bias", "[-100, 100]"},
+      {R"(,"logit_bias":{"7":"up"})", "logit_bias", "[-100, 100]"},
+      {R"(,"logit_bias":[7])", "logit_bias", "object"},
       {R"(,"tool_choice":"required")", "tool_choice", "needs 'tools'"},
       {R"(,"response_format":{"type":"json_schema"})", "response_format", "text or json_object"},
       {R"(,"frobnicate":true)", "frobnicate", "Unrecognized request argument supplied: frobnicate"},
