@@ -1,12 +1,17 @@
-// libFuzzer target for JWT and JWKS parsing (gateway/jwt.h). Input: [selector byte][bytes]. Selector even:
+// libFuzzer target for the gateway's credential parsing: JWTs and JWKS (gateway/jwt.h), HTTP Basic
+// credentials and LDAP filter escaping (gateway/ldap_auth.h). Input: [selector byte][bytes]. Selector even:
 // the bytes are a token verified against a fixed key set (an ES256 key: P-256's generator as the public
-// point); odd: the bytes are a JWKS document. Checks: no crash, no read out of bounds (ASan), and a token
-// that verifies has an exp claim (forged signatures cannot pass: the private key is unknown).
+// point); 1 mod 4: a JWKS document; 3 mod 4: an Authorization header value for basic_credentials, and a
+// user name to escape. Checks: no crash, no read out of bounds (ASan), a token that verifies has an exp
+// claim (forged signatures cannot pass: the private key is unknown), Basic users are non-empty and
+// colon-free, and an escaped value has no filter metacharacter left.
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "gateway/jwt.h"
+#include "gateway/ldap_auth.h"
 
 namespace {
 
@@ -40,9 +45,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     p.audience = "hearth";
     auto r = hearth::gateway::verify_jwt(in, fixed_keys(), p, 1800000000);
     if (r.is_ok() && r->expires_s < 0) __builtin_trap();
-  } else {
+  } else if (data[0] % 4 == 1) {
     auto s = hearth::gateway::JwkSet::parse(in);
     if (s.is_ok() && s->size() == 0) __builtin_trap();
+  } else {
+    if (auto c = hearth::gateway::basic_credentials(in)) {
+      if (c->user.empty() || c->user.find(':') != std::string::npos) __builtin_trap();
+    }
+    const std::string e = hearth::gateway::ldap_escape_filter_value(in);
+    for (size_t i = 0; i < e.size(); ++i) {
+      const char ch = e[i];
+      if (ch == '*' || ch == '(' || ch == ')' || ch == '\0') __builtin_trap();
+      if (ch == '\\') {  // every backslash starts a two-hex-digit escape
+        if (i + 2 >= e.size() || !std::isxdigit(static_cast<unsigned char>(e[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(e[i + 2])))
+          __builtin_trap();
+        i += 2;
+      }
+    }
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "gateway/gateway.h"
+#include "gateway/ldap_auth.h"
 #include "store/store.h"
 
 namespace hearth::app {
@@ -28,6 +29,10 @@ struct GatewayArgs {
   int permissions_ttl_ms = 5000;
   std::string upstream_api_key;
   std::string oidc_jwks, oidc_issuer, oidc_audience, oidc_tenant_claim = "tenant";
+  gateway::LdapConfig ldap;
+  std::vector<std::string> ldap_group_tenants;
+  int ldap_max_failures = 5;
+  int ldap_lockout_s = 300;
 };
 
 int run_gateway(GatewayArgs& a) {
@@ -68,6 +73,32 @@ int run_gateway(GatewayArgs& a) {
     std::fprintf(stderr,
                  "error: --oidc-jwks needs --oidc-issuer and --oidc-audience (tokens for other parties must "
                  "not pass)\n");
+    return 2;
+  }
+  if (!a.ldap.url.empty()) {
+    if (const char* pw = std::getenv("HEARTH_LDAP_BIND_PASSWORD")) a.ldap.bind_password = pw;
+    if (!a.ldap.bind_dn.empty() && a.ldap.bind_password.empty()) {
+      std::fprintf(stderr, "error: --ldap-bind-dn needs its password in HEARTH_LDAP_BIND_PASSWORD\n");
+      return 2;
+    }
+    for (const std::string& spec : a.ldap_group_tenants) {
+      auto m = gateway::parse_ldap_group_tenant(spec);
+      if (!m.is_ok()) {
+        std::fprintf(stderr, "error: --ldap-group-tenant: %s\n", m.status().message().c_str());
+        return 2;
+      }
+      a.ldap.group_tenants.push_back(std::move(*m));
+    }
+    auto dir = gateway::LdapDirectory::create(a.ldap);
+    if (!dir.is_ok()) {
+      std::fprintf(stderr, "error: %s\n", dir.status().message().c_str());
+      return 2;
+    }
+    c.authn.ldap = std::move(*dir);
+    c.authn.ldap_max_failures = a.ldap_max_failures;
+    c.authn.ldap_lockout_ms = a.ldap_lockout_s * 1000;
+  } else if (!a.ldap_group_tenants.empty() || !a.ldap.user_base.empty()) {
+    std::fprintf(stderr, "error: the --ldap-* options need --ldap-url\n");
     return 2;
   }
   auto gw = gateway::Gateway::create(c, **st);
@@ -138,6 +169,34 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--oidc-audience", args->oidc_audience,
                   "OIDC: the required aud claim (this gateway's client id)");
   cmd->add_option("--oidc-tenant-claim", args->oidc_tenant_claim, "OIDC: the claim naming the tenant")
+      ->capture_default_str();
+  cmd->add_option("--ldap-url", args->ldap.url,
+                  "LDAP: ldap://HOST:PORT or ldaps://HOST:PORT; users then sign in with HTTP Basic "
+                  "(user name and password), checked by a bind as their own entry");
+  cmd->add_flag("--ldap-start-tls", args->ldap.start_tls, "LDAP: StartTLS on an ldap:// connection");
+  cmd->add_option("--ldap-ca", args->ldap.ca_file, "LDAP: CA certificates (PEM) for ldaps:// or StartTLS");
+  cmd->add_option("--ldap-bind-dn", args->ldap.bind_dn,
+                  "LDAP: the service account that searches users and groups (password in "
+                  "HEARTH_LDAP_BIND_PASSWORD; none: anonymous searches)");
+  cmd->add_option("--ldap-user-base", args->ldap.user_base, "LDAP: subtree of the user entries");
+  cmd->add_option("--ldap-user-filter", args->ldap.user_filter,
+                  "LDAP: filter finding a user; {user} is the escaped name")
+      ->capture_default_str();
+  cmd->add_option("--ldap-group-base", args->ldap.group_base,
+                  "LDAP: subtree of the groups (default: the user base)");
+  cmd->add_option("--ldap-group-filter", args->ldap.group_filter,
+                  "LDAP: filter finding a user's groups; {dn} is the user's escaped DN")
+      ->capture_default_str();
+  cmd->add_option(
+      "--ldap-group-tenant", args->ldap_group_tenants,
+      "LDAP: GROUP_DN=TENANT (repeatable, first match wins): members of the group act for the tenant");
+  cmd->add_option("--ldap-timeout-ms", args->ldap.timeout_ms, "LDAP: network and operation timeout")
+      ->capture_default_str();
+  cmd->add_option("--ldap-max-failures", args->ldap_max_failures,
+                  "LDAP: refused passwords before a user name is locked out")
+      ->capture_default_str();
+  cmd->add_option("--ldap-lockout-s", args->ldap_lockout_s,
+                  "LDAP: the window (seconds) in which failures count, and the lockout's length")
       ->capture_default_str();
   cmd->callback([run, args] { *run = [args] { return run_gateway(*args); }; });
 }

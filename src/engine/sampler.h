@@ -69,7 +69,8 @@ class Sampler {
   const SamplingParams& params() const { return params_; }
 
   // True when a device backend can sample this sequence itself (DeviceSampling): no penalties, which need
-  // the output counts kept here, and no logit bias. (Guided decoding, the other host-only case, is the caller's to check.)
+  // the output counts kept here, and no logit bias. (Guided decoding, the other host-only case, is the
+  // caller's to check.)
   bool device_samplable() const {
     return params_.repetition_penalty == 1.0f && params_.frequency_penalty == 0.0f &&
            params_.presence_penalty == 0.0f && params_.logit_bias.empty();

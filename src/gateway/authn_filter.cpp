@@ -102,24 +102,97 @@ std::string_view AuthnFilter::bearer_token(std::string_view v) {
 }
 
 Rejection AuthnFilter::deny(RequestContext& ctx, const std::string& who, const char* reason,
-                            std::string message) {
+                            std::string message, std::string_view detail) {
   failures_->labels({reason}).inc();
-  records_.audit(
-      {who, "auth.deny",
-       fmt::format("{} {} {} request={}", reason, ctx.info.method, ctx.info.path, ctx.request_id)});
+  records_.audit({who, "auth.deny",
+                  fmt::format("{} {} {} request={}{}{}", reason, ctx.info.method, ctx.info.path,
+                              ctx.request_id, detail.empty() ? "" : " ", detail)});
   Rejection r;
   r.status = 401;
   r.message = std::move(message);
   r.code = "invalid_api_key";
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (config_.ldap) r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"hearth\", charset=\"UTF-8\"");
   return r;
+}
+
+std::optional<Rejection> AuthnFilter::on_basic(RequestContext& ctx, const BasicCredentials& creds) {
+  const std::string who = "ldap:" + creds.user.substr(0, 128);
+  std::string material = "ldap\n" + creds.user + "\n" + creds.password;
+  const std::string hash = store::credential_hash(material);
+  std::fill(material.begin(), material.end(), '\0');
+  const Clock::time_point now = Clock::now();
+  const auto window = std::chrono::milliseconds(config_.ldap_lockout_ms);
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = cache_.find(hash); it != cache_.end() && it->second.until > now) {
+      ctx.tenant = it->second.info.tenant;
+      ctx.key_prefix = it->second.info.prefix;
+      return std::nullopt;
+    }
+    if (auto it = ldap_failures_.find(creds.user); it != ldap_failures_.end()) {
+      if (it->second.since + window <= now) {
+        ldap_failures_.erase(it);
+      } else if (it->second.count >= config_.ldap_max_failures) {
+        const auto left = std::chrono::duration_cast<std::chrono::seconds>(it->second.since + window - now);
+        return deny(ctx, who, "locked",
+                    fmt::format("too many refused sign-ins for this user: locked for another {} s",
+                                left.count() + 1));
+      }
+    }
+  }
+  const LdapOutcome o = config_.ldap->authenticate(creds.user, creds.password);
+  if (o.kind == LdapOutcome::Kind::kUnavailable) {
+    failures_->labels({"ldap_unavailable"}).inc();
+    records_.audit(
+        {who, "auth.error", fmt::format("{} {} request={}", o.reason, ctx.info.path, ctx.request_id)});
+    return unavailable("the gateway cannot reach its user directory (LDAP) right now; retry shortly");
+  }
+  if (o.kind == LdapOutcome::Kind::kDenied) {
+    {
+      std::lock_guard lk(mu_);
+      if (ldap_failures_.size() >= config_.max_cache_entries) ldap_failures_.clear();
+      Failures& f = ldap_failures_[creds.user];
+      if (f.count == 0) f.since = now;
+      ++f.count;
+    }
+    return deny(ctx, who, "ldap_denied", "the user name or password was refused", o.reason);
+  }
+  if (o.identity.tenant.empty())
+    return deny(ctx, who, "no_tenant", "the user is in no group that maps to a tenant of this gateway",
+                "dn=" + o.identity.dn);
+  if (!tenant_exists(o.identity.tenant))
+    return deny(ctx, who, "unknown_tenant",
+                fmt::format("the user's tenant '{}' does not exist here", o.identity.tenant));
+  ctx.tenant = o.identity.tenant;
+  ctx.key_prefix = who;
+  store::ApiKeyInfo info;
+  info.tenant = o.identity.tenant;
+  info.prefix = who;
+  {
+    std::lock_guard lk(mu_);
+    ldap_failures_.erase(creds.user);
+    if (cache_.size() >= config_.max_cache_entries) cache_.clear();
+    cache_[hash] = {info, now + std::chrono::milliseconds(config_.cache_ttl_ms)};
+  }
+  records_.audit({who, "auth.allow",
+                  fmt::format("tenant={} dn={} {} {} request={}", ctx.tenant, o.identity.dn, ctx.info.method,
+                              ctx.info.path, ctx.request_id)});
+  return std::nullopt;
 }
 
 std::optional<Rejection> AuthnFilter::on_request(RequestContext& ctx) {
   const std::string_view token = bearer_token(ctx.info.authorization);
   if (token.empty()) {
+    if (config_.ldap) {
+      if (auto creds = basic_credentials(ctx.info.authorization)) return on_basic(ctx, *creds);
+    }
     return deny(ctx, "anonymous", "missing",
-                "no API key: send it as 'Authorization: Bearer hk_...' (hearth admin key create makes one)");
+                config_.ldap
+                    ? "no credentials: send 'Authorization: Bearer hk_...' (an API key) or a directory "
+                      "user's name and password as HTTP Basic authentication"
+                    : "no API key: send it as 'Authorization: Bearer hk_...' (hearth admin key create "
+                      "makes one)");
   }
   if (jwks_ && std::count(token.begin(), token.end(), '.') == 2) return on_jwt(ctx, token);
   if (!store::looks_like_api_key(token)) {

@@ -4,8 +4,11 @@
 // within that time on every replica. Every decision goes to the audit log (key prefix, path, request id;
 // never the key). With OIDC configured, a bearer JWT (RS256/ES256) is verified against the identity
 // provider's key set (jwt.h: signature, iss, aud, exp, nbf); a claim names the tenant, which must exist in
-// the store. Verified tokens are cached by SHA-256 until they expire (at most cache_ttl_ms). No valid
-// credential: 401 with an OpenAI error object.
+// the store. Verified tokens are cached by SHA-256 until they expire (at most cache_ttl_ms). With LDAP
+// configured, `Authorization: Basic` user:password is checked against the directory (ldap_auth.h; a mapped
+// group names the tenant); successes are cached by the SHA-256 of the credentials, and after
+// ldap_max_failures refused passwords within ldap_lockout_ms a user name is locked out for the rest of that
+// window without asking the directory. No valid credential: 401 with an OpenAI error object.
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,6 +17,7 @@
 #include "core/metrics.h"
 #include "gateway/filter.h"
 #include "gateway/jwt.h"
+#include "gateway/ldap_auth.h"
 #include "gateway/record_writer.h"
 #include "store/store.h"
 
@@ -29,6 +33,9 @@ struct AuthnConfig {
   int cache_ttl_ms = 5000;
   size_t max_cache_entries = 100000;
   OidcConfig oidc;
+  std::shared_ptr<const LdapDirectory> ldap;  // null = LDAP off
+  int ldap_max_failures = 5;
+  int ldap_lockout_ms = 300000;
 };
 
 class AuthnFilter final : public Filter {
@@ -48,9 +55,16 @@ class AuthnFilter final : public Filter {
     store::ApiKeyInfo info;  // for a JWT: tenant, and the subject as the prefix
     Clock::time_point until;
   };
+  struct Failures {
+    int count = 0;
+    Clock::time_point since;
+  };
   std::optional<Rejection> on_jwt(RequestContext& ctx, std::string_view token);
+  std::optional<Rejection> on_basic(RequestContext& ctx, const BasicCredentials& creds);
   bool tenant_exists(const std::string& tenant);
-  Rejection deny(RequestContext& ctx, const std::string& who, const char* reason, std::string message);
+  // `detail` goes to the audit log only (e.g. which LDAP check failed), never to the client.
+  Rejection deny(RequestContext& ctx, const std::string& who, const char* reason, std::string message,
+                 std::string_view detail = {});
 
   const AuthnConfig config_;
   store::Store& store_;
@@ -60,6 +74,7 @@ class AuthnFilter final : public Filter {
   std::unordered_map<std::string, Cached> cache_;  // SHA-256 hex of the key -> its record
   std::optional<JwkSet> jwks_;
   std::unordered_map<std::string, Clock::time_point> tenants_;  // known tenant names, until
+  std::unordered_map<std::string, Failures> ldap_failures_;  // user name -> refused passwords in the window
 };
 
 }  // namespace hearth::gateway

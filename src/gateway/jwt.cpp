@@ -103,54 +103,6 @@ Result<int64_t> date_claim(const nlohmann::json& c, const char* k, int64_t fallb
 
 }  // namespace
 
-bool base64url_decode(std::string_view in, std::string& out) {
-  out.clear();
-  if (in.size() % 4 == 1) return false;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char ch : in) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z')
-      v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z')
-      v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9')
-      v = ch - '0' + 52;
-    else if (ch == '-')
-      v = 62;
-    else if (ch == '_')
-      v = 63;
-    else
-      return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  // Canonical only: the bits past the last byte must be zero, or "...Q" and "...R" would both decode to the
-  // same signature and a token would have several valid spellings.
-  return bits == 0 || (acc & ((1u << bits) - 1)) == 0;
-}
-
-std::string base64url_encode(std::string_view in) {
-  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(a[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(a[(acc << (6 - bits)) & 63]);
-  return out;
-}
-
 Result<JwkSet> JwkSet::parse(std::string_view json) {
   HEARTH_RETURN_IF_ERROR(check_json_limits(json, JsonLimits{1 << 20, 16}, "JWKS"));
   nlohmann::json j = nlohmann::json::parse(json, nullptr, false);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "gateway/base64.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 
@@ -53,9 +54,5 @@ struct JwtClaims {
 // Verifies `token` (header.payload.signature, base64url) at time now_s (seconds since the epoch).
 Result<JwtClaims> verify_jwt(std::string_view token, const JwkSet& keys, const JwtPolicy& policy,
                              int64_t now_s);
-
-// Base64url without padding (RFC 4648 section 5); false on any other character or an impossible length.
-bool base64url_decode(std::string_view in, std::string& out);
-std::string base64url_encode(std::string_view in);
 
 }  // namespace hearth::gateway

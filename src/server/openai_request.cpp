@@ -246,17 +246,20 @@ bool parse_generation(Fields& f, const ojson& obj, const RequestLimits& limits, 
     const ojson& lb = obj["logit_bias"];
     if (!lb.is_object()) return f.fail("logit_bias", "'logit_bias' must be an object of token id: bias");
     if (lb.size() > SamplingParams::kMaxLogitBias)
-      return f.fail("logit_bias", fmt::format("'logit_bias' has more than {} entries", SamplingParams::kMaxLogitBias));
+      return f.fail("logit_bias",
+                    fmt::format("'logit_bias' has more than {} entries", SamplingParams::kMaxLogitBias));
     for (auto it = lb.begin(); it != lb.end(); ++it) {
       const std::string& key = it.key();
       int32_t id = -1;
       const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
       if (ec != std::errc() || end != key.data() + key.size() || id < 0 || key.empty())
-        return f.fail("logit_bias", fmt::format("'logit_bias' key '{}' is not a token id", key.substr(0, 32)));
+        return f.fail("logit_bias",
+                      fmt::format("'logit_bias' key '{}' is not a token id", key.substr(0, 32)));
       const ojson& v = it.value();
       const double b = v.is_number() ? v.get<double>() : NAN;
       if (!std::isfinite(b) || b < -100.0 || b > 100.0)
-        return f.fail("logit_bias", fmt::format("'logit_bias' of token {} must be a number in [-100, 100]", id));
+        return f.fail("logit_bias",
+                      fmt::format("'logit_bias' of token {} must be a number in [-100, 100]", id));
       s.logit_bias.emplace_back(id, static_cast<float>(b));
     }
   }

@@ -502,10 +502,10 @@ struct OpenAiService::Impl {
                                               const char* where) const {
     for (const auto& [id, bias] : g.sampling.logit_bias) {
       if (id >= m().vocab_size)
-        return api_error(400, "invalid_request_error",
-                         fmt::format("logit_bias: {} is not a token id of this model (0 to {})", id,
-                                     m().vocab_size - 1),
-                         "logit_bias");
+        return api_error(
+            400, "invalid_request_error",
+            fmt::format("logit_bias: {} is not a token id of this model (0 to {})", id, m().vocab_size - 1),
+            "logit_bias");
     }
     const int64_t ctx = m().max_model_len;
     if (prompt_len >= ctx || (g.max_tokens && prompt_len + *g.max_tokens > ctx)) {

@@ -201,7 +201,9 @@ TEST(CudaEngine, SeededSamplingOnTheDevice) {
       ASSERT_EQ(t.top.size(), 2u);
       EXPECT_GE(t.top[0].logprob, t.top[1].logprob);
       EXPECT_LE(t.logprob, t.top[0].logprob + 1e-6f);
-      if (t.id == t.top[0].id) EXPECT_NEAR(t.logprob, t.top[0].logprob, 1e-6);
+      if (t.id == t.top[0].id) {
+        EXPECT_NEAR(t.logprob, t.top[0].logprob, 1e-6);
+      }
     }
   }
   for (size_t i = 0; i + 6 < a.size(); ++i) EXPECT_EQ(a[i].ids, a[i + 6].ids) << "request " << i;

@@ -109,9 +109,18 @@ TEST(SamplingParams, ValidateRejectsEachBadFieldByName) {
       {[](SamplingParams& p) { p.presence_penalty = 2.5f; }, "presence_penalty must be in [-2, 2], got 2.5"},
       {[](SamplingParams& p) { p.top_logprobs = -1; }, "top_logprobs must be in [0, 20], got -1"},
       {[](SamplingParams& p) { p.top_logprobs = 21; }, "top_logprobs must be in [0, 20], got 21"},
-      {[](SamplingParams& p) { p.logit_bias = {{3, 100.5f}}; }, "logit_bias must be in [-100, 100], got 100.5"},
-      {[](SamplingParams& p) { p.logit_bias = {{-2, 1.0f}}; }, "logit_bias: token id -2 is negative"},
-      {[](SamplingParams& p) { p.logit_bias.assign(1025, {1, 1.0f}); }, "logit_bias: more than 1024 entries"},
+      {[](SamplingParams& p) {
+         p.logit_bias = {{3, 100.5f}};
+       },
+       "logit_bias must be in [-100, 100], got 100.5"},
+      {[](SamplingParams& p) {
+         p.logit_bias = {{-2, 1.0f}};
+       },
+       "logit_bias: token id -2 is negative"},
+      {[](SamplingParams& p) {
+         p.logit_bias.assign(1025, {1, 1.0f});
+       },
+       "logit_bias: more than 1024 entries"},
   };
   for (const Case& c : cases) {
     SamplingParams p;
@@ -368,7 +377,7 @@ TEST(Sampler, LogitBiasSteersTheChoiceNotTheReportedLogprob) {
   Sampler s(p, 3);
   EXPECT_FALSE(s.device_samplable());  // the bias is applied on the host
   const SampledToken t = s.sample(std::vector<float>{1.0f, 2.0f, 3.0f});
-  EXPECT_EQ(t.id, 0);  // 1 + 1.5 beats 2, and 3 - 100
+  EXPECT_EQ(t.id, 0);                       // 1 + 1.5 beats 2, and 3 - 100
   EXPECT_NEAR(t.logprob, kLp123[0], 1e-6);  // the raw distribution's
   ASSERT_EQ(t.top.size(), 1u);
   EXPECT_EQ(t.top[0].id, 2);

@@ -312,10 +312,54 @@ start_postgres() {
   pass "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') started on port $port"
 }
 
+# --- a real OpenLDAP server in $IT_TMP ------------------------------------------------------------
+# start_slapd SUFFIX ROOTPW: Debian's slapd with a generated slapd.conf (mdb; core, cosine and inetorgperson
+# schemas; passwords readable by no one, usable for binds; bound users may read the rest, anonymous users
+# nothing) on a free port. Sets LDAP_URL, LDAP_ROOT_DN; stopped by the EXIT trap. Returns 1 (after printing
+# why) when slapd is not installed.
+SLAPD_PID_FILE=""
+start_slapd() {
+  local suffix=$1 rootpw=$2 dir=$IT_TMP/slapd port i
+  if [ ! -x /usr/sbin/slapd ] || ! command -v ldapadd >/dev/null; then
+    echo "OpenLDAP is not installed (scripts/setup.sh installs the slapd and ldap-utils packages)"
+    return 1
+  fi
+  mkdir -p "$dir/db"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$dir/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile $dir/slapd.pid
+database mdb
+maxsize 10485760
+suffix "$suffix"
+rootdn "cn=admin,$suffix"
+rootpw $rootpw
+directory $dir/db
+access to attrs=userPassword by anonymous auth by * none
+access to * by users read by * none
+EOF
+  SLAPD_PID_FILE=$dir/slapd.pid
+  /usr/sbin/slapd -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" >"$dir/log" 2>&1 ||
+    { cat "$dir/log"; return 1; }
+  for i in $(seq 50); do
+    ldapsearch -x -H "ldap://127.0.0.1:$port" -D "cn=admin,$suffix" -w "$rootpw" -b "" -s base >/dev/null 2>&1 &&
+      break
+    sleep 0.1
+  done
+  LDAP_URL=ldap://127.0.0.1:$port
+  LDAP_ROOT_DN="cn=admin,$suffix"
+  pass "slapd $(/usr/sbin/slapd -VV 2>&1 | grep -o 'slapd [0-9.]*' | head -1) started on port $port"
+}
+
 # shellcheck disable=SC2317  # run by the EXIT trap
 _it_cleanup() {
   local p
   for p in "${SERVER_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  if [ -n "$SLAPD_PID_FILE" ] && [ -f "$SLAPD_PID_FILE" ]; then kill -KILL "$(cat "$SLAPD_PID_FILE")" 2>/dev/null; fi
   if [ -n "$PG_DIR" ] && [ -f "$PG_DIR/data/postmaster.pid" ]; then
     "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1
   fi
