@@ -25,8 +25,13 @@ struct AdminArgs {
   int64_t rpm = 0, tpm = 0, budget_tokens = 0;
   std::vector<std::string> models;  // --models a,b (allow-list)
   bool all_models = false;          // tenant update --all-models: clear the allow-list
+  int64_t tokens_day = 0, tokens_month = 0;
+  std::string money_day = "0", money_month = "0";  // amounts in the price book's currency
   // tenant update: which limits were given (the others keep their stored values).
   bool set_rpm = false, set_tpm = false, set_budget = false, set_models = false;
+  bool set_tokens_day = false, set_tokens_month = false, set_money_day = false, set_money_month = false;
+  // price set
+  std::string model, currency = "USD", input = "0", cached_input, output = "0", per_request = "0";
   std::string tenant;
   std::string prefix;
   double expires_days = 0;
@@ -66,37 +71,73 @@ std::string iso_ms(int64_t ms) {
   return buf;
 }
 
+// The limits as one line (audit details, CLI output) and as JSON.
+std::string limits_text(const store::TenantLimits& l) {
+  return fmt::format(
+      "rpm={} tpm={} budget_tokens={} budget_tokens_day={} budget_tokens_month={} budget_money_day={} "
+      "budget_money_month={} models={}",
+      l.rpm, l.tpm, l.budget_tokens, l.budget_tokens_day, l.budget_tokens_month,
+      store::format_money(l.budget_money_day), store::format_money(l.budget_money_month),
+      models_text(l.models));
+}
+
+nlohmann::json limits_json(const store::TenantLimits& l) {
+  return {{"rpm", l.rpm},
+          {"tpm", l.tpm},
+          {"budget_tokens", l.budget_tokens},
+          {"budget_tokens_day", l.budget_tokens_day},
+          {"budget_tokens_month", l.budget_tokens_month},
+          {"budget_money_day", store::format_money(l.budget_money_day)},
+          {"budget_money_month", store::format_money(l.budget_money_month)},
+          {"models", l.models}};
+}
+
+// The limits given on the command line over `l` (all of them for create, the flagged ones for update).
+Result<store::TenantLimits> limits_from_args(const AdminArgs& a, store::TenantLimits l, bool only_given) {
+  if (!only_given || a.set_rpm) l.rpm = a.rpm;
+  if (!only_given || a.set_tpm) l.tpm = a.tpm;
+  if (!only_given || a.set_budget) l.budget_tokens = a.budget_tokens;
+  if (!only_given || a.set_tokens_day) l.budget_tokens_day = a.tokens_day;
+  if (!only_given || a.set_tokens_month) l.budget_tokens_month = a.tokens_month;
+  if (!only_given || a.set_money_day) {
+    HEARTH_ASSIGN_OR_RETURN(l.budget_money_day, store::parse_money(a.money_day, "--budget-money-daily"));
+  }
+  if (!only_given || a.set_money_month) {
+    HEARTH_ASSIGN_OR_RETURN(l.budget_money_month,
+                            store::parse_money(a.money_month, "--budget-money-monthly"));
+  }
+  if (!only_given || a.set_models) l.models = a.models;
+  if (a.all_models) l.models.clear();
+  return l;
+}
+
 int tenant_create(const AdminArgs& a) {
+  auto l = limits_from_args(a, {}, false);
+  if (!l.is_ok()) return fail(l.status());
   auto st = open_store(a.store);
   if (!st.is_ok()) return fail(st.status());
-  auto t = (*st)->create_tenant(a.name, {a.rpm, a.tpm, a.budget_tokens, a.models});
+  auto t = (*st)->create_tenant(a.name, *l);
   if (!t.is_ok()) return fail(t.status());
-  const Status au = (*st)->audit(cli_actor(), "tenant.create",
-                                 fmt::format("name={} rpm={} tpm={} budget_tokens={} models={}", a.name,
-                                             a.rpm, a.tpm, a.budget_tokens, models_text(a.models)));
+  const Status au =
+      (*st)->audit(cli_actor(), "tenant.create", fmt::format("name={} {}", a.name, limits_text(*l)));
   if (!au.is_ok()) return fail(au);
   if (a.json) {
-    std::printf("%s\n", nlohmann::json{{"id", t->id},
-                                       {"name", t->name},
-                                       {"rpm", a.rpm},
-                                       {"tpm", a.tpm},
-                                       {"budget_tokens", a.budget_tokens},
-                                       {"models", a.models}}
-                            .dump()
-                            .c_str());
+    nlohmann::json j = limits_json(*l);
+    j["id"] = t->id;
+    j["name"] = t->name;
+    std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("tenant %s created (rpm %lld, tpm %lld, budget %lld tokens; 0 = unlimited; models: %s)\n",
-                t->name.c_str(), static_cast<long long>(a.rpm), static_cast<long long>(a.tpm),
-                static_cast<long long>(a.budget_tokens), models_text(a.models).c_str());
+    std::printf("tenant %s created (0 = unlimited): %s\n", t->name.c_str(), limits_text(*l).c_str());
   }
   return 0;
 }
 
 int tenant_update(const AdminArgs& a) {
-  if (!a.set_rpm && !a.set_tpm && !a.set_budget && !a.set_models && !a.all_models)
+  if (!a.set_rpm && !a.set_tpm && !a.set_budget && !a.set_models && !a.all_models && !a.set_tokens_day &&
+      !a.set_tokens_month && !a.set_money_day && !a.set_money_month)
     return fail(
         make_error(ErrorCode::kInvalidArgument,
-                   "nothing to change: give --rpm, --tpm, --budget-tokens, --models or --all-models"));
+                   "nothing to change: give --rpm, --tpm, a --budget-* option, --models or --all-models"));
   if (a.set_models && a.all_models)
     return fail(make_error(ErrorCode::kInvalidArgument, "give --models or --all-models, not both"));
   auto st = open_store(a.store);
@@ -107,15 +148,10 @@ int tenant_update(const AdminArgs& a) {
   for (const auto& t : *ts)
     if (t.name == a.name) cur = &t;
   if (cur == nullptr) return fail(make_error(ErrorCode::kNotFound, "no tenant '{}'", a.name));
-  store::TenantLimits l = cur->limits;
-  if (a.set_rpm) l.rpm = a.rpm;
-  if (a.set_tpm) l.tpm = a.tpm;
-  if (a.set_budget) l.budget_tokens = a.budget_tokens;
-  if (a.set_models) l.models = a.models;
-  if (a.all_models) l.models.clear();
-  if (Status s = (*st)->update_tenant(a.name, l); !s.is_ok()) return fail(s);
-  const std::string detail = fmt::format("name={} rpm={} tpm={} budget_tokens={} models={}", a.name, l.rpm,
-                                         l.tpm, l.budget_tokens, models_text(l.models));
+  auto l = limits_from_args(a, cur->limits, true);
+  if (!l.is_ok()) return fail(l.status());
+  if (Status s = (*st)->update_tenant(a.name, *l); !s.is_ok()) return fail(s);
+  const std::string detail = fmt::format("name={} {}", a.name, limits_text(*l));
   if (Status au = (*st)->audit(cli_actor(), "tenant.update", detail); !au.is_ok()) return fail(au);
   std::printf("tenant %s updated: %s\n", a.name.c_str(), detail.c_str());
   return 0;
@@ -129,18 +165,14 @@ int tenant_list(const AdminArgs& a) {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& t : *ts) {
     if (a.json) {
-      arr.push_back({{"id", t.id},
-                     {"name", t.name},
-                     {"rpm", t.limits.rpm},
-                     {"tpm", t.limits.tpm},
-                     {"budget_tokens", t.limits.budget_tokens},
-                     {"models", t.limits.models},
-                     {"created", iso_ms(t.created_ms)}});
+      nlohmann::json j = limits_json(t.limits);
+      j["id"] = t.id;
+      j["name"] = t.name;
+      j["created"] = iso_ms(t.created_ms);
+      arr.push_back(std::move(j));
     } else {
-      std::printf("%-24s rpm %-8lld tpm %-10lld budget %-12lld created %s models %s\n", t.name.c_str(),
-                  static_cast<long long>(t.limits.rpm), static_cast<long long>(t.limits.tpm),
-                  static_cast<long long>(t.limits.budget_tokens), iso_ms(t.created_ms).c_str(),
-                  models_text(t.limits.models).c_str());
+      std::printf("%-24s created %s %s\n", t.name.c_str(), iso_ms(t.created_ms).c_str(),
+                  limits_text(t.limits).c_str());
     }
   }
   if (a.json) std::printf("%s\n", arr.dump().c_str());
@@ -270,20 +302,21 @@ int usage_export(const AdminArgs& a) {
                      {"latency_ms", u.latency_ms},
                      {"status", u.status},
                      {"outcome", u.outcome},
-                     {"request_id", u.request_id}});
+                     {"request_id", u.request_id},
+                     {"cost", store::format_money(u.cost_micros)}});
     }
     std::fprintf(out, "%s\n", arr.dump().c_str());
   } else {
     std::fprintf(out,
                  "time,tenant,key_id,model,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,"
-                 "latency_ms,status,outcome,request_id\n");
+                 "latency_ms,status,outcome,request_id,cost\n");
     for (const auto& u : *rows) {
-      std::fprintf(out, "%s,%s,%lld,%s,%lld,%lld,%lld,%lld,%lld,%d,%s,%s\n", iso_ms(u.ts_ms).c_str(),
+      std::fprintf(out, "%s,%s,%lld,%s,%lld,%lld,%lld,%lld,%lld,%d,%s,%s,%s\n", iso_ms(u.ts_ms).c_str(),
                    csv_field(u.tenant).c_str(), static_cast<long long>(u.key_id), csv_field(u.model).c_str(),
                    static_cast<long long>(u.prompt_tokens), static_cast<long long>(u.cached_tokens),
                    static_cast<long long>(u.completion_tokens), static_cast<long long>(u.reasoning_tokens),
                    static_cast<long long>(u.latency_ms), u.status, csv_field(u.outcome).c_str(),
-                   csv_field(u.request_id).c_str());
+                   csv_field(u.request_id).c_str(), store::format_money(u.cost_micros).c_str());
     }
   }
   const bool write_failed = std::ferror(out) != 0;
@@ -298,6 +331,71 @@ int usage_export(const AdminArgs& a) {
                    fmt::format("tenant={} since={} until={} records={}", a.tenant.empty() ? "all" : a.tenant,
                                iso_ms(*since), iso_ms(*until), rows->size()));
   if (!au.is_ok()) return fail(au);
+  return 0;
+}
+
+int price_set(const AdminArgs& a) {
+  store::Price p;
+  p.model = a.model;
+  p.currency = a.currency;
+  struct Amount {
+    const std::string& text;
+    const char* flag;
+    int64_t* out;
+  };
+  for (const Amount& m :
+       {Amount{a.input, "--input", &p.input_micros}, Amount{a.output, "--output", &p.output_micros},
+        Amount{a.cached_input.empty() ? a.input : a.cached_input, "--cached-input", &p.cached_micros},
+        Amount{a.per_request, "--per-request", &p.request_micros}}) {
+    auto v = store::parse_money(m.text, m.flag);
+    if (!v.is_ok()) return fail(v.status());
+    *m.out = *v;
+  }
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  if (Status s = (*st)->set_price(p); !s.is_ok()) return fail(s);
+  const std::string detail = fmt::format(
+      "model={} currency={} input={} cached_input={} output={} per_request={} (per million tokens)", p.model,
+      p.currency, store::format_money(p.input_micros), store::format_money(p.cached_micros),
+      store::format_money(p.output_micros), store::format_money(p.request_micros));
+  if (Status s = (*st)->audit(cli_actor(), "price.set", detail); !s.is_ok()) return fail(s);
+  std::printf("price set: %s\n", detail.c_str());
+  return 0;
+}
+
+int price_list(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  auto ps = (*st)->list_prices();
+  if (!ps.is_ok()) return fail(ps.status());
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& p : *ps) {
+    if (a.json) {
+      arr.push_back({{"model", p.model},
+                     {"currency", p.currency},
+                     {"input_per_million", store::format_money(p.input_micros)},
+                     {"cached_input_per_million", store::format_money(p.cached_micros)},
+                     {"output_per_million", store::format_money(p.output_micros)},
+                     {"per_request", store::format_money(p.request_micros)},
+                     {"updated", iso_ms(p.updated_ms)}});
+    } else {
+      std::printf("%-32s %s input %s cached %s output %s per million tokens, %s per request\n",
+                  p.model.c_str(), p.currency.c_str(), store::format_money(p.input_micros).c_str(),
+                  store::format_money(p.cached_micros).c_str(), store::format_money(p.output_micros).c_str(),
+                  store::format_money(p.request_micros).c_str());
+    }
+  }
+  if (a.json) std::printf("%s\n", arr.dump().c_str());
+  return 0;
+}
+
+int price_delete(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  if (Status s = (*st)->delete_price(a.model); !s.is_ok()) return fail(s);
+  if (Status s = (*st)->audit(cli_actor(), "price.delete", fmt::format("model={}", a.model)); !s.is_ok())
+    return fail(s);
+  std::printf("price of %s deleted\n", a.model.c_str());
   return 0;
 }
 
@@ -345,12 +443,35 @@ void add_admin_command(CLI::App& app, RunFn* run) {
 
   auto* tenant = admin->add_subcommand("tenant", "Tenants and their limits");
   tenant->require_subcommand(1);
+  // The limit options of create and update (update changes only those given).
+  const auto limit_options = [a](CLI::App* cmd) {
+    const auto given = [](bool* flag) { return [flag](const std::string&) { *flag = true; }; };
+    cmd->add_option("--rpm", a->rpm, "Requests per minute (0 = unlimited)")
+        ->check(CLI::NonNegativeNumber)
+        ->each(given(&a->set_rpm));
+    cmd->add_option("--tpm", a->tpm, "Tokens per minute (0 = unlimited)")
+        ->check(CLI::NonNegativeNumber)
+        ->each(given(&a->set_tpm));
+    cmd->add_option("--budget-tokens", a->budget_tokens, "Token budget in total (0 = unlimited)")
+        ->check(CLI::NonNegativeNumber)
+        ->each(given(&a->set_budget));
+    cmd->add_option("--budget-tokens-daily", a->tokens_day, "Tokens per UTC day (0 = unlimited)")
+        ->check(CLI::NonNegativeNumber)
+        ->each(given(&a->set_tokens_day));
+    cmd->add_option("--budget-tokens-monthly", a->tokens_month,
+                    "Tokens per UTC calendar month (0 = unlimited)")
+        ->check(CLI::NonNegativeNumber)
+        ->each(given(&a->set_tokens_month));
+    cmd->add_option("--budget-money-daily", a->money_day,
+                    "Spend per UTC day in the price book's currency, e.g. 25.00 (0 = unlimited)")
+        ->each(given(&a->set_money_day));
+    cmd->add_option("--budget-money-monthly", a->money_month,
+                    "Spend per UTC calendar month in the price book's currency (0 = unlimited)")
+        ->each(given(&a->set_money_month));
+  };
   auto* tc = tenant->add_subcommand("create", "Create a tenant");
   tc->add_option("name", a->name, "Tenant name")->required();
-  tc->add_option("--rpm", a->rpm, "Requests per minute (0 = unlimited)")->check(CLI::NonNegativeNumber);
-  tc->add_option("--tpm", a->tpm, "Tokens per minute (0 = unlimited)")->check(CLI::NonNegativeNumber);
-  tc->add_option("--budget-tokens", a->budget_tokens, "Token budget in total (0 = unlimited)")
-      ->check(CLI::NonNegativeNumber);
+  limit_options(tc);
   tc->add_option("--models", a->models, "The models the tenant may use, comma-separated (default: all)")
       ->delimiter(',');
   tc->add_flag("--json", a->json, "Print JSON");
@@ -358,15 +479,7 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   auto* tu =
       tenant->add_subcommand("update", "Change a tenant's limits or model allow-list (the rest is kept)");
   tu->add_option("name", a->name, "Tenant name")->required();
-  tu->add_option("--rpm", a->rpm, "Requests per minute (0 = unlimited)")
-      ->check(CLI::NonNegativeNumber)
-      ->each([a](const std::string&) { a->set_rpm = true; });
-  tu->add_option("--tpm", a->tpm, "Tokens per minute (0 = unlimited)")
-      ->check(CLI::NonNegativeNumber)
-      ->each([a](const std::string&) { a->set_tpm = true; });
-  tu->add_option("--budget-tokens", a->budget_tokens, "Token budget in total (0 = unlimited)")
-      ->check(CLI::NonNegativeNumber)
-      ->each([a](const std::string&) { a->set_budget = true; });
+  limit_options(tu);
   tu->add_option("--models", a->models, "The models the tenant may use, comma-separated")
       ->delimiter(',')
       ->each([a](const std::string&) { a->set_models = true; });
@@ -390,6 +503,26 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   auto* kr = key->add_subcommand("revoke", "Revoke a key by its prefix");
   kr->add_option("prefix", a->prefix, "The key's prefix (hk_XXXXXXXX)")->required();
   kr->callback([run, a] { *run = [a] { return key_revoke(*a); }; });
+
+  auto* price = admin->add_subcommand(
+      "price", "The price book: what each model costs per million tokens (usage costs, money budgets)");
+  price->require_subcommand(1);
+  auto* ps = price->add_subcommand("set", "Set (or replace) a model's price");
+  ps->add_option("model", a->model, "The model name as clients send it")->required();
+  ps->add_option("--input", a->input, "Per million prompt tokens, e.g. 0.27")->required();
+  ps->add_option("--output", a->output, "Per million completion tokens, e.g. 1.10")->required();
+  ps->add_option("--cached-input", a->cached_input,
+                 "Per million prompt tokens served from the prefix cache (default: --input)");
+  ps->add_option("--per-request", a->per_request, "Per request (licence fee per call)")
+      ->capture_default_str();
+  ps->add_option("--currency", a->currency, "ISO 4217 code; one currency per store")->capture_default_str();
+  ps->callback([run, a] { *run = [a] { return price_set(*a); }; });
+  auto* pl = price->add_subcommand("list", "List prices");
+  pl->add_flag("--json", a->json, "Print JSON");
+  pl->callback([run, a] { *run = [a] { return price_list(*a); }; });
+  auto* pd = price->add_subcommand("delete", "Remove a model's price");
+  pd->add_option("model", a->model, "The model name")->required();
+  pd->callback([run, a] { *run = [a] { return price_delete(*a); }; });
 
   auto* usage = admin->add_subcommand("usage", "Metered usage (one record per request through the gateway)");
   usage->require_subcommand(1);

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "store/store.h"
+
 namespace hearth::gateway {
 
 using Clock = std::chrono::steady_clock;
@@ -44,8 +46,12 @@ struct RequestContext {
   // Set by authz: the tenant's model allow-list (null or empty = every model), shared with the filter's
   // cache; GET /v1/models is filtered by it.
   std::shared_ptr<const std::vector<std::string>> allowed_models;
-  // Set by quota: what was reserved against the tenant's limits (released/reconciled on completion).
+  // Set by quota: what was reserved against the tenant's limits (released/reconciled on completion), and
+  // the model's price at admission (the request's cost, ctx.cost_micros, is computed with it).
   int64_t reserved_tokens = 0;
+  int64_t reserved_micros = 0;
+  std::optional<store::Price> price;
+  int64_t cost_micros = 0;
   bool holds_concurrency = false;
   std::vector<std::pair<std::string, std::string>> response_headers;  // x-ratelimit-* for the client
   // Set as the response goes.

@@ -268,6 +268,7 @@ struct Forward : std::enable_shared_from_this<Forward> {
     u.status = c.status;
     u.outcome = c.outcome;
     u.request_id = c.request_id;
+    u.cost_micros = c.cost_micros;
     const bool gone = client_gone;
     const bool was_streaming = streaming;
     const bool ok = st.is_ok();

@@ -1,18 +1,24 @@
 #pragma once
-// QuotaFilter: per-tenant limits from the store — requests per minute, tokens per minute, a token budget —
-// plus a gateway-wide cap on concurrent requests per tenant. A request reserves before it is forwarded,
-// atomically under the tenant's lock: one request slot, and tokens = its prompt estimate + max_tokens. On
-// completion the reservation is reconciled with the usage the upstream reported. So a burst of concurrent
-// requests can never overspend a budget: each one's worst case is held until it finishes.
+// QuotaFilter: per-tenant limits from the store — requests per minute, tokens per minute, token budgets
+// (in total, per UTC day, per UTC calendar month) and money budgets (per day, per month; costs from the
+// store's price book) — plus a gateway-wide cap on concurrent requests per tenant. A request reserves before
+// it is forwarded, atomically under the tenant's lock: one request slot, tokens = its prompt estimate +
+// max_tokens, and money = what that many tokens cost at the model's price. On completion the reservation is
+// reconciled with the usage the upstream reported, and the request's cost (at the price it was admitted
+// with) goes to ctx.cost_micros for its usage record. So a burst of concurrent requests can never overspend
+// a budget: each one's worst case is held until it finishes.
 //   rpm / tpm: token buckets refilled continuously (capacity one minute's worth); refusals carry
 //     Retry-After (seconds until the bucket holds enough) and x-ratelimit-* headers.
-//   budget_tokens: total tokens since the tenant was created (the store's usage records + what is in
-//     flight); refused with 429 insufficient_quota, no Retry-After (waiting does not help).
-// This replica's view: with several gateway replicas each enforces the limits on its own traffic; a shared
-// budget across replicas reads the store's usage (refreshed every limits_ttl_ms).
+//   budgets: refused with 429 insufficient_quota; a daily or monthly one carries Retry-After (seconds until
+//     the window resets: waiting helps), the total one does not. In-flight reservations made before a
+//     window reset count against the new window until they finish (conservative).
+//   A tenant with a money budget may only use priced models (403 model_not_priced otherwise).
+// This replica's view: with several gateway replicas each enforces the limits on its own traffic; budgets
+// read the store's usage (every replica's finished requests) every limits_ttl_ms.
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/metrics.h"
@@ -23,8 +29,29 @@ namespace hearth::gateway {
 
 struct QuotaConfig {
   int max_concurrent_per_tenant = 0;  // 0 = unlimited
-  int limits_ttl_ms = 5000;           // tenant limits and budget usage are re-read this often
+  int limits_ttl_ms = 5000;           // tenant limits, prices and budget usage are re-read this often
 };
+
+// The store's price book, re-read every ttl_ms (thread-safe).
+class PriceBook {
+ public:
+  PriceBook(store::Store& store, int ttl_ms) : store_(store), ttl_ms_(ttl_ms) {}
+  // The model's price; nullopt when it has none. Fails only when the store cannot be read.
+  Result<std::optional<store::Price>> find(const std::string& model);
+
+ private:
+  store::Store& store_;
+  const int ttl_ms_;
+  std::mutex mu_;
+  std::map<std::string, store::Price> prices_;
+  Clock::time_point read_at_{};
+};
+
+// Start of the UTC day and calendar month containing wall time `ms` (ms since the epoch), and their ends.
+struct CalendarWindows {
+  int64_t day_start_ms, day_end_ms, month_start_ms, month_end_ms;
+};
+CalendarWindows calendar_windows(int64_t ms);
 
 class QuotaFilter final : public Filter {
  public:
@@ -34,22 +61,29 @@ class QuotaFilter final : public Filter {
   void on_complete(RequestContext& ctx) override;
 
  private:
+  // One budget: what finished requests used in its window (from the store at refresh, then counted here)
+  // and what requests in flight hold.
+  struct Budget {
+    int64_t window_start = -1;  // ms; -1: not read yet (0 for the total budget)
+    int64_t used = 0;
+    int64_t reserved = 0;
+  };
   struct TenantState {
     std::mutex mu;
     store::TenantLimits limits;
     Clock::time_point limits_at{};
     double rpm_tokens = 0, tpm_tokens = 0;  // bucket levels
     Clock::time_point refilled{};
-    int64_t budget_used = 0;      // finished requests' tokens (from the store at refresh, then counted here)
-    int64_t budget_reserved = 0;  // in flight
+    Budget total, tokens_day, tokens_month, money_day, money_month;
     int concurrent = 0;
   };
   std::shared_ptr<TenantState> state_of(const std::string& tenant);
-  Status refresh(const std::string& tenant, TenantState& st, Clock::time_point now);
+  Status refresh(const std::string& tenant, TenantState& st, Clock::time_point now, int64_t wall_ms);
   Rejection reject(RequestContext& ctx, const char* reason, std::string message, double retry_after_s);
 
   const QuotaConfig config_;
   store::Store& store_;
+  PriceBook prices_;
   CounterFamily* rejections_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<TenantState>> tenants_;

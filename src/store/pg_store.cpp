@@ -128,6 +128,8 @@ const char* const kMigrations[] = {
     "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
     // 3: per-tenant model allow-lists (one name per line; empty = every model).
     "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
+    // 4: budgets per day and month, the cost of each request, the price book.
+    detail::kMigrationBudgetsAndPrices,
 };
 
 class PgStore final : public Store {
@@ -160,16 +162,20 @@ class PgStore final : public Store {
     t.created_ms = now_ms();
     std::lock_guard lk(mu_);
     PgResult r = exec(
-        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models) VALUES ($1, $2, $3, $4, $5, "
-        "$6) "
-        "RETURNING id",
+        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models, budget_tokens_day,"
+        " budget_tokens_month, budget_money_day, budget_money_month) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+        " $9, $10) RETURNING id",
         Params()
             .add(name)
             .add(l.rpm)
             .add(l.tpm)
             .add(l.budget_tokens)
             .add(t.created_ms)
-            .add(detail::join_models(l.models)));
+            .add(detail::join_models(l.models))
+            .add(l.budget_tokens_day)
+            .add(l.budget_tokens_month)
+            .add(l.budget_money_day)
+            .add(l.budget_money_month));
     if (!r.ok()) {
       if (r.sqlstate() == kUniqueViolation)
         return make_error(ErrorCode::kInvalidArgument, "tenant '{}' already exists", name);
@@ -182,17 +188,10 @@ class PgStore final : public Store {
   Result<std::vector<Tenant>> list_tenants() override {
     std::lock_guard lk(mu_);
     PgResult r = exec(
-        "SELECT id, name, rpm, tpm, budget_tokens, created_ms, models FROM tenants ORDER BY name", Params());
+        (std::string("SELECT ") + detail::kTenantColumns + " FROM tenants ORDER BY name").c_str(), Params());
     if (!r.ok()) return db_error("list tenants", r);
     std::vector<Tenant> out;
-    for (int i = 0; i < r.rows(); ++i) {
-      Tenant t;
-      t.id = r.i64(i, 0);
-      t.name = r.text(i, 1);
-      t.limits = {r.i64(i, 2), r.i64(i, 3), r.i64(i, 4), detail::split_models(r.text(i, 6))};
-      t.created_ms = r.i64(i, 5);
-      out.push_back(std::move(t));
-    }
+    for (int i = 0; i < r.rows(); ++i) out.push_back(detail::tenant_from_row(r.row(i)));
     return out;
   }
 
@@ -200,8 +199,18 @@ class PgStore final : public Store {
     HEARTH_RETURN_IF_ERROR(detail::validate_tenant(name, l));
     std::lock_guard lk(mu_);
     PgResult r = exec(
-        "UPDATE tenants SET rpm = $1, tpm = $2, budget_tokens = $3, models = $4 WHERE name = $5",
-        Params().add(l.rpm).add(l.tpm).add(l.budget_tokens).add(detail::join_models(l.models)).add(name));
+        "UPDATE tenants SET rpm = $1, tpm = $2, budget_tokens = $3, models = $4, budget_tokens_day = $5,"
+        " budget_tokens_month = $6, budget_money_day = $7, budget_money_month = $8 WHERE name = $9",
+        Params()
+            .add(l.rpm)
+            .add(l.tpm)
+            .add(l.budget_tokens)
+            .add(detail::join_models(l.models))
+            .add(l.budget_tokens_day)
+            .add(l.budget_tokens_month)
+            .add(l.budget_money_day)
+            .add(l.budget_money_month)
+            .add(name));
     if (!r.ok()) return db_error("update tenant", r);
     if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
     return Status::ok();
@@ -283,9 +292,8 @@ class PgStore final : public Store {
         PgResult r = exec(
             "INSERT INTO usage (ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, "
             "completion_tokens,"
-            " reasoning_tokens, latency_ms, status, outcome, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-            "$8, $9,"
-            " $10, $11, $12)",
+            " reasoning_tokens, latency_ms, status, outcome, request_id, cost_micros) VALUES ($1, $2, $3, $4,"
+            " $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             Params()
                 .add(u.ts_ms)
                 .add(u.tenant)
@@ -298,7 +306,8 @@ class PgStore final : public Store {
                 .add(u.latency_ms)
                 .add(static_cast<int64_t>(u.status))
                 .add(u.outcome)
-                .add(u.request_id));
+                .add(u.request_id)
+                .add(u.cost_micros));
         if (!r.ok()) return db_error("record usage", r);
       }
       return Status::ok();
@@ -331,6 +340,60 @@ class PgStore final : public Store {
     return r.i64(0, 0);
   }
 
+  Result<int64_t> money_used(const std::string& tenant, int64_t since_ms) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec("SELECT COALESCE(SUM(cost_micros), 0) FROM usage WHERE tenant = $1 AND ts_ms >= $2",
+                      Params().add(tenant).add(since_ms));
+    if (!r.ok()) return db_error("sum costs", r);
+    return r.i64(0, 0);
+  }
+  Status set_price(const Price& price) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_price(price));
+    std::lock_guard lk(mu_);
+    return in_transaction([&]() -> Status {
+      // Replicas setting prices together: one at a time, so two currencies cannot slip in.
+      HEARTH_RETURN_IF_ERROR(command("LOCK TABLE prices IN EXCLUSIVE MODE"));
+      PgResult cur = exec("SELECT currency FROM prices WHERE model <> $1 AND currency <> $2 LIMIT 1",
+                          Params().add(price.model).add(price.currency));
+      if (!cur.ok()) return db_error("read prices", cur);
+      if (cur.rows() > 0)
+        return make_error(ErrorCode::kInvalidArgument,
+                          "the price book is in {}, not {}: one currency per store", cur.text(0, 0),
+                          price.currency);
+      PgResult r = exec(
+          "INSERT INTO prices (model, currency, input_micros, cached_micros, output_micros, request_micros,"
+          " updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model) DO UPDATE SET currency ="
+          " excluded.currency, input_micros = excluded.input_micros, cached_micros = excluded.cached_micros,"
+          " output_micros = excluded.output_micros, request_micros = excluded.request_micros,"
+          " updated_ms = excluded.updated_ms",
+          Params()
+              .add(price.model)
+              .add(price.currency)
+              .add(price.input_micros)
+              .add(price.cached_micros)
+              .add(price.output_micros)
+              .add(price.request_micros)
+              .add(now_ms()));
+      if (!r.ok()) return db_error("set price", r);
+      return Status::ok();
+    });
+  }
+  Result<std::vector<Price>> list_prices() override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        (std::string("SELECT ") + detail::kPriceColumns + " FROM prices ORDER BY model").c_str(), Params());
+    if (!r.ok()) return db_error("list prices", r);
+    std::vector<Price> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(detail::price_from_row(r.row(i)));
+    return out;
+  }
+  Status delete_price(const std::string& model) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec("DELETE FROM prices WHERE model = $1", Params().add(model));
+    if (!r.ok()) return db_error("delete price", r);
+    if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no price for model '{}'", model);
+    return Status::ok();
+  }
   Result<AuditVerdict> verify_audit() override {
     std::lock_guard lk(mu_);
     // One snapshot for the rows and the head: a concurrent append cannot make an intact chain look cut.

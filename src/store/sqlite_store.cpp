@@ -68,6 +68,8 @@ const char* const kMigrations[] = {
     "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
     // 3: per-tenant model allow-lists (one name per line; empty = every model).
     "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
+    // 4: budgets per day and month, the cost of each request, the price book.
+    detail::kMigrationBudgetsAndPrices,
 };
 
 class SqliteStore final : public Store {
@@ -110,10 +112,12 @@ class SqliteStore final : public Store {
     t.created_ms = now_ms();
     Stmt s(
         db_,
-        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models) VALUES (?, ?, ?, ?, ?, ?)");
+        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models, budget_tokens_day,"
+        " budget_tokens_month, budget_money_day, budget_money_month) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!s.ok()) return db_error("prepare");
     s.bind(1, name).bind(2, l.rpm).bind(3, l.tpm).bind(4, l.budget_tokens).bind(5, t.created_ms);
-    s.bind(6, detail::join_models(l.models));
+    s.bind(6, detail::join_models(l.models)).bind(7, l.budget_tokens_day).bind(8, l.budget_tokens_month);
+    s.bind(9, l.budget_money_day).bind(10, l.budget_money_month);
     if (s.step() != SQLITE_DONE) {
       if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
         return make_error(ErrorCode::kInvalidArgument, "tenant '{}' already exists", name);
@@ -125,18 +129,11 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Tenant>> list_tenants() override {
     std::lock_guard lk(mu_);
-    Stmt s(db_, "SELECT id, name, rpm, tpm, budget_tokens, created_ms, models FROM tenants ORDER BY name");
+    Stmt s(db_, (std::string("SELECT ") + detail::kTenantColumns + " FROM tenants ORDER BY name").c_str());
     if (!s.ok()) return db_error("prepare");
     std::vector<Tenant> out;
     int rc;
-    while ((rc = s.step()) == SQLITE_ROW) {
-      Tenant t;
-      t.id = s.i64(0);
-      t.name = s.text(1);
-      t.limits = {s.i64(2), s.i64(3), s.i64(4), detail::split_models(s.text(6))};
-      t.created_ms = s.i64(5);
-      out.push_back(std::move(t));
-    }
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(detail::tenant_from_row(s));
     if (rc != SQLITE_DONE) return db_error("list tenants");
     return out;
   }
@@ -144,13 +141,13 @@ class SqliteStore final : public Store {
   Status update_tenant(const std::string& name, const TenantLimits& l) override {
     std::lock_guard lk(mu_);
     HEARTH_RETURN_IF_ERROR(detail::validate_tenant(name, l));
-    Stmt s(db_, "UPDATE tenants SET rpm = ?, tpm = ?, budget_tokens = ?, models = ? WHERE name = ?");
+    Stmt s(db_,
+           "UPDATE tenants SET rpm = ?, tpm = ?, budget_tokens = ?, models = ?, budget_tokens_day = ?,"
+           " budget_tokens_month = ?, budget_money_day = ?, budget_money_month = ? WHERE name = ?");
     if (!s.ok()) return db_error("prepare");
-    s.bind(1, l.rpm)
-        .bind(2, l.tpm)
-        .bind(3, l.budget_tokens)
-        .bind(4, detail::join_models(l.models))
-        .bind(5, name);
+    s.bind(1, l.rpm).bind(2, l.tpm).bind(3, l.budget_tokens).bind(4, detail::join_models(l.models));
+    s.bind(5, l.budget_tokens_day).bind(6, l.budget_tokens_month).bind(7, l.budget_money_day);
+    s.bind(8, l.budget_money_month).bind(9, name);
     if (s.step() != SQLITE_DONE) return db_error("update tenant");
     if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
     return Status::ok();
@@ -242,8 +239,8 @@ class SqliteStore final : public Store {
       Stmt ins(
           db_,
           "INSERT INTO usage (ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens,"
-          " reasoning_tokens, latency_ms, status, outcome, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?)");
+          " reasoning_tokens, latency_ms, status, outcome, request_id, cost_micros) VALUES (?, ?, ?, ?, ?, ?,"
+          " ?, ?, ?, ?, ?, ?, ?)");
       if (!ins.ok()) st = db_error("prepare");
       for (size_t i = 0; st.is_ok() && i < records.size(); ++i) {
         const UsageRecord& u = records[i];
@@ -254,6 +251,7 @@ class SqliteStore final : public Store {
             .bind(8, u.reasoning_tokens)
             .bind(9, u.latency_ms);
         ins.bind(10, static_cast<int64_t>(u.status)).bind(11, u.outcome).bind(12, u.request_id);
+        ins.bind(13, u.cost_micros);
         if (ins.step() != SQLITE_DONE) st = db_error("record usage");
       }
     }
@@ -288,6 +286,65 @@ class SqliteStore final : public Store {
     s.bind(1, tenant).bind(2, since_ms);
     if (s.step() != SQLITE_ROW) return db_error("sum usage");
     return s.i64(0);
+  }
+
+  Result<int64_t> money_used(const std::string& tenant, int64_t since_ms) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "SELECT COALESCE(SUM(cost_micros), 0) FROM usage WHERE tenant = ? AND ts_ms >= ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, tenant).bind(2, since_ms);
+    if (s.step() != SQLITE_ROW) return db_error("sum costs");
+    return s.i64(0);
+  }
+
+  Status set_price(const Price& price) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_price(price));
+    std::lock_guard lk(mu_);
+    HEARTH_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    Status st = [&]() -> Status {
+      Stmt cur(db_, "SELECT currency FROM prices WHERE model <> ? AND currency <> ? LIMIT 1");
+      if (!cur.ok()) return db_error("prepare");
+      cur.bind(1, price.model).bind(2, price.currency);
+      if (cur.step() == SQLITE_ROW)
+        return make_error(ErrorCode::kInvalidArgument,
+                          "the price book is in {}, not {}: one currency per store", cur.text(0),
+                          price.currency);
+      Stmt s(
+          db_,
+          "INSERT INTO prices (model, currency, input_micros, cached_micros, output_micros, request_micros,"
+          " updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(model) DO UPDATE SET currency ="
+          " excluded.currency, input_micros = excluded.input_micros, cached_micros = excluded.cached_micros,"
+          " output_micros = excluded.output_micros, request_micros = excluded.request_micros,"
+          " updated_ms = excluded.updated_ms");
+      if (!s.ok()) return db_error("prepare");
+      s.bind(1, price.model).bind(2, price.currency).bind(3, price.input_micros).bind(4, price.cached_micros);
+      s.bind(5, price.output_micros).bind(6, price.request_micros).bind(7, now_ms());
+      if (s.step() != SQLITE_DONE) return db_error("set price");
+      return Status::ok();
+    }();
+    HEARTH_RETURN_IF_ERROR(exec(st.is_ok() ? "COMMIT" : "ROLLBACK"));
+    return st;
+  }
+
+  Result<std::vector<Price>> list_prices() override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string("SELECT ") + detail::kPriceColumns + " FROM prices ORDER BY model").c_str());
+    if (!s.ok()) return db_error("prepare");
+    std::vector<Price> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(detail::price_from_row(s));
+    if (rc != SQLITE_DONE) return db_error("list prices");
+    return out;
+  }
+
+  Status delete_price(const std::string& model) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "DELETE FROM prices WHERE model = ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, model);
+    if (s.step() != SQLITE_DONE) return db_error("delete price");
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no price for model '{}'", model);
+    return Status::ok();
   }
 
   Result<AuditVerdict> verify_audit() override {

@@ -26,12 +26,34 @@
 
 namespace hearth::store {
 
+// Money is held in micro-units (1e-6) of the price book's currency, as int64.
 struct TenantLimits {
   int64_t rpm = 0;                  // requests per minute; 0 = unlimited
   int64_t tpm = 0;                  // tokens per minute
   int64_t budget_tokens = 0;        // tokens in total
   std::vector<std::string> models;  // the models the tenant may use; empty = every model
+  // Budgets per calendar day and month (UTC): tokens (prompt + completion) and money (price book).
+  int64_t budget_tokens_day = 0, budget_tokens_month = 0;
+  int64_t budget_money_day = 0, budget_money_month = 0;  // micro-units
 };
+
+// One model's price (the price book): micro-units of `currency` per million tokens, plus per request.
+struct Price {
+  std::string model;
+  std::string currency = "USD";  // ISO 4217 code; one currency per store
+  int64_t input_micros = 0;      // per million prompt tokens not served from the prefix cache
+  int64_t cached_micros = 0;     // per million cached prompt tokens
+  int64_t output_micros = 0;     // per million completion tokens (reasoning included)
+  int64_t request_micros = 0;    // per request
+  int64_t updated_ms = 0;
+};
+
+// What a request costs at `price` (micro-units, rounded up).
+int64_t request_cost_micros(const Price& price, int64_t prompt_tokens, int64_t cached_tokens,
+                            int64_t completion_tokens);
+// "12.5" / "0.000001" <-> micro-units; at most 6 decimals, >= 0, no exponent. Errors name `what`.
+Result<int64_t> parse_money(std::string_view text, std::string_view what);
+std::string format_money(int64_t micros);  // "12.50", "0.000001": 2 to 6 decimals
 
 // Whether `limits` lets a tenant use `model`.
 bool model_allowed(const TenantLimits& limits, std::string_view model);
@@ -72,6 +94,7 @@ struct UsageRecord {
   int status = 0;       // HTTP status returned to the client
   std::string outcome;  // "ok", "upstream_error", "client_disconnected", ...
   std::string request_id;
+  int64_t cost_micros = 0;  // at the model's price when the request was admitted (0: no price)
 };
 
 struct AuditEntry {
@@ -118,6 +141,14 @@ class Store {
                                                       int64_t until_ms, int64_t limit) = 0;
   // Tokens (prompt + completion) of `tenant` finished at or after since_ms.
   virtual Result<int64_t> tokens_used(const std::string& tenant, int64_t since_ms) = 0;
+  // Money (cost_micros) `tenant` spent on requests finished at or after since_ms.
+  virtual Result<int64_t> money_used(const std::string& tenant, int64_t since_ms) = 0;
+
+  // The price book: set (insert or replace; the currency must match the book's), list (by model), delete
+  // (kNotFound when absent).
+  virtual Status set_price(const Price& price) = 0;
+  virtual Result<std::vector<Price>> list_prices() = 0;
+  virtual Status delete_price(const std::string& model) = 0;
   virtual Result<AuditVerdict> verify_audit() = 0;
 };
 

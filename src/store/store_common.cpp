@@ -119,7 +119,8 @@ Status validate_tenant(const std::string& name, const TenantLimits& l) {
       }))
     return make_error(ErrorCode::kInvalidArgument,
                       "tenant name must be 1-128 characters without control characters");
-  if (l.rpm < 0 || l.tpm < 0 || l.budget_tokens < 0)
+  if (l.rpm < 0 || l.tpm < 0 || l.budget_tokens < 0 || l.budget_tokens_day < 0 || l.budget_tokens_month < 0 ||
+      l.budget_money_day < 0 || l.budget_money_month < 0)
     return make_error(ErrorCode::kInvalidArgument, "tenant limits must be >= 0 (0 = unlimited)");
   if (l.models.size() > 1024)
     return make_error(ErrorCode::kInvalidArgument, "a tenant's model list holds at most 1024 models");
@@ -130,6 +131,22 @@ Status validate_tenant(const std::string& name, const TenantLimits& l) {
       return make_error(ErrorCode::kInvalidArgument,
                         "model names must be 1-256 characters without control characters, got '{}'", m);
   }
+  return Status::ok();
+}
+
+Status validate_price(const Price& p) {
+  if (p.model.empty() || p.model.size() > 256 || std::any_of(p.model.begin(), p.model.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      }))
+    return make_error(ErrorCode::kInvalidArgument, "a priced model needs a name of 1-256 characters");
+  if (p.currency.size() != 3 ||
+      !std::all_of(p.currency.begin(), p.currency.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "currency '{}' is not an ISO 4217 code (e.g. USD, CNY, EUR)", p.currency);
+  constexpr int64_t kMax = 1'000'000'000'000;
+  for (int64_t v : {p.input_micros, p.cached_micros, p.output_micros, p.request_micros})
+    if (v < 0 || v > kMax)
+      return make_error(ErrorCode::kInvalidArgument, "prices must be in [0, 1,000,000] currency units");
   return Status::ok();
 }
 
@@ -259,6 +276,51 @@ AuditVerdict ChainVerifier::finish(const std::optional<AuditHead>& head) {
 bool model_allowed(const TenantLimits& limits, std::string_view model) {
   return limits.models.empty() ||
          std::find(limits.models.begin(), limits.models.end(), model) != limits.models.end();
+}
+
+int64_t request_cost_micros(const Price& p, int64_t prompt_tokens, int64_t cached_tokens,
+                            int64_t completion_tokens) {
+  const __int128 cached = std::clamp<int64_t>(cached_tokens, 0, std::max<int64_t>(0, prompt_tokens));
+  const __int128 fresh = std::max<int64_t>(0, prompt_tokens) - cached;
+  const __int128 per_million =
+      fresh * p.input_micros + cached * p.cached_micros +
+      static_cast<__int128>(std::max<int64_t>(0, completion_tokens)) * p.output_micros;
+  const __int128 total = (per_million + 999'999) / 1'000'000 + p.request_micros;
+  return total > INT64_MAX ? INT64_MAX : static_cast<int64_t>(total);
+}
+
+Result<int64_t> parse_money(std::string_view text, std::string_view what) {
+  const auto bad = [&] {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{} '{}' is not an amount (digits, optionally '.' and up to 6 decimals, e.g. 12.50)",
+                      what, text.substr(0, 40));
+  };
+  if (text.empty() || text.size() > 20) return bad();
+  int64_t units = 0, micros = 0;
+  size_t i = 0, int_digits = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++int_digits) {
+    units = units * 10 + (text[i] - '0');
+    if (units > 1'000'000'000'000) return bad();
+  }
+  int decimals = 0;
+  if (i < text.size() && text[i] == '.') {
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (++decimals > 6) return bad();
+      micros = micros * 10 + (text[i] - '0');
+    }
+    if (decimals == 0) return bad();
+  }
+  if (i != text.size() || int_digits == 0) return bad();
+  for (int d = decimals; d < 6; ++d) micros *= 10;
+  return units * 1'000'000 + micros;
+}
+
+std::string format_money(int64_t micros) {
+  const bool neg = micros < 0;
+  const uint64_t m = neg ? 0 - static_cast<uint64_t>(micros) : static_cast<uint64_t>(micros);
+  std::string frac = fmt::format("{:06d}", m % 1'000'000);
+  while (frac.size() > 2 && frac.back() == '0') frac.pop_back();
+  return fmt::format("{}{}.{}", neg ? "-" : "", m / 1'000'000, frac);
 }
 
 }  // namespace hearth::store

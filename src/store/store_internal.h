@@ -27,11 +27,65 @@ bool key_hash_matches(const std::string& stored_hash, std::string_view presented
 // A fresh key (secret and public prefix) from the OS CSPRNG; info carries the prefix only.
 Result<NewApiKey> new_key_material();
 
+// Checks a price book entry (model name, ISO 4217-shaped currency, amounts >= 0 and below 10^12 micros).
+Status validate_price(const Price& price);
+
+// Migration 4, the same SQL for both backends: budgets per day and month (tokens, money), the cost of each
+// usage record, and the price book.
+inline constexpr const char* kMigrationBudgetsAndPrices =
+    "ALTER TABLE tenants ADD COLUMN budget_tokens_day BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenants ADD COLUMN budget_tokens_month BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenants ADD COLUMN budget_money_day BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenants ADD COLUMN budget_money_month BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE usage ADD COLUMN cost_micros BIGINT NOT NULL DEFAULT 0;"
+    "CREATE TABLE prices (model TEXT PRIMARY KEY, currency TEXT NOT NULL, input_micros BIGINT NOT NULL,"
+    " cached_micros BIGINT NOT NULL, output_micros BIGINT NOT NULL, request_micros BIGINT NOT NULL,"
+    " updated_ms BIGINT NOT NULL);";
+
+// The columns of a tenant row, in the order tenant_from_row reads them.
+inline constexpr const char* kTenantColumns =
+    "id, name, rpm, tpm, budget_tokens, created_ms, models, budget_tokens_day, budget_tokens_month,"
+    " budget_money_day, budget_money_month";
+
+template <typename Row>
+Tenant tenant_from_row(const Row& r) {
+  Tenant t;
+  t.id = r.i64(0);
+  t.name = r.text(1);
+  t.limits.rpm = r.i64(2);
+  t.limits.tpm = r.i64(3);
+  t.limits.budget_tokens = r.i64(4);
+  t.created_ms = r.i64(5);
+  t.limits.models = split_models(r.text(6));
+  t.limits.budget_tokens_day = r.i64(7);
+  t.limits.budget_tokens_month = r.i64(8);
+  t.limits.budget_money_day = r.i64(9);
+  t.limits.budget_money_month = r.i64(10);
+  return t;
+}
+
+// The columns of a price row, in the order price_from_row reads them.
+inline constexpr const char* kPriceColumns =
+    "model, currency, input_micros, cached_micros, output_micros, request_micros, updated_ms";
+
+template <typename Row>
+Price price_from_row(const Row& r) {
+  Price p;
+  p.model = r.text(0);
+  p.currency = r.text(1);
+  p.input_micros = r.i64(2);
+  p.cached_micros = r.i64(3);
+  p.output_micros = r.i64(4);
+  p.request_micros = r.i64(5);
+  p.updated_ms = r.i64(6);
+  return p;
+}
+
 // The columns of a usage row, in the order usage_from_row reads them (both backends select them so).
 inline constexpr const char* kUsageColumns =
     "ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, "
     "latency_ms,"
-    " status, outcome, request_id";
+    " status, outcome, request_id, cost_micros";
 
 // Row mappers over a backend's row accessor (i64(col), text(col)).
 template <typename Row>
@@ -49,6 +103,7 @@ UsageRecord usage_from_row(const Row& r) {
   u.status = static_cast<int>(r.i64(9));
   u.outcome = r.text(10);
   u.request_id = r.text(11);
+  u.cost_micros = r.i64(12);
   return u;
 }
 // Columns: id, prefix, tenant name, created_ms, expires_ms, revoked_ms.

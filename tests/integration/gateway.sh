@@ -27,6 +27,13 @@ SLOW=$(adm key create --tenant slow --json | json_eval /dev/stdin "d['key']")
 SMALL=$(adm key create --tenant small --json | json_eval /dev/stdin "d['key']")
 NARROW=$(adm key create --tenant narrow --json | json_eval /dev/stdin "d['key']")
 [ -n "$KEY" ] && [ -n "$SLOW" ] && [ -n "$SMALL" ] && pass "tenants and keys made with hearth admin" || fail "admin setup"
+# Budgets over time and money: a daily token budget, a monthly money budget against the price book (per
+# million tokens: input 1,000, output 10,000, so a token in costs 0.001 and a token out 0.01).
+adm tenant create daily --budget-tokens-daily 300 >/dev/null && adm tenant create payg --budget-money-monthly 0.50 >/dev/null
+check "price set (the price book)" "$HEARTH" admin --store "$S" price set tiny --input 1000 --output 10000 --currency EUR
+CHECK="a second currency is refused" expect_error 2 "one currency per store" "$HEARTH" admin --store "$S" price set other --input 1 --output 1 --currency USD
+DAILY=$(adm key create --tenant daily --json | json_eval /dev/stdin "d['key']")
+PAYG=$(adm key create --tenant payg --json | json_eval /dev/stdin "d['key']")
 
 # An OIDC identity provider's key (RS256, made with openssl) and its JWKS; jwt CLAIMS [KEY] prints a token.
 openssl genrsa -out "$IT_TMP/idp.pem" 2048 2>/dev/null
@@ -185,6 +192,42 @@ CHECK="200 concurrent requests against a 3,000-token budget" expect_json_stdout 
   "d['ok'] > 0 and d['refused'] > 0 and d['used'] <= 3000 and d['codes'] == ['insufficient_quota'] and not d['other']" \
   python3 "$IT_TMP/burst.py" "$URL" "$SMALL"
 echo "     $(cat "$IT_OUT")"
+
+# Daily token budget: admitted while the worst case fits; then 429 with Retry-After until the next UTC day.
+budget_call() {  # KEY MODEL MAX_TOKENS -> status line + headers + body in $IT_TMP/b.txt
+  post "$1" "{\"model\":\"$2\",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}],\"max_tokens\":$3}" \
+    >"$IT_TMP/b.txt"
+}
+budget_call "$DAILY" tiny 8
+head -1 "$IT_TMP/b.txt" | grep -q " 200" && pass "daily token budget: a request within it is admitted" ||
+  fail "daily budget: first request" "$(head -c 300 "$IT_TMP/b.txt")"
+budget_call "$DAILY" tiny 400
+ra=$(grep -i '^retry-after:' "$IT_TMP/b.txt" | tr -dc '0-9')
+if head -1 "$IT_TMP/b.txt" | grep -q " 429" && grep -q '"code":"insufficient_quota"' "$IT_TMP/b.txt" &&
+  grep -q 'daily token budget of 300 tokens' "$IT_TMP/b.txt" && grep -q 'resets at .* 00:00 UTC' "$IT_TMP/b.txt" &&
+  [ -n "$ra" ] && [ "$ra" -gt 0 ] && [ "$ra" -le 86400 ]; then
+  pass "daily token budget: over it, 429 insufficient_quota with Retry-After $ra s (the next UTC day)"
+else
+  fail "daily budget: 429" "$(head -c 600 "$IT_TMP/b.txt")"
+fi
+# Monthly money budget 0.50: ~0.16 worst case admitted, then a request whose worst case (~1.08) does not fit.
+budget_call "$PAYG" tiny 8
+head -1 "$IT_TMP/b.txt" | grep -q " 200" && pass "money budget: a request within it is admitted" ||
+  fail "money budget: first request" "$(head -c 300 "$IT_TMP/b.txt")"
+budget_call "$PAYG" tiny 100
+if head -1 "$IT_TMP/b.txt" | grep -q " 429" && grep -q 'monthly budget of 0.50 EUR' "$IT_TMP/b.txt" &&
+  grep -qi '^retry-after:' "$IT_TMP/b.txt"; then
+  pass "money budget: a request that could overspend it gets 429 (message in the book's currency)"
+else
+  fail "money budget: 429" "$(head -c 600 "$IT_TMP/b.txt")"
+fi
+budget_call "$PAYG" unpriced 8
+head -1 "$IT_TMP/b.txt" | grep -q " 403" && grep -q '"code":"model_not_priced"' "$IT_TMP/b.txt" &&
+  pass "money budget + a model without a price: 403 model_not_priced" ||
+  fail "unpriced model" "$(head -c 400 "$IT_TMP/b.txt")"
+CHECK="usage export carries each request's cost at the book's price" expect_json_stdout \
+  "len(d) == 1 and 0 < float(d[0]['cost']) <= 0.5 and abs(float(d[0]['cost']) - (d[0]['prompt_tokens'] * 0.001 + d[0]['completion_tokens'] * 0.01)) < 1e-6" \
+  "$HEARTH" admin --store "$S" usage export --tenant payg --format json
 
 # A client hanging up mid-stream: the upstream request is cancelled, the usage still recorded.
 python3 - "$GW" "$KEY" <<'PY'

@@ -318,6 +318,111 @@ TEST_P(StoreTest, UsageIsRecordedListedAndSummed) {
   EXPECT_EQ(*store_->tokens_used("nobody", 0), 0);
 }
 
+TEST_P(StoreTest, BudgetsOverTimeAndThePriceBook) {
+  TenantLimits l;
+  l.budget_tokens_day = 1000;
+  l.budget_tokens_month = 20000;
+  l.budget_money_day = 5'000'000;
+  l.budget_money_month = 90'500'000;
+  ASSERT_TRUE(store_->create_tenant("acme", l).is_ok());
+  auto ts = store_->list_tenants();
+  ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+  EXPECT_EQ((*ts)[0].limits.budget_tokens_day, 1000);
+  EXPECT_EQ((*ts)[0].limits.budget_tokens_month, 20000);
+  EXPECT_EQ((*ts)[0].limits.budget_money_day, 5'000'000);
+  EXPECT_EQ((*ts)[0].limits.budget_money_month, 90'500'000);
+  l.budget_money_day = 0;
+  l.budget_tokens_month = 7;
+  ASSERT_TRUE(store_->update_tenant("acme", l).is_ok());
+  ts = store_->list_tenants();
+  EXPECT_EQ((*ts)[0].limits.budget_money_day, 0);
+  EXPECT_EQ((*ts)[0].limits.budget_tokens_month, 7);
+  l.budget_money_month = -1;
+  EXPECT_EQ(store_->update_tenant("acme", l).code(), ErrorCode::kInvalidArgument);
+
+  Price p;
+  p.model = "deepseek-v3";
+  p.input_micros = 270'000;
+  p.cached_micros = 70'000;
+  p.output_micros = 1'100'000;
+  ASSERT_TRUE(store_->set_price(p).is_ok());
+  p.output_micros = 2'200'000;  // replaced, not added
+  ASSERT_TRUE(store_->set_price(p).is_ok());
+  Price q = p;
+  q.model = "qwen3";
+  q.currency = "CNY";
+  const Status other = store_->set_price(q);
+  EXPECT_NE(other.message().find("one currency per store"), std::string::npos) << other.to_string();
+  q.currency = "USD";
+  q.request_micros = 1000;
+  ASSERT_TRUE(store_->set_price(q).is_ok());
+  auto prices = store_->list_prices();
+  ASSERT_TRUE(prices.is_ok()) << prices.status().to_string();
+  ASSERT_EQ(prices->size(), 2u);
+  EXPECT_EQ((*prices)[0].model, "deepseek-v3");
+  EXPECT_EQ((*prices)[0].output_micros, 2'200'000);
+  EXPECT_EQ((*prices)[0].cached_micros, 70'000);
+  EXPECT_GT((*prices)[0].updated_ms, 0);
+  EXPECT_EQ((*prices)[1].request_micros, 1000);
+  q.currency = "usd";
+  EXPECT_FALSE(store_->set_price(q).is_ok());
+  q.currency = "USD";
+  q.input_micros = -1;
+  EXPECT_FALSE(store_->set_price(q).is_ok());
+  ASSERT_TRUE(store_->delete_price("qwen3").is_ok());
+  EXPECT_EQ(store_->delete_price("qwen3").code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->list_prices()->size(), 1u);
+}
+
+TEST_P(StoreTest, UsageCostsAreStoredAndSummed) {
+  std::vector<UsageRecord> rs(3);
+  for (int i = 0; i < 3; ++i) {
+    rs[i].ts_ms = 1000 + i * 100;
+    rs[i].tenant = "acme";
+    rs[i].model = "m";
+    rs[i].outcome = "ok";
+    rs[i].cost_micros = 1'500'000 * (i + 1);
+  }
+  ASSERT_TRUE(store_->record_usage(rs).is_ok());
+  auto got = store_->list_usage("acme", 0, 0, 10);
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_EQ((*got)[2].cost_micros, 4'500'000);
+  EXPECT_EQ(*store_->money_used("acme", 0), 9'000'000);
+  EXPECT_EQ(*store_->money_used("acme", 1100), 7'500'000);
+  EXPECT_EQ(*store_->money_used("bank", 0), 0);
+}
+
+TEST(Money, AmountsParseAndPrintExactly) {
+  EXPECT_EQ(*store::parse_money("12.5", "x"), 12'500'000);
+  EXPECT_EQ(*store::parse_money("0.000001", "x"), 1);
+  EXPECT_EQ(*store::parse_money("7", "x"), 7'000'000);
+  EXPECT_EQ(*store::parse_money("0", "x"), 0);
+  for (const char* bad : {"", "-1", "1.", ".5", "1.2345678", "1e3", "12,5", "abc", "99999999999999999"})
+    EXPECT_FALSE(store::parse_money(bad, "--budget-money-daily").is_ok()) << bad;
+  EXPECT_NE(store::parse_money("x", "--input").status().message().find("--input"), std::string::npos);
+  EXPECT_EQ(store::format_money(12'500'000), "12.50");
+  EXPECT_EQ(store::format_money(1), "0.000001");
+  EXPECT_EQ(store::format_money(0), "0.00");
+  EXPECT_EQ(store::format_money(90'123'400), "90.1234");
+}
+
+TEST(Money, RequestCostsRoundUpAndNeverOverflow) {
+  Price p;
+  p.input_micros = 270'000;  // 0.27 per million
+  p.cached_micros = 70'000;  // 0.07
+  p.output_micros = 1'100'000;
+  p.request_micros = 5;
+  // 1,000 prompt tokens (200 cached) and 500 completion tokens:
+  // (800 * 0.27 + 200 * 0.07 + 500 * 1.10) / 1e6 units = 780 micros (exact), + 5 per request.
+  EXPECT_EQ(store::request_cost_micros(p, 1000, 200, 500), 785);
+  EXPECT_EQ(store::request_cost_micros(p, 1, 0, 0), 1 + 5);  // rounded up: never free
+  EXPECT_EQ(store::request_cost_micros(p, 0, 0, 0), 5);
+  EXPECT_EQ(store::request_cost_micros(p, 10, 50, 0),
+            (10 * 70'000 + 999'999) / 1'000'000 + 5);  // cached <= prompt
+  p.output_micros = 1'000'000'000'000;
+  EXPECT_EQ(store::request_cost_micros(p, 0, 0, INT64_MAX), INT64_MAX);
+}
+
 TEST_P(StoreTest, AuditBatchesChainLikeSingleRecords) {
   std::vector<AuditEntry> batch;
   for (int i = 0; i < 5; ++i) batch.push_back({"gateway", "auth.ok", "key " + std::to_string(i)});
