@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <utility>
 
 #include "store/store_internal.h"
 
@@ -280,13 +281,27 @@ bool model_allowed(const TenantLimits& limits, std::string_view model) {
 
 int64_t request_cost_micros(const Price& p, int64_t prompt_tokens, int64_t cached_tokens,
                             int64_t completion_tokens) {
-  const __int128 cached = std::clamp<int64_t>(cached_tokens, 0, std::max<int64_t>(0, prompt_tokens));
-  const __int128 fresh = std::max<int64_t>(0, prompt_tokens) - cached;
-  const __int128 per_million =
-      fresh * p.input_micros + cached * p.cached_micros +
-      static_cast<__int128>(std::max<int64_t>(0, completion_tokens)) * p.output_micros;
-  const __int128 total = (per_million + 999'999) / 1'000'000 + p.request_micros;
-  return total > INT64_MAX ? INT64_MAX : static_cast<int64_t>(total);
+  // sum(tokens_i * price_i) / 10^6, rounded up once, saturating at INT64_MAX: each tokens_i = q * 10^6 + r,
+  // so the whole part is q * price + (r * price) / 10^6 and the fractions (each < 10^6) add up exactly.
+  const int64_t prompt = std::max<int64_t>(0, prompt_tokens);
+  const int64_t cached = std::clamp<int64_t>(cached_tokens, 0, prompt);
+  const std::pair<int64_t, int64_t> terms[] = {{prompt - cached, p.input_micros},
+                                               {cached, p.cached_micros},
+                                               {std::max<int64_t>(0, completion_tokens), p.output_micros}};
+  int64_t whole = 0, frac = 0;
+  bool overflow = false;
+  for (const auto& [tokens, price] : terms) {
+    int64_t q = 0;
+    overflow |= __builtin_mul_overflow(tokens / 1'000'000, price, &q);
+    int64_t rp = 0;  // < 10^18 for prices the store accepts (<= 10^12)
+    overflow |= __builtin_mul_overflow(tokens % 1'000'000, price, &rp);
+    overflow |= __builtin_add_overflow(whole, q, &whole);
+    overflow |= __builtin_add_overflow(whole, rp / 1'000'000, &whole);
+    frac += rp % 1'000'000;
+  }
+  overflow |= __builtin_add_overflow(whole, (frac + 999'999) / 1'000'000, &whole);
+  overflow |= __builtin_add_overflow(whole, p.request_micros, &whole);
+  return overflow ? INT64_MAX : whole;
 }
 
 Result<int64_t> parse_money(std::string_view text, std::string_view what) {
