@@ -28,7 +28,9 @@ struct GatewayArgs {
   int key_cache_ms = 5000;
   int permissions_ttl_ms = 5000;
   std::string upstream_api_key;
-  std::string oidc_jwks, oidc_issuer, oidc_audience, oidc_tenant_claim = "tenant";
+  std::string oidc_jwks, oidc_issuer, oidc_audience, oidc_tenant_claim = "tenant", oidc_ca;
+  bool oidc_discover = false;
+  int oidc_refresh_s = 300;
   gateway::LdapConfig ldap;
   std::vector<std::string> ldap_group_tenants;
   int ldap_max_failures = 5;
@@ -65,14 +67,23 @@ int run_gateway(GatewayArgs& a) {
   c.quota.max_concurrent_per_tenant = a.max_concurrent;
   c.authn.cache_ttl_ms = a.key_cache_ms;
   c.authz.limits_ttl_ms = a.permissions_ttl_ms;
-  c.authn.oidc.jwks_file = a.oidc_jwks;
+  c.authn.oidc.jwks.location = a.oidc_discover ? a.oidc_issuer : a.oidc_jwks;
+  c.authn.oidc.jwks.discover = a.oidc_discover;
+  c.authn.oidc.jwks.ca_file = a.oidc_ca;
+  c.authn.oidc.jwks.refresh_s = a.oidc_refresh_s;
+  c.authn.oidc.jwks.min_refresh_s = std::min(10, a.oidc_refresh_s);
   c.authn.oidc.policy.issuer = a.oidc_issuer;
   c.authn.oidc.policy.audience = a.oidc_audience;
   c.authn.oidc.tenant_claim = a.oidc_tenant_claim;
-  if (!a.oidc_jwks.empty() && (a.oidc_issuer.empty() || a.oidc_audience.empty())) {
-    std::fprintf(stderr,
-                 "error: --oidc-jwks needs --oidc-issuer and --oidc-audience (tokens for other parties must "
-                 "not pass)\n");
+  if ((!a.oidc_jwks.empty() || a.oidc_discover) && (a.oidc_issuer.empty() || a.oidc_audience.empty())) {
+    std::fprintf(
+        stderr,
+        "error: --oidc-jwks / --oidc-discover need --oidc-issuer and --oidc-audience (tokens for other "
+        "parties must not pass)\n");
+    return 2;
+  }
+  if (!a.oidc_jwks.empty() && a.oidc_discover) {
+    std::fprintf(stderr, "error: give --oidc-jwks or --oidc-discover, not both\n");
     return 2;
   }
   if (!a.ldap.url.empty()) {
@@ -163,8 +174,16 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
                   "How often tenants' model allow-lists are re-read from the store (change delay)")
       ->capture_default_str();
   cmd->add_option("--oidc-jwks", args->oidc_jwks,
-                  "OIDC: the identity provider's JWKS (a file, e.g. saved from its jwks_uri); bearer JWTs "
+                  "OIDC: the identity provider's JWKS, its jwks_uri (https://...) or a file; bearer JWTs "
                   "(RS256/ES256) are then accepted besides API keys");
+  cmd->add_flag("--oidc-discover", args->oidc_discover,
+                "OIDC: find the JWKS through the issuer's /.well-known/openid-configuration");
+  cmd->add_option("--oidc-ca", args->oidc_ca, "OIDC: CA certificates (PEM) for the provider's https URLs");
+  cmd->add_option(
+         "--oidc-jwks-refresh-s", args->oidc_refresh_s,
+         "OIDC: re-read the key set this often (and at once, at most every 10 s, for an unknown key id)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--oidc-issuer", args->oidc_issuer, "OIDC: the required iss claim");
   cmd->add_option("--oidc-audience", args->oidc_audience,
                   "OIDC: the required aud claim (this gateway's client id)");

@@ -19,14 +19,8 @@ AuthnFilter::AuthnFilter(AuthnConfig config, store::Store& store, RecordWriter& 
 Result<std::unique_ptr<AuthnFilter>> AuthnFilter::create(AuthnConfig config, store::Store& store,
                                                          RecordWriter& records, Registry& metrics) {
   std::unique_ptr<AuthnFilter> f(new AuthnFilter(std::move(config), store, records, metrics));
-  if (!f->config_.oidc.jwks_file.empty()) {
-    std::ifstream in(f->config_.oidc.jwks_file, std::ios::binary);
-    if (!in)
-      return make_error(ErrorCode::kNotFound, "cannot read the OIDC key set {}", f->config_.oidc.jwks_file);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto set = JwkSet::parse(text);
-    if (!set.is_ok()) return set.status().with_context(f->config_.oidc.jwks_file);
-    f->jwks_.emplace(std::move(*set));
+  if (!f->config_.oidc.jwks.location.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(f->jwks_, JwksSource::create(f->config_.oidc.jwks));
   }
   return f;
 }
@@ -59,7 +53,9 @@ std::optional<Rejection> AuthnFilter::on_jwt(RequestContext& ctx, std::string_vi
   const int64_t wall_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
-  auto claims = verify_jwt(token, *jwks_, config_.oidc.policy, wall_s);
+  auto claims = verify_jwt(token, *jwks_->current(), config_.oidc.policy, wall_s);
+  if (!claims.is_ok() && claims.status().code() == ErrorCode::kNotFound && jwks_->refresh_for_unknown_key())
+    claims = verify_jwt(token, *jwks_->current(), config_.oidc.policy, wall_s);  // the provider rotated keys
   if (!claims.is_ok())
     return deny(ctx, "oidc", "invalid_token", "the bearer token was refused: " + claims.status().message());
   const std::string who =

@@ -16,6 +16,7 @@
 
 #include "core/metrics.h"
 #include "gateway/filter.h"
+#include "gateway/jwks_source.h"
 #include "gateway/jwt.h"
 #include "gateway/ldap_auth.h"
 #include "gateway/record_writer.h"
@@ -24,7 +25,7 @@
 namespace hearth::gateway {
 
 struct OidcConfig {
-  std::string jwks_file;  // the identity provider's JWKS document ("" = OIDC off)
+  JwksSourceConfig jwks;  // the identity provider's key set: file or URL (location "" = OIDC off)
   JwtPolicy policy;       // issuer, audience, leeway
   std::string tenant_claim = "tenant";
 };
@@ -40,7 +41,7 @@ struct AuthnConfig {
 
 class AuthnFilter final : public Filter {
  public:
-  // Fails when the OIDC key set cannot be read or holds no usable key.
+  // Fails when the OIDC key set cannot be read (file or URL) or holds no usable key.
   static Result<std::unique_ptr<AuthnFilter>> create(AuthnConfig config, store::Store& store,
                                                      RecordWriter& records, Registry& metrics);
   const char* name() const override { return "authn"; }
@@ -72,7 +73,7 @@ class AuthnFilter final : public Filter {
   CounterFamily* failures_;
   std::mutex mu_;
   std::unordered_map<std::string, Cached> cache_;  // SHA-256 hex of the key -> its record
-  std::optional<JwkSet> jwks_;
+  std::shared_ptr<JwksSource> jwks_;
   std::unordered_map<std::string, Clock::time_point> tenants_;  // known tenant names, until
   std::unordered_map<std::string, Failures> ldap_failures_;  // user name -> refused passwords in the window
 };

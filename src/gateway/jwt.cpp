@@ -167,8 +167,7 @@ Result<JwtClaims> verify_jwt(std::string_view token, const JwkSet& keys, const J
   const std::string kid = str(header, "kid");
   const Jwk* jwk = keys.find(kid, alg);
   if (jwk == nullptr)
-    return make_error(ErrorCode::kInvalidArgument,
-                      "no {} key with kid '{}' in the key set (rotated? refetch the JWKS)", alg, kid);
+    return make_error(ErrorCode::kNotFound, "no {} key with kid '{}' in the key set", alg, kid);
   std::string sig;
   if (!base64url_decode(token.substr(d2 + 1), sig))
     return make_error(ErrorCode::kInvalidArgument, "token signature: not base64url");

@@ -51,7 +51,8 @@ struct JwtClaims {
   nlohmann::json all;  // every claim, for mapping to tenants and roles
 };
 
-// Verifies `token` (header.payload.signature, base64url) at time now_s (seconds since the epoch).
+// Verifies `token` (header.payload.signature, base64url) at time now_s (seconds since the epoch). A token
+// whose key id is not in `keys` fails with kNotFound (the caller may refetch the set: key rotation).
 Result<JwtClaims> verify_jwt(std::string_view token, const JwkSet& keys, const JwtPolicy& policy,
                              int64_t now_s);
 

@@ -35,7 +35,8 @@ CHECK="a second currency is refused" expect_error 2 "one currency per store" "$H
 DAILY=$(adm key create --tenant daily --json | json_eval /dev/stdin "d['key']")
 PAYG=$(adm key create --tenant payg --json | json_eval /dev/stdin "d['key']")
 
-# An OIDC identity provider's key (RS256, made with openssl) and its JWKS; jwt CLAIMS [KEY] prints a token.
+# An OIDC identity provider's key (RS256, made with openssl) and its JWKS; jwt CLAIMS [KEY [KID]] prints a
+# token; jwt.py jwks PEM[:KID]... prints a key set.
 openssl genrsa -out "$IT_TMP/idp.pem" 2048 2>/dev/null
 openssl genrsa -out "$IT_TMP/other.pem" 2048 2>/dev/null
 cat >"$IT_TMP/jwt.py" <<'PY'
@@ -43,18 +44,23 @@ import base64, json, subprocess, sys
 b = lambda x: base64.urlsafe_b64encode(x).decode().rstrip("=")
 mode, arg = sys.argv[1], sys.argv[2]
 if mode == "jwks":
-    mod = subprocess.run(["openssl", "rsa", "-in", arg, "-noout", "-modulus"], capture_output=True, text=True).stdout
-    n = bytes.fromhex(mod.strip().split("=", 1)[1])
-    print(json.dumps({"keys": [{"kty": "RSA", "kid": "idp1", "use": "sig", "alg": "RS256", "n": b(n), "e": "AQAB"}]}))
+    keys = []
+    for spec in sys.argv[2:]:
+        pem, _, kid = spec.partition(":")
+        mod = subprocess.run(["openssl", "rsa", "-in", pem, "-noout", "-modulus"], capture_output=True, text=True).stdout
+        n = bytes.fromhex(mod.strip().split("=", 1)[1])
+        keys.append({"kty": "RSA", "kid": kid or "idp1", "use": "sig", "alg": "RS256", "n": b(n), "e": "AQAB"})
+    print(json.dumps({"keys": keys}))
 else:
     claims, key = json.loads(arg), sys.argv[3]
-    signing = b(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "idp1"}).encode()) + "." + b(json.dumps(claims).encode())
+    kid = sys.argv[4] if len(sys.argv) > 4 else "idp1"
+    signing = b(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode()) + "." + b(json.dumps(claims).encode())
     sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing.encode(), capture_output=True).stdout
     print(signing + "." + b(sig))
 PY
 python3 "$IT_TMP/jwt.py" jwks "$IT_TMP/idp.pem" >"$IT_TMP/jwks.json"
 ISS=https://idp.example/realms/bank
-jwt() { python3 "$IT_TMP/jwt.py" token "$1" "${2:-$IT_TMP/idp.pem}"; }
+jwt() { python3 "$IT_TMP/jwt.py" token "$1" "${2:-$IT_TMP/idp.pem}" "${3:-idp1}"; }
 NOW=$(date +%s)
 
 # The gateway, in the background on a free port (API keys, and OIDC tokens from that provider).
@@ -130,6 +136,41 @@ oidc_401 "signed by another key" "$(jwt "$(claims acme)" "$IT_TMP/other.pem")" "
 oidc_401 "another audience" "$(jwt "$(claims acme "$ISS" someone-else)")" "audience"
 oidc_401 "another issuer" "$(jwt "$(claims acme https://evil.example)")" "issuer"
 oidc_401 "a tenant that does not exist" "$(jwt "$(claims nobody)")" "does not exist"
+
+# OIDC discovery and key rotation: a provider on http://127.0.0.1 (its /.well-known/openid-configuration
+# names its jwks_uri); a second gateway finds the keys through it, picks up a new key as soon as a token
+# names it, and drops a retired key at the next refresh (--oidc-jwks-refresh-s 1; tokens already verified
+# stay trusted for --key-cache-ms).
+IDP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ISS2=http://127.0.0.1:$IDP_PORT
+mkdir -p "$IT_TMP/idp/.well-known"
+printf '{"issuer": "%s", "jwks_uri": "%s/keys"}' "$ISS2" "$ISS2" >"$IT_TMP/idp/.well-known/openid-configuration"
+cp "$IT_TMP/jwks.json" "$IT_TMP/idp/keys"
+python3 -m http.server "$IDP_PORT" --bind 127.0.0.1 --directory "$IT_TMP/idp" >/dev/null 2>&1 &
+SERVER_PIDS+=("$!")
+for _ in $(seq 50); do curl -sf "$ISS2/keys" >/dev/null && break; sleep 0.1; done
+"$HEARTH" gateway --upstream "http://127.0.0.1:$UP" --store "$S" --port 0 --port-file "$IT_TMP/gw2.port" \
+  --oidc-discover --oidc-issuer "$ISS2" --oidc-audience hearth --oidc-jwks-refresh-s 1 --key-cache-ms 300 >"$IT_TMP/gw2.log" 2>&1 &
+GW2_PID=$!
+SERVER_PIDS+=("$GW2_PID")
+for _ in $(seq 100); do [ -s "$IT_TMP/gw2.port" ] && break; sleep 0.1; done
+GW2=http://127.0.0.1:$(cat "$IT_TMP/gw2.port" 2>/dev/null)
+post2() { curl -s -o /dev/null -w '%{http_code}' -X POST "$GW2/v1/chat/completions" -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $1" -d "$CHAT"; }
+[ "$(post2 "$(jwt "$(claims acme "$ISS2")")")" = 200 ] && pass "OIDC discovery: keys found through the issuer's openid-configuration" ||
+  fail "OIDC discovery" "$(tail -5 "$IT_TMP/gw2.log")"
+openssl genrsa -out "$IT_TMP/rot.pem" 2048 2>/dev/null
+python3 "$IT_TMP/jwt.py" jwks "$IT_TMP/idp.pem:idp1" "$IT_TMP/rot.pem:idp2" >"$IT_TMP/idp/keys"
+sleep 1.1
+[ "$(post2 "$(jwt "$(claims acme "$ISS2")" "$IT_TMP/rot.pem" idp2)")" = 200 ] &&
+  pass "OIDC key rotation: a token signed with the provider's new key is accepted without a restart" ||
+  fail "OIDC rotation: new key" "$(tail -5 "$IT_TMP/gw2.log")"
+python3 "$IT_TMP/jwt.py" jwks "$IT_TMP/rot.pem:idp2" >"$IT_TMP/idp/keys"
+sleep 2.5
+[ "$(post2 "$(jwt "$(claims acme "$ISS2")")")" = 401 ] &&
+  pass "OIDC key rotation: the retired key stops verifying after the refresh" ||
+  fail "OIDC rotation: retired key" "$(tail -5 "$IT_TMP/gw2.log")"
+kill -TERM "$GW2_PID" 2>/dev/null; wait "$GW2_PID" 2>/dev/null
 
 # Streams: the gateway asks the upstream for usage; a client that did not ask does not see that chunk.
 curl -sN "$URL/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \

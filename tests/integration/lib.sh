@@ -359,6 +359,7 @@ EOF
 _it_cleanup() {
   local p
   for p in "${SERVER_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${SERVER_PIDS[@]}"; do wait "$p" 2>/dev/null; done  # reaped quietly (no "Killed" notices)
   if [ -n "$SLAPD_PID_FILE" ] && [ -f "$SLAPD_PID_FILE" ]; then kill -KILL "$(cat "$SLAPD_PID_FILE")" 2>/dev/null; fi
   if [ -n "$PG_DIR" ] && [ -f "$PG_DIR/data/postmaster.pid" ]; then
     "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1
