@@ -39,6 +39,9 @@ struct AdminArgs {
   // usage export
   std::string since, until, format = "csv", out;
   int64_t limit = 1000000;
+  // audit prune
+  double keep_days = 180;
+  bool allow_short_retention = false;
 };
 
 int fail(const Status& st) {
@@ -432,6 +435,32 @@ int audit_verify(const AdminArgs& a) {
   return 0;
 }
 
+int audit_prune(const AdminArgs& a) {
+  if (a.keep_days < 0) return fail(make_error(ErrorCode::kInvalidArgument, "--keep-days must be >= 0"));
+  if (a.keep_days < 180 && !a.allow_short_retention)
+    return fail(
+        make_error(ErrorCode::kInvalidArgument,
+                   "--keep-days {} is below 180 days (MLPS 2.0 level 3 expects at least six months of "
+                   "audit records): add --allow-short-retention to do it anyway",
+                   a.keep_days));
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const int64_t before = now - static_cast<int64_t>(a.keep_days * 86400e3);
+  auto removed = (*st)->prune_audit(before, cli_actor());
+  if (!removed.is_ok()) return fail(removed.status());
+  if (a.json) {
+    std::printf("%s\n", nlohmann::json{{"removed", *removed}, {"before", iso_ms(before)}}.dump().c_str());
+  } else {
+    std::printf("audit log: removed %lld records written before %s%s\n", static_cast<long long>(*removed),
+                iso_ms(before).c_str(),
+                *removed > 0 ? " (the rest still verifies from the anchor left)" : "");
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_admin_command(CLI::App& app, RunFn* run) {
@@ -544,6 +573,13 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   av->add_option("--store", a->store, "The store: sqlite:PATH")->required();
   av->add_flag("--json", a->json, "Print JSON");
   av->callback([run, a] { *run = [a] { return audit_verify(*a); }; });
+  auto* ap = audit->add_subcommand(
+      "prune", "Retention: remove records older than --keep-days (after verifying the chain; audited)");
+  ap->add_option("--store", a->store, "The store: sqlite:PATH or postgresql://...")->required();
+  ap->add_option("--keep-days", a->keep_days, "Keep this many days of records")->capture_default_str();
+  ap->add_flag("--allow-short-retention", a->allow_short_retention, "Allow --keep-days below 180");
+  ap->add_flag("--json", a->json, "Print JSON");
+  ap->callback([run, a] { *run = [a] { return audit_prune(*a); }; });
 }
 
 }  // namespace hearth::app

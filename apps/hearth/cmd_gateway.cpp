@@ -31,6 +31,7 @@ struct GatewayArgs {
   std::string oidc_jwks, oidc_issuer, oidc_audience, oidc_tenant_claim = "tenant", oidc_ca;
   bool oidc_discover = false;
   int oidc_refresh_s = 300;
+  std::string audit_requests = "off";
   gateway::LdapConfig ldap;
   std::vector<std::string> ldap_group_tenants;
   int ldap_max_failures = 5;
@@ -66,6 +67,9 @@ int run_gateway(GatewayArgs& a) {
   c.decode.default_max_tokens = a.default_max_tokens;
   c.quota.max_concurrent_per_tenant = a.max_concurrent;
   c.authn.cache_ttl_ms = a.key_cache_ms;
+  c.audit_requests = a.audit_requests == "prompts"    ? gateway::AuditRequests::kPrompts
+                     : a.audit_requests == "metadata" ? gateway::AuditRequests::kMetadata
+                                                      : gateway::AuditRequests::kOff;
   c.authz.limits_ttl_ms = a.permissions_ttl_ms;
   c.authn.oidc.jwks.location = a.oidc_discover ? a.oidc_issuer : a.oidc_jwks;
   c.authn.oidc.jwks.discover = a.oidc_discover;
@@ -188,6 +192,12 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--oidc-audience", args->oidc_audience,
                   "OIDC: the required aud claim (this gateway's client id)");
   cmd->add_option("--oidc-tenant-claim", args->oidc_tenant_claim, "OIDC: the claim naming the tenant")
+      ->capture_default_str();
+  cmd->add_option(
+         "--audit-requests", args->audit_requests,
+         "What the audit log keeps of each forwarded request: off, metadata (tenant, credential prefix, "
+         "model, status, tokens, cost, latency) or prompts (metadata + the first 16 KiB of the body)")
+      ->check(CLI::IsMember({"off", "metadata", "prompts"}))
       ->capture_default_str();
   cmd->add_option("--ldap-url", args->ldap.url,
                   "LDAP: ldap://HOST:PORT or ldaps://HOST:PORT; users then sign in with HTTP Basic "

@@ -38,7 +38,8 @@ struct RequestContext {
   std::string request_id;
   Clock::time_point start = Clock::now();
   RequestInfo info;
-  std::string body;  // forwarded to the upstream (decode may rewrite it)
+  std::string body;        // forwarded to the upstream (decode may rewrite it)
+  std::string audit_body;  // what the audit log keeps of it (only with --audit-requests prompts)
   // Set by authn.
   std::string tenant;
   int64_t key_id = 0;

@@ -269,6 +269,17 @@ struct Forward : std::enable_shared_from_this<Forward> {
     u.outcome = c.outcome;
     u.request_id = c.request_id;
     u.cost_micros = c.cost_micros;
+    if (gw->config.audit_requests != AuditRequests::kOff) {
+      std::string detail = fmt::format(
+          "tenant={} model={} status={} outcome={} prompt_tokens={} completion_tokens={} cost={} "
+          "latency_ms={} "
+          "{} {} request={}",
+          c.tenant, c.info.model, c.status, c.outcome, c.usage.prompt_tokens, c.usage.completion_tokens,
+          store::format_money(c.cost_micros), u.latency_ms, c.info.method, c.info.path, c.request_id);
+      if (gw->config.audit_requests == AuditRequests::kPrompts) detail += " body=" + c.audit_body;
+      gw->records->audit(
+          {c.key_prefix.empty() ? std::string("anonymous") : c.key_prefix, "request", std::move(detail)});
+    }
     const bool gone = client_gone;
     const bool was_streaming = streaming;
     const bool ok = st.is_ok();
@@ -387,6 +398,8 @@ void Gateway::Impl::proxy(const std::shared_ptr<server::Exchange>& ex, std::shar
   r.headers.emplace_back("x-request-id", ctx->request_id);
   if (!config.upstream_api_key.empty())
     r.headers.emplace_back("Authorization", "Bearer " + config.upstream_api_key);
+  if (config.audit_requests == AuditRequests::kPrompts)
+    ctx->audit_body = ctx->body.substr(0, kAuditBodyBytes);
   r.body = std::move(ctx->body);
   UpstreamHandlers h;
   h.on_head = [fw](int status, const Headers& headers) { fw->on_head(status, headers); };

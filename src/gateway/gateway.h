@@ -21,6 +21,12 @@
 
 namespace hearth::gateway {
 
+// What the audit log records of each forwarded request besides auth decisions: nothing (the default), its
+// metadata (tenant, credential prefix, model, status, tokens, cost, latency, request id, path), or also the
+// request body (the prompt; at most kAuditBodyBytes) for deployments whose policy requires it.
+enum class AuditRequests { kOff, kMetadata, kPrompts };
+inline constexpr size_t kAuditBodyBytes = 16384;
+
 struct GatewayConfig {
   server::HttpServerConfig http;
   UpstreamConfig upstream;
@@ -30,6 +36,7 @@ struct GatewayConfig {
   AuthzConfig authz;
   QuotaConfig quota;
   RecordWriterConfig records;
+  AuditRequests audit_requests = AuditRequests::kOff;
   Status validate() const;
 };
 

@@ -130,6 +130,8 @@ const char* const kMigrations[] = {
     "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
     // 4: budgets per day and month, the cost of each request, the price book.
     detail::kMigrationBudgetsAndPrices,
+    // 5: the anchor audit pruning leaves.
+    detail::kMigrationAuditAnchor,
 };
 
 class PgStore final : public Store {
@@ -394,6 +396,45 @@ class PgStore final : public Store {
     if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no price for model '{}'", model);
     return Status::ok();
   }
+  Result<int64_t> prune_audit(int64_t before_ms, const std::string& actor) override {
+    std::lock_guard lk(mu_);
+    Result<int64_t> removed = int64_t{0};
+    const Status st = in_transaction([&]() -> Status {
+      // Appenders on every replica wait; verify first (pruning must not erase the evidence of tampering).
+      HEARTH_RETURN_IF_ERROR(command("LOCK TABLE audit_log IN EXCLUSIVE MODE"));
+      HEARTH_ASSIGN_OR_RETURN(AuditVerdict v, verify_locked());
+      if (!v.intact)
+        return make_error(ErrorCode::kCorrupt, "the audit log is broken at record {} ({}): not pruning it",
+                          v.first_bad_seq, v.reason);
+      PgResult range = exec(
+          "SELECT COALESCE(MIN(seq), 0), (SELECT MIN(seq) FROM audit_log WHERE ts_ms >= $1),"
+          " COALESCE(MAX(seq), 0) FROM audit_log",
+          Params().add(before_ms));
+      if (!range.ok()) return db_error("read the audit log", range);
+      const int64_t first = range.i64(0, 0);
+      const int64_t last_old = range.null(0, 1) ? range.i64(0, 2) : range.i64(0, 1) - 1;
+      if (first == 0 || last_old < first) return Status::ok();
+      PgResult h = exec("SELECT hash FROM audit_log WHERE seq = $1", Params().add(last_old));
+      if (!h.ok() || h.rows() != 1) return db_error("read the audit log", h);
+      const std::string hash = h.text(0, 0);
+      PgResult del = exec("DELETE FROM audit_log WHERE seq <= $1", Params().add(last_old));
+      if (!del.ok()) return db_error("prune the audit log", del);
+      PgResult anchor = exec(
+          "INSERT INTO audit_anchor (id, seq, hash, mac) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE "
+          "SET"
+          " seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
+          Params().add(last_old).add(hash).add(mac_->anchor(last_old, hash)));
+      if (!anchor.ok()) return db_error("anchor the audit log", anchor);
+      const AuditEntry e{
+          actor, "audit.prune",
+          fmt::format("removed records {} to {} (written before {} ms)", first, last_old, before_ms)};
+      HEARTH_RETURN_IF_ERROR(append_audit(std::span<const AuditEntry>(&e, 1)));
+      removed = last_old - first + 1;
+      return Status::ok();
+    });
+    HEARTH_RETURN_IF_ERROR(st);
+    return removed;
+  }
   Result<AuditVerdict> verify_audit() override {
     std::lock_guard lk(mu_);
     // One snapshot for the rows and the head: a concurrent append cannot make an intact chain look cut.
@@ -473,7 +514,12 @@ class PgStore final : public Store {
   Status append_audit(std::span<const AuditEntry> entries) {
     // EXCLUSIVE: plain reads go on; appenders on every replica queue here, so the chain stays linear.
     HEARTH_RETURN_IF_ERROR(command("LOCK TABLE audit_log IN EXCLUSIVE MODE"));
-    PgResult last = exec("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", Params());
+    // The last record, or after pruning everything the anchor it left.
+    PgResult last = exec(
+        "SELECT seq, hash FROM (SELECT seq, hash FROM audit_log UNION ALL SELECT seq, hash FROM "
+        "audit_anchor) t"
+        " ORDER BY seq DESC LIMIT 1",
+        Params());
     if (!last.ok()) return db_error("read the audit log", last);
     int64_t seq = 0;
     std::string prev;
@@ -503,6 +549,9 @@ class PgStore final : public Store {
 
   Result<AuditVerdict> verify_locked() {
     detail::ChainVerifier chain(*mac_);
+    PgResult an = exec("SELECT seq, hash, mac FROM audit_anchor WHERE id = 1", Params());
+    if (!an.ok()) return db_error("read the audit anchor", an);
+    if (an.rows() == 1) chain.start(detail::AuditHead{an.i64(0, 0), an.text(0, 1), an.text(0, 2)});
     // Pages of rows keep memory bounded on long logs.
     int64_t after = 0;
     for (;;) {

@@ -31,6 +31,7 @@ class Stmt {
     return *this;
   }
   int step() { return sqlite3_step(s_); }
+  sqlite3_stmt* raw() const { return s_; }
   void reset() {
     sqlite3_reset(s_);
     sqlite3_clear_bindings(s_);
@@ -70,6 +71,8 @@ const char* const kMigrations[] = {
     "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
     // 4: budgets per day and month, the cost of each request, the price book.
     detail::kMigrationBudgetsAndPrices,
+    // 5: the anchor audit pruning leaves.
+    detail::kMigrationAuditAnchor,
 };
 
 class SqliteStore final : public Store {
@@ -349,9 +352,71 @@ class SqliteStore final : public Store {
 
   Result<AuditVerdict> verify_audit() override {
     std::lock_guard lk(mu_);
+    return verify_locked();
+  }
+
+  Result<int64_t> prune_audit(int64_t before_ms, const std::string& actor) override {
+    std::lock_guard lk(mu_);
+    HEARTH_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    Result<int64_t> r = prune_in_transaction(before_ms, actor);
+    HEARTH_RETURN_IF_ERROR(exec(r.is_ok() ? "COMMIT" : "ROLLBACK"));
+    return r;
+  }
+
+ private:
+  // In a write transaction: verify first (pruning must not erase the evidence of tampering), then remove
+  // the prefix, anchor the rest and record the pruning.
+  Result<int64_t> prune_in_transaction(int64_t before_ms, const std::string& actor) {
+    HEARTH_ASSIGN_OR_RETURN(AuditVerdict v, verify_locked());
+    if (!v.intact)
+      return make_error(ErrorCode::kCorrupt, "the audit log is broken at record {} ({}): not pruning it",
+                        v.first_bad_seq, v.reason);
+    Stmt range(db_,
+               "SELECT MIN(seq), (SELECT MIN(seq) FROM audit_log WHERE ts_ms >= ?), MAX(seq) FROM audit_log");
+    if (!range.ok()) return db_error("prepare");
+    range.bind(1, before_ms);
+    if (range.step() != SQLITE_ROW) return db_error("read the audit log");
+    const int64_t first = range.i64(0);
+    const bool all_old = sqlite3_column_type(range.raw(), 1) == SQLITE_NULL;
+    const int64_t last_old = all_old ? range.i64(2) : range.i64(1) - 1;
+    if (first == 0 || last_old < first) return int64_t{0};
+    std::string hash;
+    {
+      Stmt h(db_, "SELECT hash FROM audit_log WHERE seq = ?");
+      if (!h.ok()) return db_error("prepare");
+      h.bind(1, last_old);
+      if (h.step() != SQLITE_ROW) return db_error("read the audit log");
+      hash = h.text(0);
+    }
+    {
+      Stmt del(db_, "DELETE FROM audit_log WHERE seq <= ?");
+      if (!del.ok()) return db_error("prepare");
+      del.bind(1, last_old);
+      if (del.step() != SQLITE_DONE) return db_error("prune the audit log");
+    }
+    Stmt anchor(
+        db_,
+        "INSERT INTO audit_anchor (id, seq, hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+        " seq = excluded.seq, hash = excluded.hash, mac = excluded.mac");
+    if (!anchor.ok()) return db_error("prepare");
+    anchor.bind(1, last_old).bind(2, hash).bind(3, mac_->anchor(last_old, hash));
+    if (anchor.step() != SQLITE_DONE) return db_error("anchor the audit log");
+    const AuditEntry e{
+        actor, "audit.prune",
+        fmt::format("removed records {} to {} (written before {} ms)", first, last_old, before_ms)};
+    HEARTH_RETURN_IF_ERROR(append_audit(std::span<const AuditEntry>(&e, 1)));
+    return last_old - first + 1;
+  }
+
+  Result<AuditVerdict> verify_locked() {
+    detail::ChainVerifier chain(*mac_);
+    {
+      Stmt an(db_, "SELECT seq, hash, mac FROM audit_anchor WHERE id = 1");
+      if (!an.ok()) return db_error("prepare");
+      if (an.step() == SQLITE_ROW) chain.start(detail::AuditHead{an.i64(0), an.text(1), an.text(2)});
+    }
     Stmt s(db_, "SELECT seq, ts_ms, actor, action, detail, prev_hash, hash FROM audit_log ORDER BY seq");
     if (!s.ok()) return db_error("prepare");
-    detail::ChainVerifier chain(*mac_);
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
       if (!chain.add({s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)}))
@@ -365,7 +430,6 @@ class SqliteStore final : public Store {
     return chain.finish(head);
   }
 
- private:
   Status exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -420,7 +484,11 @@ class SqliteStore final : public Store {
     int64_t seq = 0;
     std::string prev;
     {
-      Stmt s(db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+      // The last record, or after pruning everything the anchor it left.
+      Stmt s(db_,
+             "SELECT seq, hash FROM (SELECT seq, hash FROM audit_log UNION ALL SELECT seq, hash FROM "
+             "audit_anchor)"
+             " ORDER BY seq DESC LIMIT 1");
       if (!s.ok()) return db_error("prepare");
       if (s.step() == SQLITE_ROW) {
         seq = s.i64(0);

@@ -150,6 +150,10 @@ class Store {
   virtual Result<std::vector<Price>> list_prices() = 0;
   virtual Status delete_price(const std::string& model) = 0;
   virtual Result<AuditVerdict> verify_audit() = 0;
+  // Retention: removes the audit records written before `before_ms` (the chain's oldest ones, up to the first
+  // newer record), leaves a MAC'd anchor so the rest still verifies, and appends an "audit.prune" record by
+  // `actor` — all in one transaction. Returns how many records were removed (0: nothing older).
+  virtual Result<int64_t> prune_audit(int64_t before_ms, const std::string& actor) = 0;
 };
 
 // Key format helpers (exposed for tests and the gateway's header parsing).

@@ -230,6 +230,20 @@ std::string AuditMac::head(int64_t seq, const std::string& hash) const {
   return mac(fmt::format("head|{}|{}", seq, hash));
 }
 
+std::string AuditMac::anchor(int64_t seq, const std::string& hash) const {
+  return mac(fmt::format("anchor|{}|{}", seq, hash));
+}
+
+void ChainVerifier::start(const std::optional<AuditHead>& anchor) {
+  if (!anchor) return;
+  if (mac_.anchor(anchor->seq, anchor->hash) != anchor->mac) {
+    bad(anchor->seq + 1, "the anchor left by pruning was modified");
+    return;
+  }
+  expect_ = anchor->seq + 1;
+  prev_ = anchor->hash;
+}
+
 void ChainVerifier::bad(int64_t seq, std::string why) {
   v_.intact = false;
   v_.first_bad_seq = seq;
@@ -261,6 +275,7 @@ AuditVerdict ChainVerifier::finish(const std::optional<AuditHead>& head) {
   if (!v_.intact) return v_;
   // The head catches removal of the last records, which the chain alone cannot show.
   const int64_t last = expect_ - 1;
+
   if (head) {
     if (mac_.head(head->seq, head->hash) != head->mac) {
       bad(head->seq, "the audit head was modified");

@@ -32,6 +32,12 @@ Status validate_price(const Price& price);
 
 // Migration 4, the same SQL for both backends: budgets per day and month (tokens, money), the cost of each
 // usage record, and the price book.
+// Migration 5: the anchor that pruning leaves (the last removed record's seq and hash, MAC'd), so the chain
+// that remains still verifies from its first record.
+inline constexpr const char* kMigrationAuditAnchor =
+    "CREATE TABLE audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,"
+    " hash TEXT NOT NULL, mac TEXT NOT NULL);";
+
 inline constexpr const char* kMigrationBudgetsAndPrices =
     "ALTER TABLE tenants ADD COLUMN budget_tokens_day BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE tenants ADD COLUMN budget_tokens_month BIGINT NOT NULL DEFAULT 0;"
@@ -128,6 +134,8 @@ class AuditMac {
   std::string record(int64_t seq, int64_t ts_ms, const std::string& actor, const std::string& action,
                      const std::string& detail, const std::string& prev_hash) const;
   std::string head(int64_t seq, const std::string& hash) const;
+  // The anchor pruning leaves: the last removed record's seq and hash.
+  std::string anchor(int64_t seq, const std::string& hash) const;
 
  private:
   std::string mac(std::string_view msg) const;
@@ -143,10 +151,12 @@ struct AuditHead {
   std::string hash, mac;
 };
 
-// Feed the rows in seq order, then finish() with the stored head (if any).
+// Feed the rows in seq order, then finish() with the stored head (if any). After pruning, start() with the
+// stored anchor first: the chain then begins right after it.
 class ChainVerifier {
  public:
   explicit ChainVerifier(const AuditMac& mac) : mac_(mac) {}
+  void start(const std::optional<AuditHead>& anchor);
   bool add(const AuditRow& row);  // false once the chain is broken (stop feeding)
   AuditVerdict finish(const std::optional<AuditHead>& head);
 

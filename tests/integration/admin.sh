@@ -42,6 +42,19 @@ CHECK="audit verify: intact, every action recorded" expect_json_stdout "d['intac
 CHECK="an unknown store scheme is refused clearly" expect_error 2 "must be sqlite:PATH or postgresql://" \
   "$HEARTH" admin --store mysql://localhost/hearth tenant list
 
+# Retention: a store of its own; pruning below 180 days needs an explicit flag; what remains still verifies.
+P="sqlite:$IT_TMP/prune.db"
+for t in a b c; do "$HEARTH" admin --store "$P" tenant create "$t" >/dev/null; done
+CHECK="audit prune: below 180 days is refused without --allow-short-retention" expect_error 2 "below 180 days" \
+  "$HEARTH" audit prune --store "$P" --keep-days 30
+CHECK="audit prune: the default keeps 180 days (nothing to remove)" expect_json_stdout "d['removed'] == 0" \
+  "$HEARTH" audit prune --store "$P" --json
+CHECK="audit prune --keep-days 0: every record so far removed" expect_json_stdout "d['removed'] == 3" \
+  "$HEARTH" audit prune --store "$P" --keep-days 0 --allow-short-retention --json
+"$HEARTH" admin --store "$P" tenant create d >/dev/null
+CHECK="audit verify after pruning: intact (the prune record and what follows)" expect_json_stdout \
+  "d['intact'] and d['records'] == 2" "$HEARTH" audit verify --store "$P" --json
+
 if command -v sqlite3 >/dev/null; then
   cp "$DB" "$IT_TMP/copy.db" && cp "$DB.audit-key" "$IT_TMP/copy.db.audit-key"
   [ -f "$DB-wal" ] && cp "$DB-wal" "$IT_TMP/copy.db-wal"
@@ -50,6 +63,10 @@ if command -v sqlite3 >/dev/null; then
   sqlite3 "$IT_TMP/copy.db" "DELETE FROM audit_log WHERE seq = 4"
   CHECK="audit verify: a deleted last record is found" expect_error 1 "removed" \
     "$HEARTH" audit verify --store "sqlite:$IT_TMP/copy.db"
+  sqlite3 "$IT_TMP/prune.db" "UPDATE audit_anchor SET seq = 1"
+  CHECK="audit verify: a forged pruning anchor is found" expect_error 1 "anchor" "$HEARTH" audit verify --store "$P"
+  CHECK="audit prune refuses a broken chain (the evidence stays)" expect_error 1 "not pruning" \
+    "$HEARTH" audit prune --store "$P" --keep-days 0 --allow-short-retention
 else
   fail "sqlite3 CLI present (scripts/setup.sh installs it)" "not found"
 fi

@@ -66,6 +66,7 @@ NOW=$(date +%s)
 # The gateway, in the background on a free port (API keys, and OIDC tokens from that provider).
 "$HEARTH" gateway --upstream "http://127.0.0.1:$UP" --store "$S" --port 0 --port-file "$IT_TMP/gw.port" \
   --key-cache-ms 300 --permissions-ttl-ms 300 --oidc-jwks "$IT_TMP/jwks.json" --oidc-issuer "$ISS" --oidc-audience hearth \
+  --audit-requests metadata \
   >"$IT_TMP/gw.log" 2>&1 &
 GW_PID=$!
 SERVER_PIDS+=("$GW_PID")
@@ -313,6 +314,11 @@ CHECK="audit: chain intact, auth decisions recorded" expect_json_stdout "d['inta
 allow=$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.allow'")
 deny=$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.deny'")
 [ "$allow" -gt 0 ] && [ "$deny" -ge 9 ] && pass "auth.allow ($allow) and auth.deny ($deny) in the audit log" || fail "audit actions" "$allow / $deny"
+# --audit-requests metadata: one record per forwarded request, without the prompt.
+meta=$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE action = 'request' AND detail LIKE 'tenant=acme model=tiny status=200 outcome=ok prompt_tokens=%request=gw-%'")
+prompt=$(sqlite3 "$DB" "SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%hello there%'")
+[ "$meta" -gt 0 ] && [ "$prompt" = 0 ] && pass "audit: request metadata recorded ($meta records), prompt text never" ||
+  fail "audit request metadata" "$meta records, $prompt with the prompt"
 leak=0
 for k in "$KEY" "$SLOW" "$SMALL"; do
   secret=${k:12}

@@ -105,7 +105,8 @@ CHECK="--ldap-url with another scheme: exit 2" expect_error 2 "ldap://" \
   --ldap-user-base "ou=people,$SUFFIX" --ldap-group-tenant "cn=a,dc=b=acme"
 
 HEARTH_LDAP_BIND_PASSWORD=readerpw "$HEARTH" gateway --upstream "http://127.0.0.1:$(cat "$IT_TMP/up")" --store "$S" \
-  --port 0 --port-file "$IT_TMP/gw" --key-cache-ms 400 "${LDAP_ARGS[@]}" >"$IT_TMP/gw.log" 2>&1 &
+  --port 0 --port-file "$IT_TMP/gw" --key-cache-ms 400 --audit-requests prompts "${LDAP_ARGS[@]}" \
+  >"$IT_TMP/gw.log" 2>&1 &
 SERVER_PIDS+=("$!")
 for _ in $(seq 50); do [ -s "$IT_TMP/gw" ] && break; sleep 0.1; done
 [ -s "$IT_TMP/gw" ] && pass "gateway with LDAP up" || { fail "gateway start" "$(tail -5 "$IT_TMP/gw.log")"; finish; }
@@ -157,8 +158,10 @@ if grep -q "ldap:alice auth.allow tenant=acme dn=uid=alice,ou=people,$SUFFIX" <<
   grep -q "ldap:alice auth.deny ldap_denied .*wrong password" <<<"$audit" &&
   grep -q "ldap:mallory auth.deny ldap_denied .*no such user" <<<"$audit" &&
   grep -q "ldap:bob auth.deny no_tenant" <<<"$audit" && grep -q "ldap:dave auth.deny locked" <<<"$audit" &&
-  grep -q "ldap:alice auth.error" <<<"$audit"; then
-  pass "allow, deny (with the LDAP reason), lockout and directory errors are in the audit log"
+  grep -q "ldap:alice auth.error" <<<"$audit" &&
+  grep -qF 'ldap:carol request tenant=audit model=mock status=200 outcome=ok' <<<"$audit" &&
+  grep -qF 'body={"model":"mock","prompt":"x","max_tokens":2' <<<"$audit"; then
+  pass "allow, deny (with the LDAP reason), lockout, directory errors and (--audit-requests prompts) requests with their bodies are in the audit log"
 else
   fail "audit records" "$audit"
 fi

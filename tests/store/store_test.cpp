@@ -272,6 +272,66 @@ TEST_P(StoreTest, AuditFindsAForgedHead) {
   EXPECT_NE(v->reason.find("head"), std::string::npos) << v->reason;
 }
 
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST_P(StoreTest, PruningKeepsTheRestVerifiable) {
+  audit_n(5);
+  auto none = store_->prune_audit(0, "cli:ops");  // nothing was written before the epoch
+  ASSERT_TRUE(none.is_ok()) << none.status().to_string();
+  EXPECT_EQ(*none, 0);
+  auto removed = store_->prune_audit(wall_ms() + 60'000, "cli:ops");
+  ASSERT_TRUE(removed.is_ok()) << removed.status().to_string();
+  EXPECT_EQ(*removed, 5);
+  auto v = store_->verify_audit();
+  ASSERT_TRUE(v.is_ok());
+  EXPECT_TRUE(v->intact) << v->reason;
+  EXPECT_EQ(v->records, 1);  // the audit.prune record, seq 6
+  audit_n(2);
+  v = store_->verify_audit();
+  EXPECT_TRUE(v->intact) << v->reason;
+  EXPECT_EQ(v->records, 3);
+  // Pruning again moves the anchor.
+  EXPECT_EQ(*store_->prune_audit(wall_ms() + 60'000, "cli:ops"), 3);
+  EXPECT_TRUE(store_->verify_audit()->intact);
+}
+
+TEST_P(StoreTest, PruningRefusesABrokenChain) {
+  audit_n(4);
+  tamper("UPDATE audit_log SET detail = 'rewritten' WHERE seq = 2");
+  auto r = store_->prune_audit(wall_ms() + 60'000, "cli:ops");
+  ASSERT_FALSE(r.is_ok());  // the evidence stays
+  EXPECT_NE(r.status().message().find("broken at record 2"), std::string::npos) << r.status().to_string();
+  EXPECT_EQ(store_->verify_audit()->first_bad_seq, 2);
+}
+
+TEST_P(StoreTest, TamperingAfterPruningIsFound) {
+  audit_n(3);
+  ASSERT_EQ(*store_->prune_audit(wall_ms() + 60'000, "cli:ops"), 3);
+  audit_n(2);  // records 4 (prune), 5, 6
+  tamper("UPDATE audit_anchor SET seq = 2");
+  auto v = store_->verify_audit();
+  EXPECT_FALSE(v->intact);
+  EXPECT_NE(v->reason.find("anchor"), std::string::npos) << v->reason;
+}
+
+TEST_P(StoreTest, RecordsRemovedPastTheAnchorAreFound) {
+  audit_n(3);
+  ASSERT_EQ(*store_->prune_audit(wall_ms() + 60'000, "cli:ops"), 3);
+  audit_n(2);
+  tamper("DELETE FROM audit_log WHERE seq = 4");  // the prune record: the oldest that remains
+  auto v = store_->verify_audit();
+  EXPECT_FALSE(v->intact);
+  EXPECT_EQ(v->first_bad_seq, 4);
+  tamper("DELETE FROM audit_anchor");  // and without the anchor the chain must start at 1
+  v = store_->verify_audit();
+  EXPECT_FALSE(v->intact);
+  EXPECT_EQ(v->first_bad_seq, 1);
+}
+
 TEST_P(StoreTest, ReopenKeepsEverythingAndTheKeyFileIsPrivate) {
   ASSERT_TRUE(store_->create_tenant("acme", {}).is_ok());
   audit_n(2);
