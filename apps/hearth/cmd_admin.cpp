@@ -30,6 +30,13 @@ struct AdminArgs {
   // tenant update: which limits were given (the others keep their stored values).
   bool set_rpm = false, set_tpm = false, set_budget = false, set_models = false;
   bool set_tokens_day = false, set_tokens_month = false, set_money_day = false, set_money_month = false;
+  std::string tier;
+  bool set_tier = false;
+  // tier set
+  std::string base_fee = "0", per_call = "0";
+  int64_t included_calls = 0;
+  // usage bill
+  std::string month;
   // price set
   std::string model, currency = "USD", input = "0", cached_input, output = "0", per_request = "0";
   std::string tenant;
@@ -78,10 +85,10 @@ std::string iso_ms(int64_t ms) {
 std::string limits_text(const store::TenantLimits& l) {
   return fmt::format(
       "rpm={} tpm={} budget_tokens={} budget_tokens_day={} budget_tokens_month={} budget_money_day={} "
-      "budget_money_month={} models={}",
+      "budget_money_month={} tier={} models={}",
       l.rpm, l.tpm, l.budget_tokens, l.budget_tokens_day, l.budget_tokens_month,
       store::format_money(l.budget_money_day), store::format_money(l.budget_money_month),
-      models_text(l.models));
+      l.tier.empty() ? "none" : l.tier, models_text(l.models));
 }
 
 nlohmann::json limits_json(const store::TenantLimits& l) {
@@ -92,6 +99,7 @@ nlohmann::json limits_json(const store::TenantLimits& l) {
           {"budget_tokens_month", l.budget_tokens_month},
           {"budget_money_day", store::format_money(l.budget_money_day)},
           {"budget_money_month", store::format_money(l.budget_money_month)},
+          {"tier", l.tier},
           {"models", l.models}};
 }
 
@@ -110,6 +118,7 @@ Result<store::TenantLimits> limits_from_args(const AdminArgs& a, store::TenantLi
                             store::parse_money(a.money_month, "--budget-money-monthly"));
   }
   if (!only_given || a.set_models) l.models = a.models;
+  if (!only_given || a.set_tier) l.tier = a.tier;
   if (a.all_models) l.models.clear();
   return l;
 }
@@ -137,7 +146,7 @@ int tenant_create(const AdminArgs& a) {
 
 int tenant_update(const AdminArgs& a) {
   if (!a.set_rpm && !a.set_tpm && !a.set_budget && !a.set_models && !a.all_models && !a.set_tokens_day &&
-      !a.set_tokens_month && !a.set_money_day && !a.set_money_month)
+      !a.set_tokens_month && !a.set_money_day && !a.set_money_month && !a.set_tier)
     return fail(
         make_error(ErrorCode::kInvalidArgument,
                    "nothing to change: give --rpm, --tpm, a --budget-* option, --models or --all-models"));
@@ -366,6 +375,130 @@ int price_set(const AdminArgs& a) {
   return 0;
 }
 
+int tier_set(const AdminArgs& a) {
+  store::Tier t;
+  t.name = a.name;
+  t.included_calls = a.included_calls;
+  auto base = store::parse_money(a.base_fee, "--base-fee");
+  if (!base.is_ok()) return fail(base.status());
+  auto call = store::parse_money(a.per_call, "--per-call");
+  if (!call.is_ok()) return fail(call.status());
+  t.base_fee_micros = *base;
+  t.per_call_micros = *call;
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  if (Status s = (*st)->set_tier(t); !s.is_ok()) return fail(s);
+  const std::string detail = fmt::format("tier={} base_fee={} per_call={} included_calls={}", t.name,
+                                         store::format_money(t.base_fee_micros),
+                                         store::format_money(t.per_call_micros), t.included_calls);
+  if (Status s = (*st)->audit(cli_actor(), "tier.set", detail); !s.is_ok()) return fail(s);
+  std::printf("tier set: %s\n", detail.c_str());
+  return 0;
+}
+
+int tier_list(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  auto ts = (*st)->list_tiers();
+  if (!ts.is_ok()) return fail(ts.status());
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& t : *ts) {
+    if (a.json) {
+      arr.push_back({{"name", t.name},
+                     {"base_fee", store::format_money(t.base_fee_micros)},
+                     {"per_call", store::format_money(t.per_call_micros)},
+                     {"included_calls", t.included_calls}});
+    } else {
+      std::printf("%-24s base fee %s a month, %s per call beyond %lld\n", t.name.c_str(),
+                  store::format_money(t.base_fee_micros).c_str(),
+                  store::format_money(t.per_call_micros).c_str(), static_cast<long long>(t.included_calls));
+    }
+  }
+  if (a.json) std::printf("%s\n", arr.dump().c_str());
+  return 0;
+}
+
+int tier_delete(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  if (Status s = (*st)->delete_tier(a.name); !s.is_ok()) return fail(s);
+  if (Status s = (*st)->audit(cli_actor(), "tier.delete", fmt::format("tier={}", a.name)); !s.is_ok())
+    return fail(s);
+  std::printf("tier %s deleted\n", a.name.c_str());
+  return 0;
+}
+
+// One tenant's bill for a calendar month: the tier's base fee, its per-call fee beyond the included calls,
+// and the metered usage at the price book's prices (per-request model fees included).
+int usage_bill(const AdminArgs& a) {
+  int y = 0, m = 0;
+  char tail = 0;
+  if (a.month.size() != 7 || std::sscanf(a.month.c_str(), "%4d-%2d%c", &y, &m, &tail) != 2 || m < 1 || m > 12)
+    return fail(make_error(ErrorCode::kInvalidArgument, "--month must be YYYY-MM, got '{}'", a.month));
+  auto since = parse_time(fmt::format("{:04d}-{:02d}-01", y, m), "--month");
+  auto until = parse_time(
+      m == 12 ? fmt::format("{:04d}-01-01", y + 1) : fmt::format("{:04d}-{:02d}-01", y, m + 1), "--month");
+  if (!since.is_ok()) return fail(since.status());
+  if (!until.is_ok()) return fail(until.status());
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  auto tenants = (*st)->list_tenants();
+  if (!tenants.is_ok()) return fail(tenants.status());
+  auto tiers = (*st)->list_tiers();
+  if (!tiers.is_ok()) return fail(tiers.status());
+  auto prices = (*st)->list_prices();
+  if (!prices.is_ok()) return fail(prices.status());
+  const std::string currency = prices->empty() ? std::string() : prices->front().currency;
+  nlohmann::json arr = nlohmann::json::array();
+  bool found = false;
+  for (const auto& t : *tenants) {
+    if (!a.tenant.empty() && t.name != a.tenant) continue;
+    found = true;
+    auto u = (*st)->usage_totals(t.name, *since, *until);
+    if (!u.is_ok()) return fail(u.status());
+    store::Tier tier;
+    for (const auto& x : *tiers)
+      if (x.name == t.limits.tier) tier = x;
+    const int64_t billable = std::max<int64_t>(0, u->requests - tier.included_calls);
+    int64_t calls_fee = 0, total = 0;
+    if (__builtin_mul_overflow(billable, tier.per_call_micros, &calls_fee)) calls_fee = INT64_MAX;
+    if (__builtin_add_overflow(tier.base_fee_micros, calls_fee, &total) ||
+        __builtin_add_overflow(total, u->cost_micros, &total))
+      total = INT64_MAX;
+    if (a.json) {
+      arr.push_back({{"tenant", t.name},
+                     {"month", a.month},
+                     {"tier", t.limits.tier},
+                     {"currency", currency},
+                     {"requests", u->requests},
+                     {"prompt_tokens", u->prompt_tokens},
+                     {"cached_tokens", u->cached_tokens},
+                     {"completion_tokens", u->completion_tokens},
+                     {"base_fee", store::format_money(tier.base_fee_micros)},
+                     {"billable_calls", billable},
+                     {"calls_fee", store::format_money(calls_fee)},
+                     {"usage_cost", store::format_money(u->cost_micros)},
+                     {"total", store::format_money(total)}});
+    } else {
+      std::printf("%-20s %s tier %-12s %8lld requests %12lld tokens  base %s + calls %s + usage %s = %s %s\n",
+                  t.name.c_str(), a.month.c_str(), t.limits.tier.empty() ? "-" : t.limits.tier.c_str(),
+                  static_cast<long long>(u->requests),
+                  static_cast<long long>(u->prompt_tokens + u->completion_tokens),
+                  store::format_money(tier.base_fee_micros).c_str(), store::format_money(calls_fee).c_str(),
+                  store::format_money(u->cost_micros).c_str(), store::format_money(total).c_str(),
+                  currency.c_str());
+    }
+  }
+  if (!found && !a.tenant.empty()) return fail(make_error(ErrorCode::kNotFound, "no tenant '{}'", a.tenant));
+  if (a.json) std::printf("%s\n", arr.dump().c_str());
+  if (Status s =
+          (*st)->audit(cli_actor(), "usage.bill",
+                       fmt::format("month={} tenant={}", a.month, a.tenant.empty() ? "all" : a.tenant));
+      !s.is_ok())
+    return fail(s);
+  return 0;
+}
+
 int price_list(const AdminArgs& a) {
   auto st = open_store(a.store);
   if (!st.is_ok()) return fail(st.status());
@@ -497,6 +630,8 @@ void add_admin_command(CLI::App& app, RunFn* run) {
     cmd->add_option("--budget-money-monthly", a->money_month,
                     "Spend per UTC calendar month in the price book's currency (0 = unlimited)")
         ->each(given(&a->set_money_month));
+    cmd->add_option("--tier", a->tier, "The licence tier billed (hearth admin tier set; '' = none)")
+        ->each(given(&a->set_tier));
   };
   auto* tc = tenant->add_subcommand("create", "Create a tenant");
   tc->add_option("name", a->name, "Tenant name")->required();
@@ -553,6 +688,24 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   pd->add_option("model", a->model, "The model name")->required();
   pd->callback([run, a] { *run = [a] { return price_delete(*a); }; });
 
+  auto* tier = admin->add_subcommand("tier", "Licence tiers: a base fee per month plus a fee per call");
+  tier->require_subcommand(1);
+  auto* tis = tier->add_subcommand("set", "Set (or replace) a tier");
+  tis->add_option("name", a->name, "Tier name")->required();
+  tis->add_option("--base-fee", a->base_fee, "Per calendar month, in the price book's currency")
+      ->capture_default_str();
+  tis->add_option("--per-call", a->per_call, "Per request beyond the included ones")->capture_default_str();
+  tis->add_option("--included-calls", a->included_calls, "Requests a month the base fee covers")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  tis->callback([run, a] { *run = [a] { return tier_set(*a); }; });
+  auto* til = tier->add_subcommand("list", "List tiers");
+  til->add_flag("--json", a->json, "Print JSON");
+  til->callback([run, a] { *run = [a] { return tier_list(*a); }; });
+  auto* tid = tier->add_subcommand("delete", "Remove a tier no tenant is on");
+  tid->add_option("name", a->name, "Tier name")->required();
+  tid->callback([run, a] { *run = [a] { return tier_delete(*a); }; });
+
   auto* usage = admin->add_subcommand("usage", "Metered usage (one record per request through the gateway)");
   usage->require_subcommand(1);
   auto* ue = usage->add_subcommand("export", "Export usage records as CSV or JSON, oldest first");
@@ -565,6 +718,13 @@ void add_admin_command(CLI::App& app, RunFn* run) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   ue->callback([run, a] { *run = [a] { return usage_export(*a); }; });
+  auto* ub = usage->add_subcommand(
+      "bill",
+      "A calendar month's bill per tenant: tier base fee + per-call fees + metered usage at the price book");
+  ub->add_option("--month", a->month, "YYYY-MM (UTC)")->required();
+  ub->add_option("--tenant", a->tenant, "Only this tenant");
+  ub->add_flag("--json", a->json, "Print JSON");
+  ub->callback([run, a] { *run = [a] { return usage_bill(*a); }; });
 
   auto* audit = app.add_subcommand("audit", "The gateway's tamper-evident audit log");
   audit->require_subcommand(1);

@@ -128,10 +128,7 @@ const char* const kMigrations[] = {
     "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
     // 3: per-tenant model allow-lists (one name per line; empty = every model).
     "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
-    // 4: budgets per day and month, the cost of each request, the price book.
-    detail::kMigrationBudgetsAndPrices,
-    // 5: the anchor audit pruning leaves.
-    detail::kMigrationAuditAnchor,
+    // 4 and later: detail::kSharedMigrations.
 };
 
 class PgStore final : public Store {
@@ -163,10 +160,12 @@ class PgStore final : public Store {
     t.limits = l;
     t.created_ms = now_ms();
     std::lock_guard lk(mu_);
+    HEARTH_RETURN_IF_ERROR(check_tier_exists(l.tier));
     PgResult r = exec(
         "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models, budget_tokens_day,"
-        " budget_tokens_month, budget_money_day, budget_money_month) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-        " $9, $10) RETURNING id",
+        " budget_tokens_month, budget_money_day, budget_money_month, tier) VALUES ($1, $2, $3, $4, $5, $6, "
+        "$7,"
+        " $8, $9, $10, $11) RETURNING id",
         Params()
             .add(name)
             .add(l.rpm)
@@ -177,7 +176,8 @@ class PgStore final : public Store {
             .add(l.budget_tokens_day)
             .add(l.budget_tokens_month)
             .add(l.budget_money_day)
-            .add(l.budget_money_month));
+            .add(l.budget_money_month)
+            .add(l.tier));
     if (!r.ok()) {
       if (r.sqlstate() == kUniqueViolation)
         return make_error(ErrorCode::kInvalidArgument, "tenant '{}' already exists", name);
@@ -200,9 +200,11 @@ class PgStore final : public Store {
   Status update_tenant(const std::string& name, const TenantLimits& l) override {
     HEARTH_RETURN_IF_ERROR(detail::validate_tenant(name, l));
     std::lock_guard lk(mu_);
+    HEARTH_RETURN_IF_ERROR(check_tier_exists(l.tier));
     PgResult r = exec(
         "UPDATE tenants SET rpm = $1, tpm = $2, budget_tokens = $3, models = $4, budget_tokens_day = $5,"
-        " budget_tokens_month = $6, budget_money_day = $7, budget_money_month = $8 WHERE name = $9",
+        " budget_tokens_month = $6, budget_money_day = $7, budget_money_month = $8, tier = $9 WHERE name = "
+        "$10",
         Params()
             .add(l.rpm)
             .add(l.tpm)
@@ -212,6 +214,7 @@ class PgStore final : public Store {
             .add(l.budget_tokens_month)
             .add(l.budget_money_day)
             .add(l.budget_money_month)
+            .add(l.tier)
             .add(name));
     if (!r.ok()) return db_error("update tenant", r);
     if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
@@ -349,6 +352,55 @@ class PgStore final : public Store {
     if (!r.ok()) return db_error("sum costs", r);
     return r.i64(0, 0);
   }
+  Result<UsageTotals> usage_totals(const std::string& tenant, int64_t since_ms, int64_t until_ms) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec((std::string(detail::kUsageTotalsQuery) +
+                       " WHERE tenant = $1 AND ts_ms >= $2 AND ($3 = 0 OR ts_ms < $3)")
+                          .c_str(),
+                      Params().add(tenant).add(since_ms).add(until_ms));
+    if (!r.ok()) return db_error("sum usage", r);
+    return UsageTotals{r.i64(0, 0), r.i64(0, 1), r.i64(0, 2), r.i64(0, 3), r.i64(0, 4)};
+  }
+  Status set_tier(const Tier& tier) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_tier(tier));
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "INSERT INTO tiers (name, base_fee_micros, per_call_micros, included_calls, updated_ms) VALUES ($1, "
+        "$2, $3,"
+        " $4, $5) ON CONFLICT (name) DO UPDATE SET base_fee_micros = excluded.base_fee_micros, "
+        "per_call_micros ="
+        " excluded.per_call_micros, included_calls = excluded.included_calls, updated_ms = "
+        "excluded.updated_ms",
+        Params()
+            .add(tier.name)
+            .add(tier.base_fee_micros)
+            .add(tier.per_call_micros)
+            .add(tier.included_calls)
+            .add(now_ms()));
+    if (!r.ok()) return db_error("set tier", r);
+    return Status::ok();
+  }
+  Result<std::vector<Tier>> list_tiers() override {
+    std::lock_guard lk(mu_);
+    PgResult r =
+        exec((std::string("SELECT ") + detail::kTierColumns + " FROM tiers ORDER BY name").c_str(), Params());
+    if (!r.ok()) return db_error("list tiers", r);
+    std::vector<Tier> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(detail::tier_from_row(r.row(i)));
+    return out;
+  }
+  Status delete_tier(const std::string& name) override {
+    std::lock_guard lk(mu_);
+    PgResult used = exec("SELECT name FROM tenants WHERE tier = $1 LIMIT 1", Params().add(name));
+    if (!used.ok()) return db_error("read tenants", used);
+    if (used.rows() > 0)
+      return make_error(ErrorCode::kInvalidArgument, "tier '{}' is in use (tenant '{}')", name,
+                        used.text(0, 0));
+    PgResult r = exec("DELETE FROM tiers WHERE name = $1", Params().add(name));
+    if (!r.ok()) return db_error("delete tier", r);
+    if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no tier '{}'", name);
+    return Status::ok();
+  }
   Status set_price(const Price& price) override {
     HEARTH_RETURN_IF_ERROR(detail::validate_price(price));
     std::lock_guard lk(mu_);
@@ -485,7 +537,8 @@ class PgStore final : public Store {
     PgResult have_r = exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", Params());
     if (!have_r.ok()) return db_error("read the schema version", have_r);
     const int64_t have = have_r.i64(0, 0);
-    const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+    static_assert(std::size(kMigrations) == detail::kOwnMigrations);
+    const int64_t known = detail::kMigrationCount;
     if (have > known) {
       return make_error(
           ErrorCode::kUnsupported,
@@ -494,7 +547,7 @@ class PgStore final : public Store {
     }
     for (int64_t v = have + 1; v <= known; ++v) {
       // Several statements in one string: the simple-query protocol (no parameters; constant SQL).
-      PgResult m(PQexec(conn_, kMigrations[v - 1]));
+      PgResult m(PQexec(conn_, detail::migration_sql(kMigrations, v)));
       if (!m.ok()) return db_error("migrate", m).with_context(fmt::format("migration {}", v));
       PgResult rec = exec("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
                           Params().add(v).add(now_ms()));
@@ -576,6 +629,15 @@ class PgStore final : public Store {
     return chain.finish(head);
   }
 
+  Status check_tier_exists(const std::string& tier) {
+    if (tier.empty()) return Status::ok();
+    PgResult r = exec("SELECT 1 FROM tiers WHERE name = $1", Params().add(tier));
+    if (!r.ok()) return db_error("read tiers", r);
+    if (r.rows() == 0)
+      return make_error(ErrorCode::kInvalidArgument, "no licence tier '{}' (hearth admin tier set makes one)",
+                        tier);
+    return Status::ok();
+  }
   Result<int64_t> tenant_id_of(const std::string& name) {
     PgResult r = exec("SELECT id FROM tenants WHERE name = $1", Params().add(name));
     if (!r.ok()) return db_error("find tenant", r);

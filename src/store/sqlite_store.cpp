@@ -69,10 +69,7 @@ const char* const kMigrations[] = {
     "CREATE INDEX usage_tenant_ts ON usage (tenant, ts_ms);",
     // 3: per-tenant model allow-lists (one name per line; empty = every model).
     "ALTER TABLE tenants ADD COLUMN models TEXT NOT NULL DEFAULT '';",
-    // 4: budgets per day and month, the cost of each request, the price book.
-    detail::kMigrationBudgetsAndPrices,
-    // 5: the anchor audit pruning leaves.
-    detail::kMigrationAuditAnchor,
+    // 4 and later: detail::kSharedMigrations.
 };
 
 class SqliteStore final : public Store {
@@ -113,14 +110,16 @@ class SqliteStore final : public Store {
     t.name = name;
     t.limits = l;
     t.created_ms = now_ms();
-    Stmt s(
-        db_,
-        "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models, budget_tokens_day,"
-        " budget_tokens_month, budget_money_day, budget_money_month) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    HEARTH_RETURN_IF_ERROR(check_tier_exists(l.tier));
+    Stmt s(db_,
+           "INSERT INTO tenants (name, rpm, tpm, budget_tokens, created_ms, models, budget_tokens_day,"
+           " budget_tokens_month, budget_money_day, budget_money_month, tier) VALUES (?, ?, ?, ?, ?, ?, ?, "
+           "?, ?, ?,"
+           " ?)");
     if (!s.ok()) return db_error("prepare");
     s.bind(1, name).bind(2, l.rpm).bind(3, l.tpm).bind(4, l.budget_tokens).bind(5, t.created_ms);
     s.bind(6, detail::join_models(l.models)).bind(7, l.budget_tokens_day).bind(8, l.budget_tokens_month);
-    s.bind(9, l.budget_money_day).bind(10, l.budget_money_month);
+    s.bind(9, l.budget_money_day).bind(10, l.budget_money_month).bind(11, l.tier);
     if (s.step() != SQLITE_DONE) {
       if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
         return make_error(ErrorCode::kInvalidArgument, "tenant '{}' already exists", name);
@@ -144,13 +143,14 @@ class SqliteStore final : public Store {
   Status update_tenant(const std::string& name, const TenantLimits& l) override {
     std::lock_guard lk(mu_);
     HEARTH_RETURN_IF_ERROR(detail::validate_tenant(name, l));
+    HEARTH_RETURN_IF_ERROR(check_tier_exists(l.tier));
     Stmt s(db_,
            "UPDATE tenants SET rpm = ?, tpm = ?, budget_tokens = ?, models = ?, budget_tokens_day = ?,"
-           " budget_tokens_month = ?, budget_money_day = ?, budget_money_month = ? WHERE name = ?");
+           " budget_tokens_month = ?, budget_money_day = ?, budget_money_month = ?, tier = ? WHERE name = ?");
     if (!s.ok()) return db_error("prepare");
     s.bind(1, l.rpm).bind(2, l.tpm).bind(3, l.budget_tokens).bind(4, detail::join_models(l.models));
     s.bind(5, l.budget_tokens_day).bind(6, l.budget_tokens_month).bind(7, l.budget_money_day);
-    s.bind(8, l.budget_money_month).bind(9, name);
+    s.bind(8, l.budget_money_month).bind(9, l.tier).bind(10, name);
     if (s.step() != SQLITE_DONE) return db_error("update tenant");
     if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no tenant '{}'", name);
     return Status::ok();
@@ -298,6 +298,66 @@ class SqliteStore final : public Store {
     s.bind(1, tenant).bind(2, since_ms);
     if (s.step() != SQLITE_ROW) return db_error("sum costs");
     return s.i64(0);
+  }
+
+  Result<UsageTotals> usage_totals(const std::string& tenant, int64_t since_ms, int64_t until_ms) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string(detail::kUsageTotalsQuery) +
+                 " WHERE tenant = ? AND ts_ms >= ? AND (? = 0 OR ts_ms < ?)")
+                    .c_str());
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, tenant).bind(2, since_ms).bind(3, until_ms).bind(4, until_ms);
+    if (s.step() != SQLITE_ROW) return db_error("sum usage");
+    return UsageTotals{s.i64(0), s.i64(1), s.i64(2), s.i64(3), s.i64(4)};
+  }
+
+  Status set_tier(const Tier& tier) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_tier(tier));
+    std::lock_guard lk(mu_);
+    Stmt s(
+        db_,
+        "INSERT INTO tiers (name, base_fee_micros, per_call_micros, included_calls, updated_ms) VALUES (?, "
+        "?, ?,"
+        " ?, ?) ON CONFLICT(name) DO UPDATE SET base_fee_micros = excluded.base_fee_micros, per_call_micros ="
+        " excluded.per_call_micros, included_calls = excluded.included_calls, updated_ms = "
+        "excluded.updated_ms");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, tier.name)
+        .bind(2, tier.base_fee_micros)
+        .bind(3, tier.per_call_micros)
+        .bind(4, tier.included_calls);
+    s.bind(5, now_ms());
+    if (s.step() != SQLITE_DONE) return db_error("set tier");
+    return Status::ok();
+  }
+
+  Result<std::vector<Tier>> list_tiers() override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string("SELECT ") + detail::kTierColumns + " FROM tiers ORDER BY name").c_str());
+    if (!s.ok()) return db_error("prepare");
+    std::vector<Tier> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(detail::tier_from_row(s));
+    if (rc != SQLITE_DONE) return db_error("list tiers");
+    return out;
+  }
+
+  Status delete_tier(const std::string& name) override {
+    std::lock_guard lk(mu_);
+    {
+      Stmt used(db_, "SELECT name FROM tenants WHERE tier = ? LIMIT 1");
+      if (!used.ok()) return db_error("prepare");
+      used.bind(1, name);
+      if (used.step() == SQLITE_ROW)
+        return make_error(ErrorCode::kInvalidArgument, "tier '{}' is in use (tenant '{}')", name,
+                          used.text(0));
+    }
+    Stmt s(db_, "DELETE FROM tiers WHERE name = ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, name);
+    if (s.step() != SQLITE_DONE) return db_error("delete tier");
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no tier '{}'", name);
+    return Status::ok();
   }
 
   Status set_price(const Price& price) override {
@@ -463,7 +523,8 @@ class SqliteStore final : public Store {
       if (!s.ok() || s.step() != SQLITE_ROW) return db_error("read the schema version");
       have = s.i64(0);
     }
-    const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+    static_assert(std::size(kMigrations) == detail::kOwnMigrations);
+    const int64_t known = detail::kMigrationCount;
     if (have > known) {
       return make_error(
           ErrorCode::kUnsupported,
@@ -471,7 +532,8 @@ class SqliteStore final : public Store {
           have, known);
     }
     for (int64_t v = have + 1; v <= known; ++v) {
-      HEARTH_RETURN_IF_ERROR(exec(kMigrations[v - 1]).with_context(fmt::format("migration {}", v)));
+      HEARTH_RETURN_IF_ERROR(
+          exec(detail::migration_sql(kMigrations, v)).with_context(fmt::format("migration {}", v)));
       Stmt s(db_, "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)");
       s.bind(1, v).bind(2, now_ms());
       if (!s.ok() || s.step() != SQLITE_DONE) return db_error("record the migration");
@@ -520,6 +582,17 @@ class SqliteStore final : public Store {
     if (!head.ok()) return db_error("prepare");
     head.bind(1, seq).bind(2, prev).bind(3, mac_->head(seq, prev));
     if (head.step() != SQLITE_DONE) return db_error("update the audit head");
+    return Status::ok();
+  }
+
+  Status check_tier_exists(const std::string& tier) {
+    if (tier.empty()) return Status::ok();
+    Stmt s(db_, "SELECT 1 FROM tiers WHERE name = ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, tier);
+    if (s.step() != SQLITE_ROW)
+      return make_error(ErrorCode::kInvalidArgument, "no licence tier '{}' (hearth admin tier set makes one)",
+                        tier);
     return Status::ok();
   }
 

@@ -35,6 +35,21 @@ struct TenantLimits {
   // Budgets per calendar day and month (UTC): tokens (prompt + completion) and money (price book).
   int64_t budget_tokens_day = 0, budget_tokens_month = 0;
   int64_t budget_money_day = 0, budget_money_month = 0;  // micro-units
+  std::string tier;                                      // the licence tier billed ("" = none)
+};
+
+// A licence tier: a base fee per calendar month plus a fee per request beyond the included ones.
+struct Tier {
+  std::string name;
+  int64_t base_fee_micros = 0;
+  int64_t per_call_micros = 0;
+  int64_t included_calls = 0;
+  int64_t updated_ms = 0;
+};
+
+// A tenant's metered totals over a time range.
+struct UsageTotals {
+  int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0, cost_micros = 0;
 };
 
 // One model's price (the price book): micro-units of `currency` per million tokens, plus per request.
@@ -143,6 +158,15 @@ class Store {
   virtual Result<int64_t> tokens_used(const std::string& tenant, int64_t since_ms) = 0;
   // Money (cost_micros) `tenant` spent on requests finished at or after since_ms.
   virtual Result<int64_t> money_used(const std::string& tenant, int64_t since_ms) = 0;
+
+  // Totals of `tenant`'s requests finished in [since_ms, until_ms) (until 0 = no bound).
+  virtual Result<UsageTotals> usage_totals(const std::string& tenant, int64_t since_ms, int64_t until_ms) = 0;
+
+  // Licence tiers: set (insert or replace), list (by name), delete (kNotFound when absent; refused while a
+  // tenant is on it).
+  virtual Status set_tier(const Tier& tier) = 0;
+  virtual Result<std::vector<Tier>> list_tiers() = 0;
+  virtual Status delete_tier(const std::string& name) = 0;
 
   // The price book: set (insert or replace; the currency must match the book's), list (by model), delete
   // (kNotFound when absent).

@@ -135,6 +135,18 @@ Status validate_tenant(const std::string& name, const TenantLimits& l) {
   return Status::ok();
 }
 
+Status validate_tier(const Tier& t) {
+  if (t.name.empty() || t.name.size() > 64 || std::any_of(t.name.begin(), t.name.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+      }))
+    return make_error(ErrorCode::kInvalidArgument, "a tier needs a name of 1-64 characters without spaces");
+  constexpr int64_t kMax = 1'000'000'000'000'000;
+  if (t.base_fee_micros < 0 || t.per_call_micros < 0 || t.included_calls < 0 || t.base_fee_micros > kMax ||
+      t.per_call_micros > kMax)
+    return make_error(ErrorCode::kInvalidArgument, "tier fees and included calls must be >= 0");
+  return Status::ok();
+}
+
 Status validate_price(const Price& p) {
   if (p.model.empty() || p.model.size() > 256 || std::any_of(p.model.begin(), p.model.end(), [](char c) {
         return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;

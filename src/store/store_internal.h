@@ -2,6 +2,7 @@
 // What both store backends share: key material and hashing, the audit chain's MACs and its verifier.
 // Not part of the store's public interface.
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,10 +49,49 @@ inline constexpr const char* kMigrationBudgetsAndPrices =
     " cached_micros BIGINT NOT NULL, output_micros BIGINT NOT NULL, request_micros BIGINT NOT NULL,"
     " updated_ms BIGINT NOT NULL);";
 
+// Migration 6: licence tiers and the tier of each tenant.
+inline constexpr const char* kMigrationTiers =
+    "CREATE TABLE tiers (name TEXT PRIMARY KEY, base_fee_micros BIGINT NOT NULL, per_call_micros BIGINT NOT "
+    "NULL,"
+    " included_calls BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+    "ALTER TABLE tenants ADD COLUMN tier TEXT NOT NULL DEFAULT '';";
+
+// Migrations 4 and later are the same SQL on both backends (BIGINT and TEXT mean the same to SQLite):
+// each backend lists its own first three, then these, in order.
+inline constexpr const char* kSharedMigrations[] = {kMigrationBudgetsAndPrices, kMigrationAuditAnchor,
+                                                    kMigrationTiers};
+inline constexpr int64_t kOwnMigrations = 3;
+inline constexpr int64_t kMigrationCount =
+    kOwnMigrations + static_cast<int64_t>(std::size(kSharedMigrations));
+// Migration v's SQL (1-based).
+inline const char* migration_sql(const char* const* own, int64_t v) {
+  return v <= kOwnMigrations ? own[v - 1] : kSharedMigrations[v - kOwnMigrations - 1];
+}
+
+inline constexpr const char* kTierColumns =
+    "name, base_fee_micros, per_call_micros, included_calls, updated_ms";
+
+template <typename Row>
+Tier tier_from_row(const Row& r) {
+  Tier t;
+  t.name = r.text(0);
+  t.base_fee_micros = r.i64(1);
+  t.per_call_micros = r.i64(2);
+  t.included_calls = r.i64(3);
+  t.updated_ms = r.i64(4);
+  return t;
+}
+Status validate_tier(const Tier& tier);
+
+// The query behind usage_totals (both backends bind tenant, since, until, until).
+inline constexpr const char* kUsageTotalsQuery =
+    "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(cached_tokens), 0),"
+    " COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM usage";
+
 // The columns of a tenant row, in the order tenant_from_row reads them.
 inline constexpr const char* kTenantColumns =
     "id, name, rpm, tpm, budget_tokens, created_ms, models, budget_tokens_day, budget_tokens_month,"
-    " budget_money_day, budget_money_month";
+    " budget_money_day, budget_money_month, tier";
 
 template <typename Row>
 Tenant tenant_from_row(const Row& r) {
@@ -67,6 +107,7 @@ Tenant tenant_from_row(const Row& r) {
   t.limits.budget_tokens_month = r.i64(8);
   t.limits.budget_money_day = r.i64(9);
   t.limits.budget_money_month = r.i64(10);
+  t.limits.tier = r.text(11);
   return t;
 }
 

@@ -42,6 +42,17 @@ CHECK="audit verify: intact, every action recorded" expect_json_stdout "d['intac
 CHECK="an unknown store scheme is refused clearly" expect_error 2 "must be sqlite:PATH or postgresql://" \
   "$HEARTH" admin --store mysql://localhost/hearth tenant list
 
+# Licence tiers and a monthly bill (no usage yet: the base fee alone).
+check "tier set" "$HEARTH" admin --store "$S" tier set gold --base-fee 500 --per-call 0.002 --included-calls 1000
+CHECK="tenant update --tier: an unknown tier is refused" expect_error 2 "no licence tier 'silver'" \
+  "$HEARTH" admin --store "$S" tenant update acme --tier silver
+check "tenant update --tier gold" "$HEARTH" admin --store "$S" tenant update acme --tier gold
+CHECK="usage bill: the tier's base fee for a month without usage" expect_json_stdout \
+  "d[0]['tenant'] == 'acme' and d[0]['tier'] == 'gold' and d[0]['total'] == '500.00' and d[0]['requests'] == 0" \
+  "$HEARTH" admin --store "$S" usage bill --month 2026-11 --tenant acme --json
+CHECK="usage bill: --month must be YYYY-MM" expect_error 2 "YYYY-MM" "$HEARTH" admin --store "$S" usage bill --month 2026-13
+CHECK="tier delete: refused while a tenant is on it" expect_error 2 "in use" "$HEARTH" admin --store "$S" tier delete gold
+
 # Retention: a store of its own; pruning below 180 days needs an explicit flag; what remains still verifies.
 P="sqlite:$IT_TMP/prune.db"
 for t in a b c; do "$HEARTH" admin --store "$P" tenant create "$t" >/dev/null; done
@@ -60,7 +71,7 @@ if command -v sqlite3 >/dev/null; then
   [ -f "$DB-wal" ] && cp "$DB-wal" "$IT_TMP/copy.db-wal"
   sqlite3 "$DB" "UPDATE audit_log SET detail = 'name=evil' WHERE seq = 2"
   CHECK="audit verify: a modified record is named" expect_error 1 "record 2" "$HEARTH" audit verify --store "$S"
-  sqlite3 "$IT_TMP/copy.db" "DELETE FROM audit_log WHERE seq = 4"
+  sqlite3 "$IT_TMP/copy.db" "DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"
   CHECK="audit verify: a deleted last record is found" expect_error 1 "removed" \
     "$HEARTH" audit verify --store "sqlite:$IT_TMP/copy.db"
   sqlite3 "$IT_TMP/prune.db" "UPDATE audit_anchor SET seq = 1"

@@ -452,6 +452,58 @@ TEST_P(StoreTest, UsageCostsAreStoredAndSummed) {
   EXPECT_EQ(*store_->money_used("bank", 0), 0);
 }
 
+TEST_P(StoreTest, LicenceTiersAndMonthlyTotals) {
+  Tier gold;
+  gold.name = "gold";
+  gold.base_fee_micros = 500'000'000;
+  gold.per_call_micros = 2'000;
+  gold.included_calls = 1000;
+  ASSERT_TRUE(store_->set_tier(gold).is_ok());
+  TenantLimits l;
+  l.tier = "silver";
+  EXPECT_NE(store_->create_tenant("bank", l).status().message().find("no licence tier 'silver'"),
+            std::string::npos);
+  l.tier = "gold";
+  ASSERT_TRUE(store_->create_tenant("bank", l).is_ok());
+  EXPECT_EQ(store_->list_tenants()->front().limits.tier, "gold");
+  gold.per_call_micros = 3'000;  // replaced
+  ASSERT_TRUE(store_->set_tier(gold).is_ok());
+  auto tiers = store_->list_tiers();
+  ASSERT_TRUE(tiers.is_ok()) << tiers.status().to_string();
+  ASSERT_EQ(tiers->size(), 1u);
+  EXPECT_EQ((*tiers)[0].per_call_micros, 3'000);
+  EXPECT_EQ((*tiers)[0].included_calls, 1000);
+  EXPECT_NE(store_->delete_tier("gold").message().find("in use"), std::string::npos);
+  Tier bad;
+  bad.name = "has space";
+  EXPECT_FALSE(store_->set_tier(bad).is_ok());
+
+  std::vector<UsageRecord> rs(4);
+  for (int i = 0; i < 4; ++i) {
+    rs[i].ts_ms = 1000 + i * 1000;
+    rs[i].tenant = i == 3 ? "other" : "bank";
+    rs[i].model = "m";
+    rs[i].outcome = "ok";
+    rs[i].prompt_tokens = 10;
+    rs[i].cached_tokens = 4;
+    rs[i].completion_tokens = 5;
+    rs[i].cost_micros = 100;
+  }
+  ASSERT_TRUE(store_->record_usage(rs).is_ok());
+  auto all = store_->usage_totals("bank", 0, 0);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_EQ(all->requests, 3);
+  EXPECT_EQ(all->prompt_tokens, 30);
+  EXPECT_EQ(all->cached_tokens, 12);
+  EXPECT_EQ(all->completion_tokens, 15);
+  EXPECT_EQ(all->cost_micros, 300);
+  EXPECT_EQ(store_->usage_totals("bank", 2000, 3000)->requests, 1);  // [since, until)
+  l.tier.clear();
+  ASSERT_TRUE(store_->update_tenant("bank", l).is_ok());
+  EXPECT_TRUE(store_->delete_tier("gold").is_ok());
+  EXPECT_EQ(store_->delete_tier("gold").code(), ErrorCode::kNotFound);
+}
+
 TEST(Money, AmountsParseAndPrintExactly) {
   EXPECT_EQ(*store::parse_money("12.5", "x"), 12'500'000);
   EXPECT_EQ(*store::parse_money("0.000001", "x"), 1);
