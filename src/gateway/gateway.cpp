@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -105,6 +107,8 @@ struct Gateway::Impl {
   Impl(GatewayConfig c, store::Store& s) : config(std::move(c)), store(s) {}
 
   void handle(const std::shared_ptr<server::Exchange>& ex);
+  // GET /v1/usage (after authn): the caller's tenant's metered totals and budgets, from the store.
+  void usage(const std::shared_ptr<server::Exchange>& ex, const RequestContext& ctx);
   void proxy(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx, size_t ran);
 };
 
@@ -366,8 +370,10 @@ void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
   ctx->info.authorization = std::string(ex->header("Authorization"));
   ctx->body = req.body();
   in_flight->labels({}).inc();
+  // The tenant's own usage: authenticated like any request, answered by the gateway.
+  const bool usage_api = path == "/v1/usage";
   size_t ran = 0;
-  for (; ran < chain.size(); ++ran) {
+  for (; ran < (usage_api ? 1 : chain.size()); ++ran) {
     if (auto rej = chain[ran]->on_request(*ctx)) {
       for (size_t i = ran; i-- > 0;) chain[i]->on_complete(*ctx);
       ctx->status = rej->status;
@@ -379,7 +385,128 @@ void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
       return;
     }
   }
+  if (usage_api) {
+    chain[0]->on_complete(*ctx);
+    in_flight->labels({}).dec();
+    usage(ex, *ctx);
+    return;
+  }
   proxy(ex, std::move(ctx), ran);
+}
+
+namespace {
+
+// A query parameter's value ("" when absent); values are plain (dates, digits): no %-decoding needed, and
+// anything else fails to parse below.
+std::string query_param(std::string_view target, std::string_view key) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    const size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == key)
+      return eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+// "2026-11-01" (UTC midnight) or epoch seconds -> ms; -1 when malformed.
+int64_t parse_day_or_seconds(const std::string& v) {
+  if (v.empty() || v.size() > 12) return -1;
+  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::stoll(v) * 1000;
+  unsigned y = 0, m = 0, d = 0;
+  char tail = 0;
+  if (v.size() != 10 || std::sscanf(v.c_str(), "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3) return -1;
+  using namespace std::chrono;
+  const year_month_day ymd{year(static_cast<int>(y)), month(m), day(d)};
+  if (!ymd.ok()) return -1;
+  return duration_cast<milliseconds>(sys_days(ymd).time_since_epoch()).count();
+}
+
+std::string iso_utc(int64_t ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(ms)};
+  const sys_days d = floor<days>(t);
+  const year_month_day ymd(d);
+  const hh_mm_ss hms(floor<seconds>(t - d));
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
+}
+
+}  // namespace
+
+void Gateway::Impl::usage(const std::shared_ptr<server::Exchange>& ex, const RequestContext& ctx) {
+  const auto fail = [&](int status, const char* type, std::string message) {
+    Rejection r;
+    r.status = status;
+    r.type = type;
+    r.message = std::move(message);
+    ex->respond(status, "application/json", error_json(r), {{"x-request-id", ctx.request_id}});
+  };
+  if (ctx.info.method != "GET") return fail(405, "invalid_request_error", "GET /v1/usage only");
+  const int64_t now = wall_ms();
+  const CalendarWindows w = calendar_windows(now);
+  const std::string target(ex->request().target());
+  const std::string start_s = query_param(target, "start"), end_s = query_param(target, "end");
+  const int64_t start = start_s.empty() ? w.month_start_ms : parse_day_or_seconds(start_s);
+  const int64_t end = end_s.empty() ? 0 : parse_day_or_seconds(end_s);
+  if (start < 0 || end < 0 || (end != 0 && end <= start))
+    return fail(400, "invalid_request_error",
+                "start and end must be dates (2026-11-01, UTC) or epoch seconds, end after start");
+  auto totals = store.usage_totals(ctx.tenant, start, end);
+  auto tenants = store.list_tenants();
+  auto prices = store.list_prices();
+  if (!totals.is_ok() || !tenants.is_ok() || !prices.is_ok())
+    return fail(503, "server_error", "the gateway cannot read usage right now; retry shortly");
+  const std::string currency = prices->empty() ? std::string() : prices->front().currency;
+  store::TenantLimits l;
+  for (const auto& t : *tenants)
+    if (t.name == ctx.tenant) l = t.limits;
+  nlohmann::json budgets = nlohmann::json::array();
+  struct B {
+    const char* name;
+    int64_t limit;
+    int64_t since, resets;
+    bool money;
+  };
+  for (const B& b : {B{"tokens_total", l.budget_tokens, 0, 0, false},
+                     B{"tokens_day", l.budget_tokens_day, w.day_start_ms, w.day_end_ms, false},
+                     B{"tokens_month", l.budget_tokens_month, w.month_start_ms, w.month_end_ms, false},
+                     B{"money_day", l.budget_money_day, w.day_start_ms, w.day_end_ms, true},
+                     B{"money_month", l.budget_money_month, w.month_start_ms, w.month_end_ms, true}}) {
+    if (b.limit <= 0) continue;
+    auto used = b.money ? store.money_used(ctx.tenant, b.since) : store.tokens_used(ctx.tenant, b.since);
+    if (!used.is_ok())
+      return fail(503, "server_error", "the gateway cannot read usage right now; retry shortly");
+    nlohmann::json j{{"budget", b.name}};
+    if (b.money) {
+      j["limit"] = store::format_money(b.limit);
+      j["used"] = store::format_money(*used);
+    } else {
+      j["limit"] = b.limit;
+      j["used"] = *used;
+    }
+    j["resets_at"] = b.resets > 0 ? nlohmann::json(iso_utc(b.resets)) : nlohmann::json(nullptr);
+    budgets.push_back(std::move(j));
+  }
+  const nlohmann::json out{{"object", "usage"},
+                           {"tenant", ctx.tenant},
+                           {"start", iso_utc(start)},
+                           {"end", end != 0 ? nlohmann::json(iso_utc(end)) : nlohmann::json(nullptr)},
+                           {"requests", totals->requests},
+                           {"prompt_tokens", totals->prompt_tokens},
+                           {"cached_tokens", totals->cached_tokens},
+                           {"completion_tokens", totals->completion_tokens},
+                           {"cost", store::format_money(totals->cost_micros)},
+                           {"currency", currency},
+                           {"budgets", std::move(budgets)}};
+  ex->respond(200, "application/json", out.dump(), {{"x-request-id", ctx.request_id}});
 }
 
 void Gateway::Impl::proxy(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx,

@@ -267,6 +267,16 @@ budget_call "$PAYG" unpriced 8
 head -1 "$IT_TMP/b.txt" | grep -q " 403" && grep -q '"code":"model_not_priced"' "$IT_TMP/b.txt" &&
   pass "money budget + a model without a price: 403 model_not_priced" ||
   fail "unpriced model" "$(head -c 400 "$IT_TMP/b.txt")"
+# The usage API: a tenant's own totals and budgets, with its own credential.
+CHECK="GET /v1/usage: the tenant's totals and money budget this month" expect_json_stdout \
+  "d['object'] == 'usage' and d['tenant'] == 'payg' and d['requests'] == 1 and float(d['cost']) > 0 and d['currency'] == 'EUR' and d['budgets'][0]['budget'] == 'money_month' and d['budgets'][0]['limit'] == '0.50' and d['budgets'][0]['used'] == d['cost'] and d['budgets'][0]['resets_at'].endswith('-01T00:00:00Z')" \
+  curl -sf "$URL/v1/usage" -H "Authorization: Bearer $PAYG"
+CHECK="GET /v1/usage: a daily token budget with what is used of it" expect_json_stdout \
+  "d['tenant'] == 'daily' and d['budgets'][0]['budget'] == 'tokens_day' and d['budgets'][0]['limit'] == 300 and 0 < d['budgets'][0]['used'] <= 300" \
+  curl -sf "$URL/v1/usage?start=2026-01-01" -H "Authorization: Bearer $DAILY"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/usage")" = 401 ] &&
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/usage?start=yesterday" -H "Authorization: Bearer $PAYG")" = 400 ] &&
+  pass "GET /v1/usage: 401 without a credential, 400 for a malformed start" || fail "usage API errors"
 CHECK="usage export carries each request's cost at the book's price" expect_json_stdout \
   "len(d) == 1 and 0 < float(d[0]['cost']) <= 0.5 and abs(float(d[0]['cost']) - (d[0]['prompt_tokens'] * 0.001 + d[0]['completion_tokens'] * 0.01)) < 1e-6" \
   "$HEARTH" admin --store "$S" usage export --tenant payg --format json
