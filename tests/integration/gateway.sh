@@ -308,7 +308,7 @@ n200=$(sqlite3 "$DB" "SELECT COUNT(*) FROM usage WHERE tenant = 'acme' AND statu
 [ "${n200:-0}" -ge 3 ] && pass "usage records for acme's requests ($n200)" || fail "usage records" "$n200"
 curl -s "$URL/metrics" >"$IT_TMP/m.txt"
 if grep -q 'hearth_gateway_requests_total{tenant="acme",model="tiny",status="200"}' "$IT_TMP/m.txt" &&
-  grep -q 'hearth_gateway_auth_failures_total{reason="missing"} 1' "$IT_TMP/m.txt" &&
+  grep -q 'hearth_gateway_auth_failures_total{reason="missing"} 2' "$IT_TMP/m.txt" &&  # /v1/chat + /v1/usage
   grep -q 'hearth_gateway_quota_rejections_total{tenant="small",reason="budget"}' "$IT_TMP/m.txt" &&
   grep -q '^hearth_gateway_overhead_seconds_count' "$IT_TMP/m.txt"; then
   pass "/metrics: requests by tenant/model/status, auth failures, quota rejections, overhead histogram"
