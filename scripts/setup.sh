@@ -12,7 +12,7 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libssl-dev openssl curl prometheus libsqlite3-dev sqlite3 libpq-dev postgresql
-  libldap-dev slapd ldap-utils libcurl4-openssl-dev
+  libldap-dev slapd ldap-utils libcurl4-openssl-dev libyaml-cpp-dev
   clang clang-format clang-tidy libclang-rt-14-dev llvm
   python3
 )

@@ -9,6 +9,7 @@
 #include "gateway/gateway.h"
 #include "gateway/ldap_auth.h"
 #include "store/store.h"
+#include "yaml_config.h"
 
 namespace hearth::app {
 namespace {
@@ -32,6 +33,7 @@ struct GatewayArgs {
   bool oidc_discover = false;
   int oidc_refresh_s = 300;
   std::string audit_requests = "off";
+  std::string config;  // --config FILE.yaml
   gateway::LdapConfig ldap;
   std::vector<std::string> ldap_group_tenants;
   int ldap_max_failures = 5;
@@ -39,6 +41,10 @@ struct GatewayArgs {
 };
 
 int run_gateway(GatewayArgs& a) {
+  if (a.upstream.empty() || a.store.empty()) {
+    std::fprintf(stderr, "error: --upstream and --store are required (on the command line or in --config)\n");
+    return 2;
+  }
   if (a.port < 0 || a.port > 65535) {
     std::fprintf(stderr, "error: --port must be in [0, 65535]\n");
     return 2;
@@ -142,12 +148,11 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
   CLI::App* cmd = app.add_subcommand(
       "gateway",
       "OpenAI-compatible gateway: API keys, tenant quotas, metering and audit in front of an upstream");
-  cmd->add_option("--upstream", args->upstream,
-                  "The model server, http://HOST:PORT or https://HOST[:PORT] (hearth serve, vLLM, ...)")
-      ->required();
+  cmd->add_option(
+      "--upstream", args->upstream,
+      "The model server, http://HOST:PORT or https://HOST[:PORT] (hearth serve, vLLM, ...); required");
   cmd->add_option("--store", args->store,
-                  "sqlite:PATH or postgresql://USER@HOST:PORT/DB (HEARTH_AUDIT_KEY for PG)")
-      ->required();
+                  "sqlite:PATH or postgresql://USER@HOST:PORT/DB (HEARTH_AUDIT_KEY for PG); required");
   cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", args->port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--port-file", args->port_file, "Write the bound port to this file once listening");
@@ -227,7 +232,18 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--ldap-lockout-s", args->ldap_lockout_s,
                   "LDAP: the window (seconds) in which failures count, and the lockout's length")
       ->capture_default_str();
-  cmd->callback([run, args] { *run = [args] { return run_gateway(*args); }; });
+  add_yaml_config_option(cmd, &args->config);
+  cmd->callback([run, args, cmd] {
+    *run = [args, cmd] {
+      if (!args->config.empty()) {
+        if (Status st = apply_yaml_config(cmd, args->config); !st.is_ok()) {
+          std::fprintf(stderr, "error: %s\n", st.message().c_str());
+          return st.code() == ErrorCode::kInvalidArgument ? 2 : 1;
+        }
+      }
+      return run_gateway(*args);
+    };
+  });
 }
 
 }  // namespace hearth::app

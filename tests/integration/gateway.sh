@@ -150,15 +150,33 @@ cp "$IT_TMP/jwks.json" "$IT_TMP/idp/keys"
 python3 -m http.server "$IDP_PORT" --bind 127.0.0.1 --directory "$IT_TMP/idp" >/dev/null 2>&1 &
 SERVER_PIDS+=("$!")
 for _ in $(seq 50); do curl -sf "$ISS2/keys" >/dev/null && break; sleep 0.1; done
-"$HEARTH" gateway --upstream "http://127.0.0.1:$UP" --store "$S" --port 0 --port-file "$IT_TMP/gw2.port" \
-  --oidc-discover --oidc-issuer "$ISS2" --oidc-audience hearth --oidc-jwks-refresh-s 1 --key-cache-ms 300 >"$IT_TMP/gw2.log" 2>&1 &
+# This gateway takes its options from a YAML file (--config); the command line's --key-cache-ms wins over the
+# file's (the retired-key check below depends on it).
+cat >"$IT_TMP/gw2.yaml" <<EOF
+upstream: http://127.0.0.1:$UP
+store: $S
+port: 0
+port_file: $IT_TMP/gw2.port
+key-cache-ms: 600000
+oidc:
+  discover: true
+  issuer: $ISS2
+  audience: hearth
+  jwks-refresh-s: 1
+EOF
+CHECK="--config: an unknown key is refused, named" expect_error 2 "'oidc-audiense' is not an option" \
+  "$HEARTH" gateway --config <(sed 's/audience:/audiense:/' "$IT_TMP/gw2.yaml")
+CHECK="--config: a value is checked as on the command line" expect_error 2 "'oidc-jwks-refresh-s'" \
+  "$HEARTH" gateway --config <(sed 's/jwks-refresh-s: 1/jwks-refresh-s: -3/' "$IT_TMP/gw2.yaml")
+"$HEARTH" gateway --config "$IT_TMP/gw2.yaml" --key-cache-ms 300 >"$IT_TMP/gw2.log" 2>&1 &
 GW2_PID=$!
 SERVER_PIDS+=("$GW2_PID")
 for _ in $(seq 100); do [ -s "$IT_TMP/gw2.port" ] && break; sleep 0.1; done
 GW2=http://127.0.0.1:$(cat "$IT_TMP/gw2.port" 2>/dev/null)
 post2() { curl -s -o /dev/null -w '%{http_code}' -X POST "$GW2/v1/chat/completions" -H 'Content-Type: application/json' \
   -H "Authorization: Bearer $1" -d "$CHAT"; }
-[ "$(post2 "$(jwt "$(claims acme "$ISS2")")")" = 200 ] && pass "OIDC discovery: keys found through the issuer's openid-configuration" ||
+[ "$(post2 "$(jwt "$(claims acme "$ISS2")")")" = 200 ] &&
+  pass "OIDC discovery (gateway configured by --config YAML): keys found through the issuer's openid-configuration" ||
   fail "OIDC discovery" "$(tail -5 "$IT_TMP/gw2.log")"
 openssl genrsa -out "$IT_TMP/rot.pem" 2048 2>/dev/null
 python3 "$IT_TMP/jwt.py" jwks "$IT_TMP/idp.pem:idp1" "$IT_TMP/rot.pem:idp2" >"$IT_TMP/idp/keys"
