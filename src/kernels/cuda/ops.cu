@@ -523,13 +523,14 @@ int gemv_launch(const void* w, const float* w_scale, bool block_scales, const vo
     launch_pdl(gemv_bf16_kernel<N, M, FP8, NORM>, gemv_grid<N, M, FP8, NORM>(blocks, smem), kGemvWarps * 32, \
                smem, s, wv, w_scale, srows, xv, rows, kc, k8, wpr, y, act, ldy, qe, fz, prefetch);           \
     break;
-#define HEARTH_GEMV_MODE(N, M, NORM) \
-  HEARTH_GEMV_KERNEL(N, M, NORM, false) HEARTH_GEMV_KERNEL(N, M, NORM, true)
-#define HEARTH_GEMV_CASE(N)                                                   \
-  HEARTH_GEMV_MODE(N, kPlain, false)                                          \
-  HEARTH_GEMV_MODE(N, kResidual, false) HEARTH_GEMV_MODE(N, kSwiglu, false)   \
-      HEARTH_GEMV_MODE(N, kSwiglu, true) HEARTH_GEMV_MODE(N, kQkvRope, false) \
-          HEARTH_GEMV_MODE(N, kQkvRope, true)
+    // clang-format does not settle on one layout for these two:
+    // clang-format off
+#define HEARTH_GEMV_MODE(N, M, NORM) HEARTH_GEMV_KERNEL(N, M, NORM, false) HEARTH_GEMV_KERNEL(N, M, NORM, true)
+#define HEARTH_GEMV_CASE(N)                                                    \
+  HEARTH_GEMV_MODE(N, kPlain, false) HEARTH_GEMV_MODE(N, kResidual, false)     \
+  HEARTH_GEMV_MODE(N, kSwiglu, false) HEARTH_GEMV_MODE(N, kSwiglu, true)       \
+  HEARTH_GEMV_MODE(N, kQkvRope, false) HEARTH_GEMV_MODE(N, kQkvRope, true)
+    // clang-format on
     HEARTH_GEMV_CASE(1)
     HEARTH_GEMV_CASE(2)
     HEARTH_GEMV_CASE(3)
