@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "gateway/admin_api.h"
 #include "store/store.h"
 
 namespace hearth::app {
@@ -37,6 +38,8 @@ struct AdminArgs {
   int64_t included_calls = 0;
   // usage bill
   std::string month;
+  // admin (administrator accounts)
+  std::string role;
   // price set
   std::string model, currency = "USD", input = "0", cached_input, output = "0", per_request = "0";
   std::string tenant;
@@ -91,18 +94,6 @@ std::string limits_text(const store::TenantLimits& l) {
       l.tier.empty() ? "none" : l.tier, models_text(l.models));
 }
 
-nlohmann::json limits_json(const store::TenantLimits& l) {
-  return {{"rpm", l.rpm},
-          {"tpm", l.tpm},
-          {"budget_tokens", l.budget_tokens},
-          {"budget_tokens_day", l.budget_tokens_day},
-          {"budget_tokens_month", l.budget_tokens_month},
-          {"budget_money_day", store::format_money(l.budget_money_day)},
-          {"budget_money_month", store::format_money(l.budget_money_month)},
-          {"tier", l.tier},
-          {"models", l.models}};
-}
-
 // The limits given on the command line over `l` (all of them for create, the flagged ones for update).
 Result<store::TenantLimits> limits_from_args(const AdminArgs& a, store::TenantLimits l, bool only_given) {
   if (!only_given || a.set_rpm) l.rpm = a.rpm;
@@ -134,7 +125,7 @@ int tenant_create(const AdminArgs& a) {
       (*st)->audit(cli_actor(), "tenant.create", fmt::format("name={} {}", a.name, limits_text(*l)));
   if (!au.is_ok()) return fail(au);
   if (a.json) {
-    nlohmann::json j = limits_json(*l);
+    nlohmann::json j = gateway::tenant_limits_json(*l);
     j["id"] = t->id;
     j["name"] = t->name;
     std::printf("%s\n", j.dump().c_str());
@@ -177,7 +168,7 @@ int tenant_list(const AdminArgs& a) {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& t : *ts) {
     if (a.json) {
-      nlohmann::json j = limits_json(t.limits);
+      nlohmann::json j = gateway::tenant_limits_json(t.limits);
       j["id"] = t.id;
       j["name"] = t.name;
       j["created"] = iso_ms(t.created_ms);
@@ -499,6 +490,47 @@ int usage_bill(const AdminArgs& a) {
   return 0;
 }
 
+// The first administrators (then the security administrator manages accounts over /admin/v1/admins).
+int admin_create(const AdminArgs& a) {
+  std::string password;
+  if (const char* p = std::getenv("HEARTH_ADMIN_PASSWORD")) {
+    password = p;
+  } else {
+    std::fprintf(stderr, "password for %s (one line on standard input): ", a.name.c_str());
+    char line[512];
+    if (std::fgets(line, sizeof line, stdin) != nullptr) password = line;
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) password.pop_back();
+    std::fprintf(stderr, "\n");
+  }
+  if (Status st = gateway::check_password_policy(a.name, password); !st.is_ok()) return fail(st);
+  store::AdminAccount acc;
+  acc.name = a.name;
+  acc.role = a.role;
+  acc.password_hash = gateway::hash_admin_password(password);
+  acc.created_ms = acc.password_changed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                 .count();
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  if (Status s = (*st)->put_admin(acc, true); !s.is_ok()) return fail(s);
+  if (Status s =
+          (*st)->audit(cli_actor(), "admin.create", fmt::format("name={} role={}", acc.name, acc.role));
+      !s.is_ok())
+    return fail(s);
+  std::printf("administrator %s created (role %s)\n", acc.name.c_str(), acc.role.c_str());
+  return 0;
+}
+
+int admin_list(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  auto as = (*st)->list_admins();
+  if (!as.is_ok()) return fail(as.status());
+  for (const auto& x : *as)
+    std::printf("%-24s %-8s%s\n", x.name.c_str(), x.role.c_str(), x.disabled ? " disabled" : "");
+  return 0;
+}
+
 int price_list(const AdminArgs& a) {
   auto st = open_store(a.store);
   if (!st.is_ok()) return fail(st.status());
@@ -687,6 +719,20 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   auto* pd = price->add_subcommand("delete", "Remove a model's price");
   pd->add_option("model", a->model, "The model name")->required();
   pd->callback([run, a] { *run = [a] { return price_delete(*a); }; });
+
+  auto* adm = admin->add_subcommand(
+      "admin", "Administrator accounts of the admin REST API (roles: system, security, audit)");
+  adm->require_subcommand(1);
+  auto* ac =
+      adm->add_subcommand("create", "Create an administrator (password: HEARTH_ADMIN_PASSWORD or stdin)");
+  ac->add_option("name", a->name, "Administrator name")->required();
+  ac->add_option("--role", a->role,
+                 "system (tenants, keys, prices), security (administrators) or audit (audit log)")
+      ->required()
+      ->check(CLI::IsMember({"system", "security", "audit"}));
+  ac->callback([run, a] { *run = [a] { return admin_create(*a); }; });
+  auto* al = adm->add_subcommand("list", "List administrators");
+  al->callback([run, a] { *run = [a] { return admin_list(*a); }; });
 
   auto* tier = admin->add_subcommand("tier", "Licence tiers: a base fee per month plus a fee per call");
   tier->require_subcommand(1);

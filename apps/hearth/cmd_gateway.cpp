@@ -34,6 +34,8 @@ struct GatewayArgs {
   int oidc_refresh_s = 300;
   std::string audit_requests = "off";
   std::string config;  // --config FILE.yaml
+  int admin_idle_s = 900, admin_session_s = 28800, admin_max_failures = 5, admin_lockout_s = 900;
+  int admin_password_days = 90;
   gateway::LdapConfig ldap;
   std::vector<std::string> ldap_group_tenants;
   int ldap_max_failures = 5;
@@ -73,6 +75,11 @@ int run_gateway(GatewayArgs& a) {
   c.decode.default_max_tokens = a.default_max_tokens;
   c.quota.max_concurrent_per_tenant = a.max_concurrent;
   c.authn.cache_ttl_ms = a.key_cache_ms;
+  c.admin.idle_ms = int64_t{a.admin_idle_s} * 1000;
+  c.admin.absolute_ms = int64_t{a.admin_session_s} * 1000;
+  c.admin.max_failures = a.admin_max_failures;
+  c.admin.lockout_ms = int64_t{a.admin_lockout_s} * 1000;
+  c.admin.password_max_age_days = a.admin_password_days;
   c.audit_requests = a.audit_requests == "prompts"    ? gateway::AuditRequests::kPrompts
                      : a.audit_requests == "metadata" ? gateway::AuditRequests::kMetadata
                                                       : gateway::AuditRequests::kOff;
@@ -204,6 +211,26 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
          "model, status, tokens, cost, latency) or prompts (metadata + the first 16 KiB of the body)")
       ->check(CLI::IsMember({"off", "metadata", "prompts"}))
       ->capture_default_str();
+  cmd->add_option("--admin-idle-timeout-s", args->admin_idle_s,
+                  "Admin API: a session ends after this long without a request")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--admin-session-max-s", args->admin_session_s,
+                  "Admin API: a session ends after this long in all")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--admin-max-failures", args->admin_max_failures,
+                  "Admin API: failed sign-ins before an account is locked")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--admin-lockout-s", args->admin_lockout_s,
+                  "Admin API: how long a locked account stays locked")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--admin-password-max-age-days", args->admin_password_days,
+                  "Admin API: older passwords must be changed before anything else")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--ldap-url", args->ldap.url,
                   "LDAP: ldap://HOST:PORT or ldaps://HOST:PORT; users then sign in with HTTP Basic "
                   "(user name and password), checked by a bind as their own entry");

@@ -99,6 +99,7 @@ struct Gateway::Impl {
   std::vector<std::unique_ptr<Filter>> chain;
   std::unique_ptr<UpstreamPool> upstream;
   std::unique_ptr<server::HttpServer> http;
+  std::unique_ptr<AdminApi> admin;
   CounterFamily* requests = nullptr;
   CounterFamily* upstream_errors = nullptr;
   HistogramFamily* overhead = nullptr;
@@ -356,6 +357,10 @@ void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
     ex->respond(200, "text/plain; version=0.0.4; charset=utf-8", registry.render());
     return;
   }
+  if (path.rfind("/admin/v1/", 0) == 0) {
+    admin->handle(ex);
+    return;
+  }
   if (path.rfind("/v1/", 0) != 0) {
     Rejection r;
     r.status = 404;
@@ -576,6 +581,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, st
   g->chain.push_back(std::make_unique<DecodeFilter>(config.decode));
   g->chain.push_back(std::make_unique<AuthzFilter>(config.authz, store, *g->records, g->registry));
   g->chain.push_back(std::make_unique<QuotaFilter>(config.quota, store, g->registry));
+  g->admin = std::make_unique<AdminApi>(store, *g->records, config.admin);
   HEARTH_ASSIGN_OR_RETURN(g->upstream, UpstreamPool::create(config.upstream));
   HEARTH_ASSIGN_OR_RETURN(
       g->http,

@@ -10,6 +10,7 @@
 
 #include "core/metrics.h"
 #include "core/status.h"
+#include "gateway/admin_api.h"
 #include "gateway/authn_filter.h"
 #include "gateway/authz_filter.h"
 #include "gateway/decode_filter.h"
@@ -37,6 +38,7 @@ struct GatewayConfig {
   QuotaConfig quota;
   RecordWriterConfig records;
   AuditRequests audit_requests = AuditRequests::kOff;
+  AdminPolicy admin;  // the admin REST API's login security (/admin/v1)
   Status validate() const;
 };
 

@@ -361,6 +361,77 @@ class PgStore final : public Store {
     if (!r.ok()) return db_error("sum usage", r);
     return UsageTotals{r.i64(0, 0), r.i64(0, 1), r.i64(0, 2), r.i64(0, 3), r.i64(0, 4)};
   }
+  Result<std::vector<AuditRecord>> list_audit(int64_t after_seq, int64_t limit) override {
+    std::lock_guard lk(mu_);
+    PgResult r =
+        exec("SELECT seq, ts_ms, actor, action, detail FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+             Params().add(after_seq).add(limit));
+    if (!r.ok()) return db_error("read the audit log", r);
+    std::vector<AuditRecord> out;
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back({r.i64(i, 0), r.i64(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
+    return out;
+  }
+  Status put_admin(const AdminAccount& a, bool create) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_admin(a));
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        create ? "INSERT INTO admins (role, password_hash, password_changed_ms, failed_logins,"
+                 " locked_until_ms, disabled, created_ms, name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+               : "UPDATE admins SET role = $1, password_hash = $2, password_changed_ms = $3,"
+                 " failed_logins = $4, locked_until_ms = $5, disabled = $6, created_ms = $7 WHERE name = $8",
+        Params()
+            .add(a.role)
+            .add(a.password_hash)
+            .add(a.password_changed_ms)
+            .add(a.failed_logins)
+            .add(a.locked_until_ms)
+            .add(int64_t{a.disabled ? 1 : 0})
+            .add(a.created_ms)
+            .add(a.name));
+    if (!r.ok()) {
+      if (r.sqlstate() == kUniqueViolation)
+        return make_error(ErrorCode::kInvalidArgument, "administrator '{}' already exists", a.name);
+      return db_error("write administrator", r);
+    }
+    if (!create && r.affected() == 0)
+      return make_error(ErrorCode::kNotFound, "no administrator '{}'", a.name);
+    return Status::ok();
+  }
+  Result<std::vector<AdminAccount>> list_admins() override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec((std::string("SELECT ") + detail::kAdminColumns + " FROM admins ORDER BY name").c_str(),
+                      Params());
+    if (!r.ok()) return db_error("list administrators", r);
+    std::vector<AdminAccount> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(detail::admin_from_row(r.row(i)));
+    return out;
+  }
+  Status put_session(const AdminSession& x) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec(
+        "INSERT INTO admin_sessions (token_hash, admin, created_ms, last_seen_ms) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (token_hash) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+        Params().add(x.token_hash).add(x.admin).add(x.created_ms).add(x.last_seen_ms));
+    if (!r.ok()) return db_error("write session", r);
+    return Status::ok();
+  }
+  Result<std::optional<AdminSession>> get_session(const std::string& token_hash) override {
+    std::lock_guard lk(mu_);
+    PgResult r =
+        exec("SELECT token_hash, admin, created_ms, last_seen_ms FROM admin_sessions WHERE token_hash = $1",
+             Params().add(token_hash));
+    if (!r.ok()) return db_error("read session", r);
+    if (r.rows() == 0) return std::optional<AdminSession>();
+    return std::optional<AdminSession>(AdminSession{r.text(0, 0), r.text(0, 1), r.i64(0, 2), r.i64(0, 3)});
+  }
+  Status delete_session(const std::string& token_hash) override {
+    std::lock_guard lk(mu_);
+    PgResult r = exec("DELETE FROM admin_sessions WHERE token_hash = $1", Params().add(token_hash));
+    if (!r.ok()) return db_error("delete session", r);
+    if (r.affected() == 0) return make_error(ErrorCode::kNotFound, "no such session");
+    return Status::ok();
+  }
   Status set_tier(const Tier& tier) override {
     HEARTH_RETURN_IF_ERROR(detail::validate_tier(tier));
     std::lock_guard lk(mu_);

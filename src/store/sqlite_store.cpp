@@ -311,6 +311,86 @@ class SqliteStore final : public Store {
     return UsageTotals{s.i64(0), s.i64(1), s.i64(2), s.i64(3), s.i64(4)};
   }
 
+  Result<std::vector<AuditRecord>> list_audit(int64_t after_seq, int64_t limit) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "SELECT seq, ts_ms, actor, action, detail FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, after_seq).bind(2, limit);
+    std::vector<AuditRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+      out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4)});
+    if (rc != SQLITE_DONE) return db_error("read the audit log");
+    return out;
+  }
+
+  Status put_admin(const AdminAccount& a, bool create) override {
+    HEARTH_RETURN_IF_ERROR(detail::validate_admin(a));
+    std::lock_guard lk(mu_);
+    Stmt s(
+        db_,
+        create
+            ? "INSERT INTO admins (role, password_hash, password_changed_ms, failed_logins, locked_until_ms,"
+              " disabled, created_ms, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            : "UPDATE admins SET role = ?, password_hash = ?, password_changed_ms = ?, failed_logins = ?,"
+              " locked_until_ms = ?, disabled = ?, created_ms = ? WHERE name = ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, a.role).bind(2, a.password_hash).bind(3, a.password_changed_ms).bind(4, a.failed_logins);
+    s.bind(5, a.locked_until_ms).bind(6, int64_t{a.disabled ? 1 : 0}).bind(7, a.created_ms).bind(8, a.name);
+    if (s.step() != SQLITE_DONE) {
+      if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return make_error(ErrorCode::kInvalidArgument, "administrator '{}' already exists", a.name);
+      return db_error("write administrator");
+    }
+    if (!create && sqlite3_changes(db_) == 0)
+      return make_error(ErrorCode::kNotFound, "no administrator '{}'", a.name);
+    return Status::ok();
+  }
+
+  Result<std::vector<AdminAccount>> list_admins() override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string("SELECT ") + detail::kAdminColumns + " FROM admins ORDER BY name").c_str());
+    if (!s.ok()) return db_error("prepare");
+    std::vector<AdminAccount> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(detail::admin_from_row(s));
+    if (rc != SQLITE_DONE) return db_error("list administrators");
+    return out;
+  }
+
+  Status put_session(const AdminSession& x) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_,
+           "INSERT INTO admin_sessions (token_hash, admin, created_ms, last_seen_ms) VALUES (?, ?, ?, ?)"
+           " ON CONFLICT(token_hash) DO UPDATE SET last_seen_ms = excluded.last_seen_ms");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, x.token_hash).bind(2, x.admin).bind(3, x.created_ms).bind(4, x.last_seen_ms);
+    if (s.step() != SQLITE_DONE) return db_error("write session");
+    return Status::ok();
+  }
+
+  Result<std::optional<AdminSession>> get_session(const std::string& token_hash) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_,
+           "SELECT token_hash, admin, created_ms, last_seen_ms FROM admin_sessions WHERE token_hash = ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, token_hash);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<AdminSession>();
+    if (rc != SQLITE_ROW) return db_error("read session");
+    return std::optional<AdminSession>(AdminSession{s.text(0), s.text(1), s.i64(2), s.i64(3)});
+  }
+
+  Status delete_session(const std::string& token_hash) override {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "DELETE FROM admin_sessions WHERE token_hash = ?");
+    if (!s.ok()) return db_error("prepare");
+    s.bind(1, token_hash);
+    if (s.step() != SQLITE_DONE) return db_error("delete session");
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no such session");
+    return Status::ok();
+  }
+
   Status set_tier(const Tier& tier) override {
     HEARTH_RETURN_IF_ERROR(detail::validate_tier(tier));
     std::lock_guard lk(mu_);

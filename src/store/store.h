@@ -47,6 +47,24 @@ struct Tier {
   int64_t updated_ms = 0;
 };
 
+// An administrator of the gateway (MLPS 2.0 separation of duties: "system" manages tenants, keys, prices and
+// tiers; "security" manages administrator accounts; "audit" reads the audit log and usage).
+struct AdminAccount {
+  std::string name, role;
+  std::string password_hash;  // hash_admin_password's format; never the password
+  int64_t password_changed_ms = 0;
+  int64_t failed_logins = 0;    // consecutive
+  int64_t locked_until_ms = 0;  // 0: not locked
+  bool disabled = false;
+  int64_t created_ms = 0;
+};
+
+// A signed-in administrator's session: only the SHA-256 of its token is stored.
+struct AdminSession {
+  std::string token_hash, admin;
+  int64_t created_ms = 0, last_seen_ms = 0;
+};
+
 // A tenant's metered totals over a time range.
 struct UsageTotals {
   int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0, cost_micros = 0;
@@ -116,6 +134,11 @@ struct AuditEntry {
   std::string actor, action, detail;
 };
 
+struct AuditRecord {
+  int64_t seq = 0, ts_ms = 0;
+  std::string actor, action, detail;
+};
+
 struct AuditVerdict {
   bool intact = true;
   int64_t records = 0;
@@ -162,6 +185,15 @@ class Store {
   // Totals of `tenant`'s requests finished in [since_ms, until_ms) (until 0 = no bound).
   virtual Result<UsageTotals> usage_totals(const std::string& tenant, int64_t since_ms, int64_t until_ms) = 0;
 
+  // Administrators: create (kInvalidArgument when the name exists) or replace one by name (kNotFound);
+  // list by name.
+  virtual Status put_admin(const AdminAccount& admin, bool create) = 0;
+  virtual Result<std::vector<AdminAccount>> list_admins() = 0;
+  // Sessions: insert or update (last_seen_ms), find by token hash, delete (kNotFound when absent).
+  virtual Status put_session(const AdminSession& session) = 0;
+  virtual Result<std::optional<AdminSession>> get_session(const std::string& token_hash) = 0;
+  virtual Status delete_session(const std::string& token_hash) = 0;
+
   // Licence tiers: set (insert or replace), list (by name), delete (kNotFound when absent; refused while a
   // tenant is on it).
   virtual Status set_tier(const Tier& tier) = 0;
@@ -174,6 +206,8 @@ class Store {
   virtual Result<std::vector<Price>> list_prices() = 0;
   virtual Status delete_price(const std::string& model) = 0;
   virtual Result<AuditVerdict> verify_audit() = 0;
+  // Records with seq > after_seq, oldest first, at most `limit` (reading; verify_audit checks them).
+  virtual Result<std::vector<AuditRecord>> list_audit(int64_t after_seq, int64_t limit) = 0;
   // Retention: removes the audit records written before `before_ms` (the chain's oldest ones, up to the first
   // newer record), leaves a MAC'd anchor so the rest still verifies, and appends an "audit.prune" record by
   // `actor` — all in one transaction. Returns how many records were removed (0: nothing older).

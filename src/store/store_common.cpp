@@ -135,6 +135,20 @@ Status validate_tenant(const std::string& name, const TenantLimits& l) {
   return Status::ok();
 }
 
+Status validate_admin(const AdminAccount& a) {
+  if (a.name.empty() || a.name.size() > 64 || std::any_of(a.name.begin(), a.name.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+      }))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "an administrator needs a name of 1-64 characters without spaces");
+  if (a.role != "system" && a.role != "security" && a.role != "audit")
+    return make_error(ErrorCode::kInvalidArgument, "role must be system, security or audit, got '{}'",
+                      a.role);
+  if (a.password_hash.empty())
+    return make_error(ErrorCode::kInvalidArgument, "an administrator needs a password");
+  return Status::ok();
+}
+
 Status validate_tier(const Tier& t) {
   if (t.name.empty() || t.name.size() > 64 || std::any_of(t.name.begin(), t.name.end(), [](char c) {
         return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;

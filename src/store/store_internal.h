@@ -58,8 +58,33 @@ inline constexpr const char* kMigrationTiers =
 
 // Migrations 4 and later are the same SQL on both backends (BIGINT and TEXT mean the same to SQLite):
 // each backend lists its own first three, then these, in order.
+// Migration 7: administrator accounts and their sessions.
+inline constexpr const char* kMigrationAdmins =
+    "CREATE TABLE admins (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
+    " password_changed_ms BIGINT NOT NULL, failed_logins BIGINT NOT NULL, locked_until_ms BIGINT NOT NULL,"
+    " disabled BIGINT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE admin_sessions (token_hash TEXT PRIMARY KEY, admin TEXT NOT NULL, created_ms BIGINT NOT "
+    "NULL,"
+    " last_seen_ms BIGINT NOT NULL);";
+inline constexpr const char* kAdminColumns =
+    "name, role, password_hash, password_changed_ms, failed_logins, locked_until_ms, disabled, created_ms";
+template <typename Row>
+AdminAccount admin_from_row(const Row& r) {
+  AdminAccount a;
+  a.name = r.text(0);
+  a.role = r.text(1);
+  a.password_hash = r.text(2);
+  a.password_changed_ms = r.i64(3);
+  a.failed_logins = r.i64(4);
+  a.locked_until_ms = r.i64(5);
+  a.disabled = r.i64(6) != 0;
+  a.created_ms = r.i64(7);
+  return a;
+}
+Status validate_admin(const AdminAccount& admin);
+
 inline constexpr const char* kSharedMigrations[] = {kMigrationBudgetsAndPrices, kMigrationAuditAnchor,
-                                                    kMigrationTiers};
+                                                    kMigrationTiers, kMigrationAdmins};
 inline constexpr int64_t kOwnMigrations = 3;
 inline constexpr int64_t kMigrationCount =
     kOwnMigrations + static_cast<int64_t>(std::size(kSharedMigrations));

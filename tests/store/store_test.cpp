@@ -504,6 +504,47 @@ TEST_P(StoreTest, LicenceTiersAndMonthlyTotals) {
   EXPECT_EQ(store_->delete_tier("gold").code(), ErrorCode::kNotFound);
 }
 
+TEST_P(StoreTest, AdministratorsSessionsAndTheAuditLogRead) {
+  AdminAccount a;
+  a.name = "sec";
+  a.role = "security";
+  a.password_hash = "pbkdf2-sha256$1000$x$y";
+  a.created_ms = 5;
+  ASSERT_TRUE(store_->put_admin(a, true).is_ok());
+  EXPECT_NE(store_->put_admin(a, true).message().find("already exists"), std::string::npos);
+  a.failed_logins = 2;
+  a.locked_until_ms = 99;
+  a.disabled = true;
+  ASSERT_TRUE(store_->put_admin(a, false).is_ok());
+  auto as = store_->list_admins();
+  ASSERT_TRUE(as.is_ok()) << as.status().to_string();
+  ASSERT_EQ(as->size(), 1u);
+  EXPECT_EQ((*as)[0].failed_logins, 2);
+  EXPECT_EQ((*as)[0].locked_until_ms, 99);
+  EXPECT_TRUE((*as)[0].disabled);
+  a.name = "ghost";
+  EXPECT_EQ(store_->put_admin(a, false).code(), ErrorCode::kNotFound);
+  a.role = "root";  // only the three MLPS roles
+  EXPECT_FALSE(store_->put_admin(a, true).is_ok());
+
+  ASSERT_TRUE(store_->put_session({"h1", "sec", 10, 10}).is_ok());
+  ASSERT_TRUE(store_->put_session({"h1", "sec", 10, 20}).is_ok());  // touch
+  auto s = store_->get_session("h1");
+  ASSERT_TRUE(s.is_ok() && s->has_value());
+  EXPECT_EQ((*s)->last_seen_ms, 20);
+  EXPECT_EQ((*s)->created_ms, 10);
+  ASSERT_TRUE(store_->delete_session("h1").is_ok());
+  EXPECT_FALSE(store_->get_session("h1")->has_value());
+  EXPECT_EQ(store_->delete_session("h1").code(), ErrorCode::kNotFound);
+
+  audit_n(3);
+  auto recs = store_->list_audit(1, 10);
+  ASSERT_TRUE(recs.is_ok()) << recs.status().to_string();
+  ASSERT_EQ(recs->size(), 2u);
+  EXPECT_EQ((*recs)[0].seq, 2);
+  EXPECT_EQ((*recs)[1].detail, "record 3");
+}
+
 TEST(Money, AmountsParseAndPrintExactly) {
   EXPECT_EQ(*store::parse_money("12.5", "x"), 12'500'000);
   EXPECT_EQ(*store::parse_money("0.000001", "x"), 1);

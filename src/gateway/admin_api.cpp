@@ -1,0 +1,356 @@
+#include "gateway/admin_api.h"
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+
+#include "core/json_guard.h"
+#include "gateway/base64.h"
+
+namespace hearth::gateway {
+namespace {
+
+using nlohmann::json;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string pbkdf2(std::string_view password, const std::string& salt, int iterations) {
+  unsigned char out[32];
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                        reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()),
+                        iterations, EVP_sha256(), sizeof out, out) != 1)
+    return {};
+  return std::string(reinterpret_cast<const char*>(out), sizeof out);
+}
+
+void reply(const std::shared_ptr<server::Exchange>& ex, int status, const json& body) {
+  ex->respond(status, "application/json", body.dump());
+}
+
+void error(const std::shared_ptr<server::Exchange>& ex, int status, std::string_view code,
+           std::string message) {
+  reply(ex, status,
+        json{{"error",
+              {{"message", std::move(message)}, {"type", "admin_error"}, {"code", std::string(code)}}}});
+}
+
+std::string random_token() {
+  unsigned char b[32];
+  if (RAND_bytes(b, sizeof b) != 1) return {};
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
+}
+
+// What each role may do (MLPS separation of duties).
+bool allowed(const std::string& role, std::string_view what) {
+  if (what == "tenants.read") return role == "system" || role == "audit";
+  if (what == "tenants.write") return role == "system";
+  if (what == "admins") return role == "security";
+  if (what == "audit") return role == "audit";
+  return false;
+}
+
+}  // namespace
+
+std::string hash_admin_password(std::string_view password, int iterations) {
+  unsigned char salt[16];
+  if (RAND_bytes(salt, sizeof salt) != 1) return {};
+  const std::string s(reinterpret_cast<const char*>(salt), sizeof salt);
+  return fmt::format("pbkdf2-sha256${}${}${}", iterations, base64url_encode(s),
+                     base64url_encode(pbkdf2(password, s, iterations)));
+}
+
+bool verify_admin_password(std::string_view password, const std::string& stored) {
+  // pbkdf2-sha256$ITER$SALT$HASH
+  const size_t a = stored.find('$'), b = stored.find('$', a + 1), c = stored.find('$', b + 1);
+  if (a == std::string::npos || b == std::string::npos || c == std::string::npos ||
+      stored.substr(0, a) != "pbkdf2-sha256")
+    return false;
+  const int iterations = std::atoi(stored.substr(a + 1, b - a - 1).c_str());
+  std::string salt, want;
+  if (iterations < 1000 || iterations > 10'000'000 ||
+      !base64url_decode(stored.substr(b + 1, c - b - 1), salt) ||
+      !base64url_decode(stored.substr(c + 1), want) || want.size() != 32)
+    return false;
+  const std::string got = pbkdf2(password, salt, iterations);
+  return got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0;
+}
+
+Status check_password_policy(std::string_view name, std::string_view password) {
+  if (password.size() < 12)
+    return make_error(ErrorCode::kInvalidArgument, "the password must have at least 12 characters");
+  if (password.size() > 256)
+    return make_error(ErrorCode::kInvalidArgument, "the password is longer than 256 bytes");
+  int lower = 0, upper = 0, digit = 0, other = 0;
+  for (unsigned char c : password) {
+    if (std::islower(c))
+      lower = 1;
+    else if (std::isupper(c))
+      upper = 1;
+    else if (std::isdigit(c))
+      digit = 1;
+    else
+      other = 1;
+  }
+  if (lower + upper + digit + other < 3)
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "the password must mix at least three of: lower case, upper case, digits, other characters");
+  std::string p(password), n(name);
+  std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (!n.empty() && p.find(n) != std::string::npos)
+    return make_error(ErrorCode::kInvalidArgument, "the password must not contain the administrator's name");
+  return Status::ok();
+}
+
+json tenant_limits_json(const store::TenantLimits& l) {
+  return {{"rpm", l.rpm},
+          {"tpm", l.tpm},
+          {"budget_tokens", l.budget_tokens},
+          {"budget_tokens_day", l.budget_tokens_day},
+          {"budget_tokens_month", l.budget_tokens_month},
+          {"budget_money_day", store::format_money(l.budget_money_day)},
+          {"budget_money_month", store::format_money(l.budget_money_month)},
+          {"tier", l.tier},
+          {"models", l.models}};
+}
+
+void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
+  const std::string path(ex->path());
+  const std::string method(ex->request().method_string());
+  const std::string& body = ex->request().body();
+  const int64_t now = now_ms();
+  const auto parse = [&](json& out) {
+    if (!check_json_limits(body, JsonLimits{65536, 8}, "admin request").is_ok()) return false;
+    out = json::parse(body, nullptr, false);
+    return !out.is_discarded() && out.is_object();
+  };
+  const auto str = [](const json& j, const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+  };
+  auto admins = store_.list_admins();
+  if (!admins.is_ok())
+    return error(ex, 503, "store_error", "the gateway cannot read its administrators right now");
+  const auto find = [&](const std::string& name) -> store::AdminAccount* {
+    for (auto& a : *admins)
+      if (a.name == name) return &a;
+    return nullptr;
+  };
+
+  if (path == "/admin/v1/login") {
+    json req;
+    if (method != "POST" || !parse(req))
+      return error(ex, 400, "bad_request", "POST {\"name\", \"password\"}");
+    const std::string name = str(req, "name").substr(0, 64), password = str(req, "password");
+    store::AdminAccount* a = find(name);
+    const std::string who = "admin:" + (name.empty() ? std::string("?") : name);
+    if (a != nullptr && a->locked_until_ms > now) {
+      records_.audit({who, "admin.login.deny", "locked"});
+      return error(ex, 401, "locked",
+                   fmt::format("too many failed sign-ins: locked for another {} s",
+                               (a->locked_until_ms - now + 999) / 1000));
+    }
+    const bool ok = a != nullptr && !a->disabled && verify_admin_password(password, a->password_hash);
+    if (!ok) {
+      if (a != nullptr) {
+        a->failed_logins += 1;
+        if (a->failed_logins >= policy_.max_failures) {
+          a->locked_until_ms = now + policy_.lockout_ms;
+          a->failed_logins = 0;
+        }
+        (void)store_.put_admin(*a, false);
+      }
+      records_.audit({who, "admin.login.deny",
+                      a == nullptr  ? "no such administrator"
+                      : a->disabled ? "disabled"
+                                    : "wrong password"});
+      return error(ex, 401, "invalid_credentials", "the name or password was refused");
+    }
+    a->failed_logins = 0;
+    a->locked_until_ms = 0;
+    (void)store_.put_admin(*a, false);
+    const std::string token = random_token();
+    if (token.empty() || !store_.put_session({store::credential_hash(token), a->name, now, now}).is_ok())
+      return error(ex, 503, "store_error", "the session could not be stored; retry");
+    const bool expired = now - a->password_changed_ms > int64_t{policy_.password_max_age_days} * 86'400'000;
+    records_.audit(
+        {who, "admin.login", fmt::format("role={}{}", a->role, expired ? " password_expired" : "")});
+    return reply(ex, 200,
+                 json{{"token", token},
+                      {"role", a->role},
+                      {"idle_timeout_s", policy_.idle_ms / 1000},
+                      {"password_expired", expired}});
+  }
+
+  // Everything else needs a live session.
+  std::string_view auth = ex->header("Authorization");
+  if (auth.rfind("Bearer ", 0) != 0) return error(ex, 401, "no_session", "sign in: POST /admin/v1/login");
+  const std::string token_hash = store::credential_hash(auth.substr(7));
+  auto session = store_.get_session(token_hash);
+  if (!session.is_ok()) return error(ex, 503, "store_error", "the gateway cannot read sessions right now");
+  if (!*session) return error(ex, 401, "no_session", "the session is unknown or ended: sign in again");
+  store::AdminAccount* me = find((*session)->admin);
+  const bool idle = now - (*session)->last_seen_ms > policy_.idle_ms;
+  const bool old = now - (*session)->created_ms > policy_.absolute_ms;
+  if (me == nullptr || me->disabled || idle || old) {
+    (void)store_.delete_session(token_hash);
+    records_.audit({"admin:" + (*session)->admin, "admin.session.end",
+                    idle  ? "idle timeout"
+                    : old ? "absolute timeout"
+                          : "account disabled or removed"});
+    return error(
+        ex, 401, "session_ended",
+        idle ? "the session ended after inactivity: sign in again" : "the session ended: sign in again");
+  }
+  (*session)->last_seen_ms = now;
+  (void)store_.put_session(**session);
+  const std::string who = "admin:" + me->name;
+  const bool password_expired =
+      now - me->password_changed_ms > int64_t{policy_.password_max_age_days} * 86'400'000;
+
+  if (path == "/admin/v1/logout" && method == "POST") {
+    (void)store_.delete_session(token_hash);
+    records_.audit({who, "admin.logout", ""});
+    return ex->respond(204, "application/json", "");
+  }
+  if (path == "/admin/v1/password" && method == "POST") {
+    json req;
+    if (!parse(req)) return error(ex, 400, "bad_request", "POST {\"old\", \"new\"}");
+    if (!verify_admin_password(str(req, "old"), me->password_hash))
+      return error(ex, 403, "wrong_password", "the current password is wrong");
+    const std::string fresh = str(req, "new");
+    if (Status st = check_password_policy(me->name, fresh); !st.is_ok())
+      return error(ex, 400, "password_policy", st.message());
+    if (verify_admin_password(fresh, me->password_hash))
+      return error(ex, 400, "password_policy", "the new password must differ from the current one");
+    me->password_hash = hash_admin_password(fresh);
+    me->password_changed_ms = now;
+    if (!store_.put_admin(*me, false).is_ok()) return error(ex, 503, "store_error", "not saved; retry");
+    records_.audit({who, "admin.password", "changed"});
+    return reply(ex, 200, json{{"changed", true}});
+  }
+  if (path == "/admin/v1/me")
+    return reply(ex, 200,
+                 json{{"name", me->name}, {"role", me->role}, {"password_expired", password_expired}});
+  if (password_expired)
+    return error(ex, 403, "password_expired",
+                 "the password is older than the policy allows: change it first");
+
+  const auto deny = [&](std::string_view what) {
+    records_.audit({who, "admin.deny", fmt::format("role={} {} {}", me->role, method, path)});
+    return error(ex, 403, "forbidden",
+                 fmt::format("role '{}' may not {} (separation of duties)", me->role, what));
+  };
+  if (path == "/admin/v1/tenants") {
+    if (method == "GET") {
+      if (!allowed(me->role, "tenants.read")) return deny("read tenants");
+      auto ts = store_.list_tenants();
+      if (!ts.is_ok()) return error(ex, 503, "store_error", "cannot read tenants now");
+      json arr = json::array();
+      for (const auto& t : *ts) {
+        json j = tenant_limits_json(t.limits);
+        j["name"] = t.name;
+        arr.push_back(std::move(j));
+      }
+      return reply(ex, 200, json{{"data", std::move(arr)}});
+    }
+    if (method == "POST") {
+      if (!allowed(me->role, "tenants.write")) return deny("create tenants");
+      json req;
+      if (!parse(req)) return error(ex, 400, "bad_request", "POST {\"name\", \"rpm\", \"tpm\", ...}");
+      store::TenantLimits l;
+      const auto num = [&](const char* k, int64_t& out) {
+        if (req.contains(k) && req[k].is_number_integer()) out = req[k].get<int64_t>();
+      };
+      num("rpm", l.rpm);
+      num("tpm", l.tpm);
+      num("budget_tokens", l.budget_tokens);
+      num("budget_tokens_day", l.budget_tokens_day);
+      num("budget_tokens_month", l.budget_tokens_month);
+      auto t = store_.create_tenant(str(req, "name"), l);
+      if (!t.is_ok()) return error(ex, 400, "invalid", t.status().message());
+      records_.audit({who, "tenant.create", fmt::format("name={} rpm={} tpm={}", t->name, l.rpm, l.tpm)});
+      return reply(ex, 201, json{{"name", t->name}});
+    }
+  }
+  if (path == "/admin/v1/admins") {
+    if (!allowed(me->role, "admins")) return deny("manage administrators");
+    if (method == "GET") {
+      json arr = json::array();
+      for (const auto& a : *admins)
+        arr.push_back({{"name", a.name},
+                       {"role", a.role},
+                       {"disabled", a.disabled},
+                       {"locked", a.locked_until_ms > now}});
+      return reply(ex, 200, json{{"data", std::move(arr)}});
+    }
+    if (method == "POST") {
+      json req;
+      if (!parse(req)) return error(ex, 400, "bad_request", "POST {\"name\", \"role\", \"password\"}");
+      store::AdminAccount a;
+      a.name = str(req, "name");
+      a.role = str(req, "role");
+      if (Status st = check_password_policy(a.name, str(req, "password")); !st.is_ok())
+        return error(ex, 400, "password_policy", st.message());
+      a.password_hash = hash_admin_password(str(req, "password"));
+      a.created_ms = now;
+      a.password_changed_ms = now;
+      if (Status st = store_.put_admin(a, true); !st.is_ok()) return error(ex, 400, "invalid", st.message());
+      records_.audit({who, "admin.create", fmt::format("name={} role={}", a.name, a.role)});
+      return reply(ex, 201, json{{"name", a.name}, {"role", a.role}});
+    }
+  }
+  if (path.rfind("/admin/v1/admins/", 0) == 0 && method == "POST") {
+    if (!allowed(me->role, "admins")) return deny("manage administrators");
+    const std::string rest = path.substr(17);
+    const size_t slash = rest.find('/');
+    const std::string name = rest.substr(0, slash),
+                      action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    store::AdminAccount* a = find(name);
+    if (a == nullptr) return error(ex, 404, "not_found", fmt::format("no administrator '{}'", name));
+    if (action == "unlock") {
+      a->locked_until_ms = 0;
+      a->failed_logins = 0;
+    } else if (action == "disable" || action == "enable") {
+      if (a->name == me->name) return error(ex, 400, "invalid", "an administrator cannot disable themself");
+      a->disabled = action == "disable";
+    } else {
+      return error(ex, 404, "not_found", "POST /admin/v1/admins/NAME/unlock | disable | enable");
+    }
+    if (!store_.put_admin(*a, false).is_ok()) return error(ex, 503, "store_error", "not saved; retry");
+    records_.audit({who, "admin." + action, "name=" + name});
+    return reply(ex, 200, json{{"name", name}, {"done", action}});
+  }
+  if (path == "/admin/v1/audit" && method == "GET") {
+    if (!allowed(me->role, "audit")) return deny("read the audit log");
+    auto v = store_.verify_audit();
+    auto recs = store_.list_audit(0, 1000);
+    if (!v.is_ok() || !recs.is_ok()) return error(ex, 503, "store_error", "cannot read the audit log now");
+    json arr = json::array();
+    for (const auto& r : *recs)
+      arr.push_back({{"seq", r.seq},
+                     {"ts_ms", r.ts_ms},
+                     {"actor", r.actor},
+                     {"action", r.action},
+                     {"detail", r.detail}});
+    records_.audit({who, "audit.read", fmt::format("records={}", recs->size())});
+    return reply(ex, 200,
+                 json{{"intact", v->intact},
+                      {"records", v->records},
+                      {"first_bad_record", v->intact ? json(nullptr) : json(v->first_bad_seq)},
+                      {"data", std::move(arr)}});
+  }
+  return error(ex, 404, "not_found", fmt::format("no admin route {} {}", method, path));
+}
+
+}  // namespace hearth::gateway

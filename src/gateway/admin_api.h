@@ -1,0 +1,54 @@
+#pragma once
+// The gateway's admin REST API under /admin/v1, for administrators kept in the store with MLPS 2.0's
+// separation of duties: "system" manages tenants (and, by the CLI, keys, prices, tiers), "security" manages
+// administrator accounts, "audit" reads the audit log and verifies it; no role does another's work.
+// Sign-in: POST /admin/v1/login {"name", "password"} returns a session token (256 random bits; the store
+// keeps its SHA-256) for `Authorization: Bearer`. Login security: passwords hashed with PBKDF2-HMAC-SHA256
+// (600,000 iterations, 16-byte salt), a password policy (>= 12 characters, 3 of 4 character classes, not the
+// name), lockout after max_failures failed sign-ins for lockout_ms, sessions ending after idle_ms without a
+// request or absolute_ms in all, passwords older than password_max_age_days only allowed to change
+// themselves. Every action and every sign-in, allowed or refused, goes to the audit log as admin:NAME.
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "gateway/record_writer.h"
+#include "server/http_server.h"
+#include "store/store.h"
+
+namespace hearth::gateway {
+
+struct AdminPolicy {
+  int max_failures = 5;
+  int64_t lockout_ms = 15 * 60 * 1000;
+  int64_t idle_ms = 15 * 60 * 1000;
+  int64_t absolute_ms = 8 * 3600 * 1000;
+  int password_max_age_days = 90;
+};
+
+// "pbkdf2-sha256$ITERATIONS$SALT$HASH" (base64url); verification is constant-time.
+std::string hash_admin_password(std::string_view password, int iterations = 600000);
+bool verify_admin_password(std::string_view password, const std::string& stored);
+// The policy's complaint about `password` for administrator `name` (ok when acceptable).
+Status check_password_policy(std::string_view name, std::string_view password);
+
+// A tenant and its limits as JSON (the admin API and `hearth admin tenant list --json`).
+nlohmann::json tenant_limits_json(const store::TenantLimits& limits);
+
+class AdminApi {
+ public:
+  AdminApi(store::Store& store, RecordWriter& records, AdminPolicy policy)
+      : store_(store), records_(records), policy_(policy) {}
+  // Handles a request whose path starts with /admin/v1/.
+  void handle(const std::shared_ptr<server::Exchange>& ex);
+
+ private:
+  store::Store& store_;
+  RecordWriter& records_;
+  const AdminPolicy policy_;
+};
+
+}  // namespace hearth::gateway

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The gateway's admin REST API (/admin/v1) with curl: administrators made by the CLI (password policy), sign-in
+# sessions, MLPS separation of duties (system / security / audit: each refused the others' work, refusals
+# audited), lockout after repeated failed sign-ins and unlock by the security administrator, the idle
+# timeout, logout, the audit administrator reading a verified log, and no password in the log or database.
+set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+hearth_it_init
+
+MOCK=${HEARTH_MOCK_UPSTREAM:-$(dirname "$HEARTH")/bench/mock_upstream}
+[ -x "$MOCK" ] || { fail "mock_upstream at $MOCK (cmake --build build --target mock_upstream)"; finish; }
+"$MOCK" --port-file "$IT_TMP/up" --tokens 2 --itl-ms 0 &
+SERVER_PIDS+=("$!")
+for _ in $(seq 50); do [ -s "$IT_TMP/up" ] && break; sleep 0.1; done
+DB=$IT_TMP/gw.db
+S="sqlite:$DB"
+mk() { env HEARTH_ADMIN_PASSWORD="$3" "$HEARTH" admin --store "$S" admin create "$1" --role "$2"; }
+CHECK="admin create: a short password is refused" expect_error 2 "at least 12 characters" \
+  env HEARTH_ADMIN_PASSWORD='Short1!' "$HEARTH" admin --store "$S" admin create weak --role system
+CHECK="admin create: a password of one character class is refused" expect_error 2 "three of" \
+  env HEARTH_ADMIN_PASSWORD='alllowercaseletters' "$HEARTH" admin --store "$S" admin create weak --role system
+CHECK="admin create: a password containing the name is refused" expect_error 2 "name" \
+  env HEARTH_ADMIN_PASSWORD='Sys-Password-2026' "$HEARTH" admin --store "$S" admin create sys --role system
+mk sys system 'Tenants&Keys-2026' >/dev/null && mk sec security 'Accounts#Only-2026' >/dev/null &&
+  mk aud audit 'ReadTheLog!-2026' >/dev/null && pass "admin create: system, security and audit administrators" ||
+  fail "admin create"
+
+"$HEARTH" gateway --upstream "http://127.0.0.1:$(cat "$IT_TMP/up")" --store "$S" --port 0 --port-file "$IT_TMP/gw" \
+  --admin-max-failures 3 --admin-lockout-s 600 --admin-idle-timeout-s 2 >"$IT_TMP/gw.log" 2>&1 &
+SERVER_PIDS+=("$!")
+for _ in $(seq 50); do [ -s "$IT_TMP/gw" ] && break; sleep 0.1; done
+[ -s "$IT_TMP/gw" ] && pass "gateway up" || { fail "gateway start" "$(tail -5 "$IT_TMP/gw.log")"; finish; }
+A=http://127.0.0.1:$(cat "$IT_TMP/gw")/admin/v1
+call() {  # METHOD PATH TOKEN [BODY] -> body in $IT_TMP/r.json; prints the status
+  curl -s -o "$IT_TMP/r.json" -w '%{http_code}' -X "$1" "$A$2" ${3:+-H "Authorization: Bearer $3"} \
+    -H 'Content-Type: application/json' ${4:+-d "$4"}
+}
+login() {  # NAME PASSWORD -> token (empty when refused)
+  [ "$(call POST /login "" "{\"name\":\"$1\",\"password\":\"$2\"}")" = 200 ] &&
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$IT_TMP/r.json"
+}
+expect_status() {  # LABEL WANT METHOD PATH TOKEN [BODY]
+  local got
+  got=$(call "$3" "$4" "$5" "${6:-}")
+  [ "$got" = "$2" ] && pass "$1" || fail "$1" "status $got, wanted $2: $(head -c 300 "$IT_TMP/r.json")"
+}
+
+SYS=$(login sys 'Tenants&Keys-2026')
+SEC=$(login sec 'Accounts#Only-2026')
+AUD=$(login aud 'ReadTheLog!-2026')
+[ -n "$SYS" ] && [ -n "$SEC" ] && [ -n "$AUD" ] && pass "sign-in: three sessions" || fail "sign-in" "$(cat "$IT_TMP/r.json")"
+expect_status "no session: 401" 401 GET /tenants ""
+expect_status "system: creates a tenant" 201 POST /tenants "$SYS" '{"name":"bank","rpm":60,"tpm":100000}'
+expect_status "system: lists tenants" 200 GET /tenants "$SYS"
+grep -q '"name":"bank"' "$IT_TMP/r.json" && grep -q '"rpm":60' "$IT_TMP/r.json" && pass "the tenant is listed with its limits" ||
+  fail "tenant list" "$(cat "$IT_TMP/r.json")"
+expect_status "system: may not read the audit log (403)" 403 GET /audit "$SYS"
+expect_status "system: may not manage administrators (403)" 403 GET /admins "$SYS"
+expect_status "security: may not create tenants (403)" 403 POST /tenants "$SEC" '{"name":"x"}'
+expect_status "audit: may not create tenants (403)" 403 POST /tenants "$AUD" '{"name":"x"}'
+expect_status "security: a weak password for a new administrator is refused (400)" 400 POST /admins "$SEC" \
+  '{"name":"ops2","role":"system","password":"password"}'
+expect_status "security: creates an administrator" 201 POST /admins "$SEC" \
+  '{"name":"ops2","role":"system","password":"Second-Operator-77"}'
+[ -n "$(login ops2 'Second-Operator-77')" ] && pass "the new administrator signs in" || fail "ops2 sign-in"
+
+# Lockout: three wrong passwords lock the account, even against the right one; the security admin unlocks.
+for _ in 1 2 3; do call POST /login "" '{"name":"aud","password":"wrong-Password-1"}' >/dev/null; done
+expect_status "lockout: after 3 failures the right password is refused too" 401 POST /login "" \
+  '{"name":"aud","password":"ReadTheLog!-2026"}'
+grep -q '"code":"locked"' "$IT_TMP/r.json" && pass "lockout: the refusal says locked" || fail "locked code" "$(cat "$IT_TMP/r.json")"
+expect_status "security: unlocks the account" 200 POST /admins/aud/unlock "$SEC"
+AUD=$(login aud 'ReadTheLog!-2026')
+[ -n "$AUD" ] && pass "unlocked: sign-in works again" || fail "sign-in after unlock"
+expect_status "audit: reads the log, verified" 200 GET /audit "$AUD"
+python3 - "$IT_TMP/r.json" <<'PY' && pass "audit log over the API: intact; sign-ins, refusals, separation denials and admin actions recorded" || fail "audit content" "$(head -c 600 "$IT_TMP/r.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+acts = {(r["actor"], r["action"]) for r in d["data"]}
+need = {("admin:sys", "admin.login"), ("admin:sys", "tenant.create"), ("admin:sys", "admin.deny"),
+        ("admin:aud", "admin.login.deny"), ("admin:sec", "admin.create"), ("admin:sec", "admin.unlock"),
+        ("cli:" + __import__("os").environ.get("USER", "unknown"), "admin.create")}
+assert d["intact"], d
+missing = need - acts
+assert not missing, missing
+PY
+
+# Logout ends a session; inactivity ends one too (--admin-idle-timeout-s 2).
+expect_status "logout" 204 POST /logout "$SEC"
+expect_status "after logout the token is refused" 401 GET /admins "$SEC"
+sleep 2.5
+expect_status "idle timeout: a session unused for longer ends" 401 GET /tenants "$SYS"
+grep -q 'inactivity' "$IT_TMP/r.json" && pass "idle timeout: the refusal says why" || fail "idle message" "$(cat "$IT_TMP/r.json")"
+
+if grep -rqaF -e 'Tenants&Keys-2026' -e 'Accounts#Only-2026' -e 'Second-Operator-77' "$IT_TMP/gw.log" "$DB"* 2>/dev/null; then
+  fail "a password appears in the gateway's log or database"
+else
+  pass "no administrator password in the gateway's log or database"
+fi
+finish
