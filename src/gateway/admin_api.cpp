@@ -50,12 +50,33 @@ std::string random_token() {
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
 }
 
+// %XX and '+' decoding of a query value; nullopt-like empty + false on a malformed escape.
+bool url_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(in[i + 2])))
+        return false;
+      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return true;
+}
+
 // What each role may do (MLPS separation of duties).
 bool allowed(const std::string& role, std::string_view what) {
   if (what == "tenants.read") return role == "system" || role == "audit";
   if (what == "tenants.write") return role == "system";
   if (what == "admins") return role == "security";
   if (what == "audit") return role == "audit";
+  if (what == "keys") return role == "system";
+  if (what == "usage") return role == "system" || role == "audit";
   return false;
 }
 
@@ -282,6 +303,100 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
       records_.audit({who, "tenant.create", fmt::format("name={} rpm={} tpm={}", t->name, l.rpm, l.tpm)});
       return reply(ex, 201, json{{"name", t->name}});
     }
+  }
+  // API keys (system): create for a tenant (the key is in this response only), list, revoke.
+  if (path.rfind("/admin/v1/tenants/", 0) == 0 && path.size() > 23 &&
+      path.substr(path.size() - 5) == "/keys" && method == "POST") {
+    if (!allowed(me->role, "keys")) return deny("create API keys");
+    const std::string tenant = path.substr(18, path.size() - 18 - 5);
+    json req = json::object();
+    if (!body.empty() && !parse(req))
+      return error(ex, 400, "bad_request", "POST {\"expires_days\": N} or nothing");
+    const double days = req.contains("expires_days") && req["expires_days"].is_number()
+                            ? req["expires_days"].get<double>()
+                            : 0;
+    if (days < 0 || days > 36500) return error(ex, 400, "invalid", "expires_days must be in [0, 36500]");
+    const int64_t expires = days > 0 ? now + static_cast<int64_t>(days * 86400e3) : 0;
+    auto k = store_.create_key(tenant, expires);
+    if (!k.is_ok())
+      return error(ex, k.status().code() == ErrorCode::kNotFound ? 404 : 400, "invalid",
+                   k.status().message());
+    records_.audit({who, "key.create",
+                    fmt::format("tenant={} prefix={} expires_ms={}", tenant, k->info.prefix, expires)});
+    return reply(
+        ex, 201,
+        json{{"key", k->key}, {"prefix", k->info.prefix}, {"tenant", tenant}, {"expires_ms", expires}});
+  }
+  if (path == "/admin/v1/keys" && method == "GET") {
+    if (!allowed(me->role, "keys")) return deny("list API keys");
+    auto ks = store_.list_keys("");
+    if (!ks.is_ok()) return error(ex, 503, "store_error", "cannot read keys now");
+    json arr = json::array();
+    for (const auto& k : *ks)
+      arr.push_back({{"prefix", k.prefix},
+                     {"tenant", k.tenant},
+                     {"created_ms", k.created_ms},
+                     {"expires_ms", k.expires_ms},
+                     {"revoked", k.revoked_ms != 0}});
+    return reply(ex, 200, json{{"data", std::move(arr)}});
+  }
+  if (path.rfind("/admin/v1/keys/", 0) == 0 && method == "DELETE") {
+    if (!allowed(me->role, "keys")) return deny("revoke API keys");
+    const std::string prefix = path.substr(15);
+    if (Status st = store_.revoke_key(prefix); !st.is_ok())
+      return error(ex, st.code() == ErrorCode::kNotFound ? 404 : 503, "not_found", st.message());
+    records_.audit({who, "key.revoke", "prefix=" + prefix});
+    return reply(ex, 200, json{{"prefix", prefix}, {"revoked", true}});
+  }
+  // Usage records (system, audit): GET /admin/v1/usage?tenant=T&since_ms=..&until_ms=..&limit=N
+  if (path == "/admin/v1/usage" && method == "GET") {
+    if (!allowed(me->role, "usage")) return deny("read usage");
+    const std::string target(ex->request().target());
+    const auto param = [&](const char* key) {
+      const std::string k = std::string(key) + "=";
+      size_t at = target.find('?');
+      while (at != std::string::npos) {
+        if (target.compare(at + 1, k.size(), k) == 0) {
+          const size_t end = target.find('&', at + 1);
+          return target.substr(at + 1 + k.size(),
+                               end == std::string::npos ? std::string::npos : end - at - 1 - k.size());
+        }
+        at = target.find('&', at + 1);
+      }
+      return std::string();
+    };
+    const auto num = [&](const char* key, int64_t dflt) -> int64_t {
+      const std::string v = param(key);
+      if (v.empty()) return dflt;
+      if (v.size() > 15 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return -1;
+      return std::stoll(v);
+    };
+    const int64_t since = num("since_ms", 0), until = num("until_ms", 0), limit = num("limit", 1000);
+    if (since < 0 || until < 0 || limit < 1 || limit > 100000)
+      return error(ex, 400, "bad_request", "since_ms / until_ms: epoch milliseconds; limit in [1, 100000]");
+    std::string tenant;
+    if (!url_decode(param("tenant"), tenant))
+      return error(ex, 400, "bad_request", "tenant: malformed %-escape");
+    auto rows = store_.list_usage(tenant, since, until, limit);
+    if (!rows.is_ok()) return error(ex, 503, "store_error", "cannot read usage now");
+    json arr = json::array();
+    for (const auto& u : *rows)
+      arr.push_back({{"ts_ms", u.ts_ms},
+                     {"tenant", u.tenant},
+                     {"key_id", u.key_id},
+                     {"model", u.model},
+                     {"prompt_tokens", u.prompt_tokens},
+                     {"cached_tokens", u.cached_tokens},
+                     {"completion_tokens", u.completion_tokens},
+                     {"reasoning_tokens", u.reasoning_tokens},
+                     {"latency_ms", u.latency_ms},
+                     {"status", u.status},
+                     {"outcome", u.outcome},
+                     {"request_id", u.request_id},
+                     {"cost", store::format_money(u.cost_micros)}});
+    records_.audit({who, "usage.read", fmt::format("tenant={} records={}", tenant, rows->size())});
+    return reply(ex, 200, json{{"data", std::move(arr)}});
   }
   if (path == "/admin/v1/admins") {
     if (!allowed(me->role, "admins")) return deny("manage administrators");

@@ -55,6 +55,22 @@ expect_status "system: creates a tenant" 201 POST /tenants "$SYS" '{"name":"bank
 expect_status "system: lists tenants" 200 GET /tenants "$SYS"
 grep -q '"name":"bank"' "$IT_TMP/r.json" && grep -q '"rpm":60' "$IT_TMP/r.json" && pass "the tenant is listed with its limits" ||
   fail "tenant list" "$(cat "$IT_TMP/r.json")"
+expect_status "system: creates an API key for the tenant" 201 POST /tenants/bank/keys "$SYS" '{"expires_days": 30}'
+KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$IT_TMP/r.json")
+PREFIX=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["prefix"])' "$IT_TMP/r.json")
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(cat "$IT_TMP/gw")/v1/completions" \
+  -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"model":"mock","prompt":"x","max_tokens":2}')" = 200 ] &&
+  pass "the key works for the tenant's requests" || fail "key from the admin API"
+expect_status "system: a key for a tenant that does not exist: 404" 404 POST /tenants/nobody/keys "$SYS"
+expect_status "system: lists keys" 200 GET /keys "$SYS"
+grep -q "\"prefix\":\"$PREFIX\"" "$IT_TMP/r.json" && ! grep -q "${KEY:12}" "$IT_TMP/r.json" &&
+  pass "keys listed by prefix, never the secret" || fail "key list" "$(cat "$IT_TMP/r.json")"
+expect_status "audit: reads usage records" 200 GET "/usage?tenant=bank&limit=10" "$AUD"
+grep -q '"tenant":"bank"' "$IT_TMP/r.json" && pass "usage over the admin API: the request is there" ||
+  fail "usage read" "$(cat "$IT_TMP/r.json")"
+expect_status "security: may not read usage (403)" 403 GET /usage "$SEC"
+expect_status "audit: may not create keys (403)" 403 POST /tenants/bank/keys "$AUD"
+expect_status "system: revokes the key" 200 DELETE "/keys/$PREFIX" "$SYS"
 expect_status "system: may not read the audit log (403)" 403 GET /audit "$SYS"
 expect_status "system: may not manage administrators (403)" 403 GET /admins "$SYS"
 expect_status "security: may not create tenants (403)" 403 POST /tenants "$SEC" '{"name":"x"}'
