@@ -77,6 +77,8 @@ bool allowed(const std::string& role, std::string_view what) {
   if (what == "audit") return role == "audit";
   if (what == "keys") return role == "system";
   if (what == "usage") return role == "system" || role == "audit";
+  if (what == "billing.read") return role == "system" || role == "audit";
+  if (what == "billing.write") return role == "system";
   return false;
 }
 
@@ -397,6 +399,94 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
                      {"cost", store::format_money(u.cost_micros)}});
     records_.audit({who, "usage.read", fmt::format("tenant={} records={}", tenant, rows->size())});
     return reply(ex, 200, json{{"data", std::move(arr)}});
+  }
+  // The price book and licence tiers (system writes; system and audit read). Amounts are strings ("0.27")
+  // or JSON numbers, in the book's currency.
+  const auto money = [&](const json& req, const char* key, const std::string& dflt, int64_t& out) -> Status {
+    std::string text = dflt;
+    if (req.contains(key)) {
+      if (req[key].is_string())
+        text = req[key].get<std::string>();
+      else if (req[key].is_number())
+        text = fmt::format("{:.6f}", req[key].get<double>());
+      else
+        return make_error(ErrorCode::kInvalidArgument, "'{}' must be an amount", key);
+    }
+    HEARTH_ASSIGN_OR_RETURN(out, store::parse_money(text, key));
+    return Status::ok();
+  };
+  for (const char* kind : {"prices", "tiers"}) {
+    const std::string base = std::string("/admin/v1/") + kind;
+    const bool prices = std::string_view(kind) == "prices";
+    if (path == base && method == "GET") {
+      if (!allowed(me->role, "billing.read")) return deny(std::string("read ") + kind);
+      json arr = json::array();
+      if (prices) {
+        auto ps = store_.list_prices();
+        if (!ps.is_ok()) return error(ex, 503, "store_error", "cannot read prices now");
+        for (const auto& p : *ps)
+          arr.push_back({{"model", p.model},
+                         {"currency", p.currency},
+                         {"input", store::format_money(p.input_micros)},
+                         {"cached_input", store::format_money(p.cached_micros)},
+                         {"output", store::format_money(p.output_micros)},
+                         {"per_request", store::format_money(p.request_micros)}});
+      } else {
+        auto ts = store_.list_tiers();
+        if (!ts.is_ok()) return error(ex, 503, "store_error", "cannot read tiers now");
+        for (const auto& t : *ts)
+          arr.push_back({{"name", t.name},
+                         {"base_fee", store::format_money(t.base_fee_micros)},
+                         {"per_call", store::format_money(t.per_call_micros)},
+                         {"included_calls", t.included_calls}});
+      }
+      return reply(ex, 200, json{{"data", std::move(arr)}});
+    }
+    if (path.rfind(base + "/", 0) == 0 && (method == "PUT" || method == "DELETE")) {
+      if (!allowed(me->role, "billing.write")) return deny(std::string("change ") + kind);
+      std::string name;
+      if (!url_decode(path.substr(base.size() + 1), name) || name.empty())
+        return error(ex, 400, "bad_request", "the name in the path is malformed");
+      Status st;
+      std::string detail;
+      if (method == "DELETE") {
+        st = prices ? store_.delete_price(name) : store_.delete_tier(name);
+        detail = (prices ? "model=" : "tier=") + name;
+      } else {
+        json req;
+        if (!parse(req)) return error(ex, 400, "bad_request", "PUT a JSON object");
+        if (prices) {
+          store::Price p;
+          p.model = name;
+          if (req.contains("currency") && req["currency"].is_string())
+            p.currency = req["currency"].get<std::string>();
+          st = money(req, "input", "0", p.input_micros);
+          if (st.is_ok()) st = money(req, "output", "0", p.output_micros);
+          if (st.is_ok())
+            st = money(req, "cached_input", store::format_money(p.input_micros), p.cached_micros);
+          if (st.is_ok()) st = money(req, "per_request", "0", p.request_micros);
+          if (st.is_ok()) st = store_.set_price(p);
+          detail = fmt::format("model={} currency={} input={} output={}", name, p.currency,
+                               store::format_money(p.input_micros), store::format_money(p.output_micros));
+        } else {
+          store::Tier t;
+          t.name = name;
+          st = money(req, "base_fee", "0", t.base_fee_micros);
+          if (st.is_ok()) st = money(req, "per_call", "0", t.per_call_micros);
+          if (req.contains("included_calls") && req["included_calls"].is_number_integer())
+            t.included_calls = req["included_calls"].get<int64_t>();
+          if (st.is_ok()) st = store_.set_tier(t);
+          detail = fmt::format("tier={} base_fee={} per_call={} included_calls={}", name,
+                               store::format_money(t.base_fee_micros), store::format_money(t.per_call_micros),
+                               t.included_calls);
+        }
+      }
+      if (!st.is_ok())
+        return error(ex, st.code() == ErrorCode::kNotFound ? 404 : 400, "invalid", st.message());
+      records_.audit(
+          {who, std::string(prices ? "price." : "tier.") + (method == "DELETE" ? "delete" : "set"), detail});
+      return reply(ex, 200, json{{"done", true}});
+    }
   }
   if (path == "/admin/v1/admins") {
     if (!allowed(me->role, "admins")) return deny("manage administrators");

@@ -71,6 +71,15 @@ grep -q '"tenant":"bank"' "$IT_TMP/r.json" && pass "usage over the admin API: th
 expect_status "security: may not read usage (403)" 403 GET /usage "$SEC"
 expect_status "audit: may not create keys (403)" 403 POST /tenants/bank/keys "$AUD"
 expect_status "system: revokes the key" 200 DELETE "/keys/$PREFIX" "$SYS"
+expect_status "system: sets a model's price" 200 PUT /prices/mock "$SYS" '{"input":"0.27","output":1.1,"currency":"EUR"}'
+expect_status "system: sets a licence tier" 200 PUT /tiers/gold "$SYS" '{"base_fee":"500","per_call":"0.002","included_calls":1000}'
+expect_status "audit: reads the price book" 200 GET /prices "$AUD"
+grep -q '"model":"mock"' "$IT_TMP/r.json" && grep -q '"output":"1.10"' "$IT_TMP/r.json" && grep -q '"currency":"EUR"' "$IT_TMP/r.json" &&
+  pass "the price is stored as given" || fail "price read" "$(cat "$IT_TMP/r.json")"
+expect_status "security: may not change prices (403)" 403 PUT /prices/mock "$SEC" '{"input":"0"}'
+expect_status "system: a bad amount is refused (400)" 400 PUT /prices/mock "$SYS" '{"input":"cheap"}'
+expect_status "system: deletes a tier" 200 DELETE /tiers/gold "$SYS"
+expect_status "system: deleting it again: 404" 404 DELETE /tiers/gold "$SYS"
 expect_status "system: may not read the audit log (403)" 403 GET /audit "$SYS"
 expect_status "system: may not manage administrators (403)" 403 GET /admins "$SYS"
 expect_status "security: may not create tenants (403)" 403 POST /tenants "$SEC" '{"name":"x"}'
