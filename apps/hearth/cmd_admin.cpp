@@ -294,19 +294,10 @@ int usage_export(const AdminArgs& a) {
   if (a.format == "json") {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& u : *rows) {
-      arr.push_back({{"time", iso_ms(u.ts_ms)},
-                     {"tenant", u.tenant},
-                     {"key_id", u.key_id},
-                     {"model", u.model},
-                     {"prompt_tokens", u.prompt_tokens},
-                     {"cached_tokens", u.cached_tokens},
-                     {"completion_tokens", u.completion_tokens},
-                     {"reasoning_tokens", u.reasoning_tokens},
-                     {"latency_ms", u.latency_ms},
-                     {"status", u.status},
-                     {"outcome", u.outcome},
-                     {"request_id", u.request_id},
-                     {"cost", store::format_money(u.cost_micros)}});
+      nlohmann::json j = gateway::usage_record_json(u);
+      j.erase("ts_ms");  // the export names the time in UTC
+      j["time"] = iso_ms(u.ts_ms);
+      arr.push_back(std::move(j));
     }
     std::fprintf(out, "%s\n", arr.dump().c_str());
   } else {

@@ -12,6 +12,7 @@
 
 #include "core/json_guard.h"
 #include "gateway/base64.h"
+#include "gateway/http_query.h"
 
 namespace hearth::gateway {
 namespace {
@@ -48,25 +49,6 @@ std::string random_token() {
   unsigned char b[32];
   if (RAND_bytes(b, sizeof b) != 1) return {};
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
-}
-
-// %XX and '+' decoding of a query value; nullopt-like empty + false on a malformed escape.
-bool url_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out.push_back(' ');
-    } else if (in[i] == '%') {
-      if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
-          !std::isxdigit(static_cast<unsigned char>(in[i + 2])))
-        return false;
-      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return true;
 }
 
 // What each role may do (MLPS separation of duties).
@@ -134,6 +116,22 @@ Status check_password_policy(std::string_view name, std::string_view password) {
   if (!n.empty() && p.find(n) != std::string::npos)
     return make_error(ErrorCode::kInvalidArgument, "the password must not contain the administrator's name");
   return Status::ok();
+}
+
+json usage_record_json(const store::UsageRecord& u) {
+  return {{"ts_ms", u.ts_ms},
+          {"tenant", u.tenant},
+          {"key_id", u.key_id},
+          {"model", u.model},
+          {"prompt_tokens", u.prompt_tokens},
+          {"cached_tokens", u.cached_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"reasoning_tokens", u.reasoning_tokens},
+          {"latency_ms", u.latency_ms},
+          {"status", u.status},
+          {"outcome", u.outcome},
+          {"request_id", u.request_id},
+          {"cost", store::format_money(u.cost_micros)}};
 }
 
 json tenant_limits_json(const store::TenantLimits& l) {
@@ -354,19 +352,7 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
   if (path == "/admin/v1/usage" && method == "GET") {
     if (!allowed(me->role, "usage")) return deny("read usage");
     const std::string target(ex->request().target());
-    const auto param = [&](const char* key) {
-      const std::string k = std::string(key) + "=";
-      size_t at = target.find('?');
-      while (at != std::string::npos) {
-        if (target.compare(at + 1, k.size(), k) == 0) {
-          const size_t end = target.find('&', at + 1);
-          return target.substr(at + 1 + k.size(),
-                               end == std::string::npos ? std::string::npos : end - at - 1 - k.size());
-        }
-        at = target.find('&', at + 1);
-      }
-      return std::string();
-    };
+    const auto param = [&](const char* key) { return query_param(target, key); };
     const auto num = [&](const char* key, int64_t dflt) -> int64_t {
       const std::string v = param(key);
       if (v.empty()) return dflt;
@@ -383,20 +369,7 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
     auto rows = store_.list_usage(tenant, since, until, limit);
     if (!rows.is_ok()) return error(ex, 503, "store_error", "cannot read usage now");
     json arr = json::array();
-    for (const auto& u : *rows)
-      arr.push_back({{"ts_ms", u.ts_ms},
-                     {"tenant", u.tenant},
-                     {"key_id", u.key_id},
-                     {"model", u.model},
-                     {"prompt_tokens", u.prompt_tokens},
-                     {"cached_tokens", u.cached_tokens},
-                     {"completion_tokens", u.completion_tokens},
-                     {"reasoning_tokens", u.reasoning_tokens},
-                     {"latency_ms", u.latency_ms},
-                     {"status", u.status},
-                     {"outcome", u.outcome},
-                     {"request_id", u.request_id},
-                     {"cost", store::format_money(u.cost_micros)}});
+    for (const auto& u : *rows) arr.push_back(usage_record_json(u));
     records_.audit({who, "usage.read", fmt::format("tenant={} records={}", tenant, rows->size())});
     return reply(ex, 200, json{{"data", std::move(arr)}});
   }

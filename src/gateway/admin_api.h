@@ -37,6 +37,8 @@ Status check_password_policy(std::string_view name, std::string_view password);
 
 // A tenant and its limits as JSON (the admin API and `hearth admin tenant list --json`).
 nlohmann::json tenant_limits_json(const store::TenantLimits& limits);
+// A usage record as JSON (the admin API and `hearth admin usage export --format json`; ts_ms in epoch ms).
+nlohmann::json usage_record_json(const store::UsageRecord& record);
 
 class AdminApi {
  public:

@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "gateway/authz_filter.h"
+#include "gateway/http_query.h"
 #include "server/openai_request.h"
 
 namespace hearth::gateway {
@@ -400,24 +401,6 @@ void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
 }
 
 namespace {
-
-// A query parameter's value ("" when absent); values are plain (dates, digits): no %-decoding needed, and
-// anything else fails to parse below.
-std::string query_param(std::string_view target, std::string_view key) {
-  const size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const size_t amp = rest.find('&');
-    const std::string_view kv = rest.substr(0, amp);
-    const size_t eq = kv.find('=');
-    if (kv.substr(0, eq) == key)
-      return eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    rest.remove_prefix(amp + 1);
-  }
-  return {};
-}
 
 // "2026-11-01" (UTC midnight) or epoch seconds -> ms; -1 when malformed.
 int64_t parse_day_or_seconds(const std::string& v) {
