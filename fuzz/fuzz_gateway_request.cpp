@@ -2,7 +2,8 @@
 // (bearer_token, the API key format check) and the request body (DecodeFilter: JSON limits, model, stream,
 // max_tokens, stream_options, the rewrite for metering). Input: [header length][header][body]. Checks: no
 // crash, a token is a substring of the header, a key prefix is a prefix of the key, a rewritten body is
-// still a JSON object, and the reservation is never negative.
+// still a JSON object, and the reservation is never negative. The header bytes also go through the query
+// helpers of the gateway's own endpoints (a decoded value is never longer than the raw one).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "gateway/authn_filter.h"
 #include "gateway/decode_filter.h"
+#include "gateway/http_query.h"
 #include "store/store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -25,6 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (hearth::store::looks_like_api_key(token)) {
     const std::string prefix = hearth::store::api_key_prefix(token);
     if (prefix.empty() || token.substr(0, prefix.size()) != prefix) __builtin_trap();
+  }
+
+  for (const char* key : {"tenant", "start", ""}) {
+    const std::string raw = hearth::gateway::query_param(header, key);
+    std::string decoded;
+    if (raw.size() > header.size()) __builtin_trap();
+    if (hearth::gateway::url_decode(raw, decoded) && decoded.size() > raw.size()) __builtin_trap();
   }
 
   for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
