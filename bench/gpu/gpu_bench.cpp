@@ -84,7 +84,7 @@ int run(int argc, char** argv) {
   std::string model, label;
   int64_t decode_tokens = 256, ttft_prompt = 2000, batch_in = 128, batch_out = 256, sampled_batch = 256;
   std::vector<int64_t> batches{64, 256};
-  bool no_graphs = false, fp8 = false;
+  bool no_graphs = false, fp8 = false, host_sampler = false;
   double util = 0.85;
   app.add_option("--model", model, "Model directory")->required();
   app.add_option("--label", label, "Name printed with each result");
@@ -100,6 +100,10 @@ int run(int argc, char** argv) {
   app.add_option("--sampled-batch", sampled_batch,
                  "Batch of the sampled-decoding runs (device vs host sampler; 0: skip)")
       ->capture_default_str();
+  app.add_flag(
+      "--compare-host-sampler", host_sampler,
+      "After the device-sampled run, the same with every row drawn by the host Sampler (slow: minutes at "
+      "batch 256)");
   app.add_flag("--no-cuda-graphs", no_graphs, "Launch kernels one by one");
   app.add_flag("--fp8", fp8, "Quantize the linear weights to FP8 e4m3 at load (one scale per row)");
   app.add_option("--gpu-memory-utilization", util, "")->capture_default_str();
@@ -198,10 +202,12 @@ int run(int argc, char** argv) {
   }
 
   // Sampled decoding at the largest batch (temperature 0.8, top_p 0.95, 5 top logprobs): on the device vs
-  // every logits row copied back and drawn by the host Sampler (generate() samples rows one after another).
+  // every logits row copied back and drawn by the host Sampler (generate() samples rows one after another;
+  // with --compare-host-sampler only).
   if (sampled_batch > 0) {
     const int64_t b = std::min(sampled_batch, max_batch);
     for (const bool on_device : {true, false}) {
+      if (!on_device && !host_sampler) break;
       std::vector<GenerateRequest> reqs;
       for (int64_t i = 0; i < b; ++i) {
         GenerateRequest g = request(batch_in, batch_out, vocab, 2000 + i);

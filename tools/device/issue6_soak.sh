@@ -11,6 +11,9 @@
 #   tools/device/issue6_soak.sh small      gpu_bench batch 1 (256 tokens), 2 and 8 on the 1.5B and the 7B, bf16 and
 #                                          --fp8: as built, without the GEMVs' weight prefetch, and without prefetch
 #                                          and norm/residual fusions; then a per-kernel profile of the 1.5B's batch 1
+#   tools/device/issue6_soak.sh attention  the GPU tests, then gpu_bench batch 1, 2 and 8 (1.5B and 7B, bf16 and --fp8)
+#                                          with clustered decode attention and without (HEARTH_CUDA_NO_ATTENTION_CLUSTER);
+#                                          then Nsight Compute's duration of every kernel of the 1.5B's batch-1 steps
 set -uo pipefail
 # The binaries and the tokenizer may travel packed (the carried tree is limited to 64 MiB):
 # .devcarry/packed.tar.xz holds bin/ and npm/.
@@ -51,7 +54,7 @@ case "${1:-}" in
   sampling)
     synth_1_5b || exit 1
     "$B/gpu_bench" --model "$M" --label r1-1.5b --decode-tokens 64 --ttft-prompt 0 --batches 256 \
-      --sampled-batch 256
+      --sampled-batch 256 --compare-host-sampler
     ;;
   fp8)
     synth_1_5b || exit 1
@@ -81,6 +84,33 @@ case "${1:-}" in
     HEARTH_CUDA_PROFILE=1 "$B/gpu_bench" --model "$M" --label profile --decode-tokens 64 --ttft-prompt 0 \
       --batches 1 --sampled-batch 0 2>&1 | grep -v '^{' | tail -40
     ;;
+  attention)
+    "$0" tests || exit 1
+    synth_1_5b || exit 1
+    M7=/tmp/hearth-models/r1-distill-qwen-7b
+    [[ -f $M7/config.json ]] || "$B/hearth" model synth --preset r1-distill-qwen-7b --out "$M7" \
+      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    for m in "$M" "$M7"; do
+      for q in "" --fp8; do
+        for env in "" HEARTH_CUDA_NO_ATTENTION_CLUSTER=1; do
+          env $env "$B/gpu_bench" --model "$m" --label "$(basename "$m")${q:+ fp8}${env:+ $env}" \
+            --decode-tokens 256 --ttft-prompt 0 --batches 2 8 --sampled-batch 0 $q 2>&1 | grep '^{' | grep -v '"load"'
+        done
+      done
+    done
+    # Kernel durations at batch 1 (graphs off so each launch is its own kernel; caches left alone, clocks
+    # left alone): the sum per step against the step's wall time gives what launches and gaps cost.
+    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+    if [[ -n $NCU ]]; then
+      HEARTH_CUDA_PROFILE=1 timeout 240 "$NCU" --clock-control none --cache-control none \
+        --metrics gpu__time_duration.sum --print-kernel-base function --csv "$B/gpu_bench" --model "$M" \
+        --label ncu --decode-tokens 8 --ttft-prompt 0 --batches 1 --batch-in 16 --batch-out 4 --sampled-batch 0 >/tmp/ncu.csv 2>&1
+      echo "ncu exit status $?"
+      python3 tools/device/ncu_summary.py /tmp/ncu.csv
+    else
+      echo "ncu not found"
+    fi
+    ;;
   deepseek)
     M3=/tmp/hearth-models/deepseek-v3-reduced
     [[ -f $M3/config.json ]] || "$B/hearth" model synth --preset deepseek-v3-reduced --out "$M3" \
@@ -90,5 +120,5 @@ case "${1:-}" in
         --batches 64 256 --sampled-batch 0 2>&1 | grep '^{\|error\|warn'
     done
     ;;
-  *) echo "usage: $0 tests|soak [SECONDS]|sampling|fp8|small|deepseek"; exit 2 ;;
+  *) echo "usage: $0 tests|soak [SECONDS]|sampling|fp8|small|attention|deepseek"; exit 2 ;;
 esac

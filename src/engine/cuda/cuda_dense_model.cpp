@@ -108,6 +108,9 @@ class CudaDenseModel final : public CudaModelBase {
     HEARTH_RETURN_IF_ERROR(alloc(gu_, static_cast<uint64_t>(T * 2 * inter_ * 4), "gate/up"));
     HEARTH_RETURN_IF_ERROR(alloc(act_, static_cast<uint64_t>(T * inter_ * tb), "mlp activation"));
     prefill_kernel_ = dtype_ == GpuDType::kBF16 && cuda::prefill_attention_supported(static_cast<int>(hd_));
+    // Short contexts at small batches: one clustered attention launch instead of split + combine.
+    if (std::getenv("HEARTH_CUDA_NO_ATTENTION_CLUSTER") == nullptr)
+      attn_cluster_ = cuda::attention_cluster_size(static_cast<int>(hd_), dtype_, dtype_);
     return finish_load(2 * kvd_, nh_, nkv_, hd_);
   }
 

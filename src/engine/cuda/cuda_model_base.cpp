@@ -360,6 +360,18 @@ void CudaModelBase::plan_attention(StepShape& sh, int64_t ctx_cap) const {
   len = (len + 31) / 32 * 32;
   a.splits = static_cast<int>(splits);
   a.split_len = static_cast<int>(len);
+  a.cluster = 0;
+  // Few CTAs and short contexts: the splits become one cluster that divides each token's actual context and
+  // merges in shared memory (no combine launch). Worth it while a CTA has at most kClusterTiles tiles of the
+  // planned capacity; longer contexts keep the wider split + combine.
+  constexpr int64_t kClusterTiles = 8;
+  if (attn_cluster_ > 1 && splits > 1) {
+    const int64_t c = std::min<int64_t>(attn_cluster_, splits);
+    if (ctx_cap <= c * 32 * kClusterTiles) {
+      a.cluster = static_cast<int>(c);
+      a.splits = static_cast<int>(c);
+    }
+  }
 }
 
 Status CudaModelBase::launch(int rc, const char* what) const {

@@ -147,6 +147,7 @@ class CudaModelBase : public DeviceModel {
   float scale_ = 1.0f;  // attention softmax scale
   cuda::RopeParams rope_;
   bool prefill_kernel_ = false;  // the family's attention has a tensor-core prefill kernel
+  int attn_cluster_ = 0;         // the family's decode attention may run clustered, up to this size
   bool pdl_step_ = false;        // this step's kernels may overlap (own_kernels_only)
   std::unique_ptr<cuda::BlasLt> blas_;
   // Step buffers every family uses.

@@ -1,7 +1,11 @@
 // Paged grouped-query attention (flash-decoding): one CTA per (token, KV head, group slice, split). It
 // stages 32-position tiles of K and V in shared memory (each K/V row is read once for all of the
 // group's query heads), keeps an online softmax per head, and either writes the normalized output or,
-// with several splits, an unnormalized partial (acc, max, sum) that the combine kernel merges.
+// with several splits, an unnormalized partial (acc, max, sum) that the combine kernel merges. With
+// AttentionShape::cluster the splits of one (token, head slice) are a thread-block cluster that divides the
+// token's actual context among its CTAs and merges the partials through distributed shared memory: one
+// launch, no partial round trip through global memory (the short-context, small-batch case).
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -107,6 +111,42 @@ __device__ __forceinline__ void store_heads(const float (&acc)[ACC], const float
   }
 }
 
+// The clustered epilogue: each CTA leaves its partial (acc in `stage` [gh][vd], max m and sum l per head)
+// in its own shared memory; after a cluster barrier CTA r merges output elements r, r + cluster, ... (in
+// kThreads-wide strips) from every CTA's shared memory and writes them normalised. The second barrier
+// keeps each CTA's shared memory alive until every peer has read it.
+template <int ACC, typename OT>
+__device__ __forceinline__ void cluster_merge(const float (&acc)[ACC], const float* m, const float* l,
+                                              float* stage, int gh, int vd, int nh, int h0, int64_t row,
+                                              int csize, OT* out) {
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+#pragma unroll
+  for (int j = 0; j < ACC; ++j) {
+    const int e = threadIdx.x + j * kThreads;
+    if (e < gh * vd) stage[e] = acc[j];
+  }
+  cluster.sync();
+  const int rank = static_cast<int>(cluster.block_rank());
+  for (int e = rank * kThreads + threadIdx.x; e < gh * vd; e += csize * kThreads) {
+    const int h = e / vd;
+    float mx = -INFINITY;
+    for (int r = 0; r < csize; ++r) mx = fmaxf(mx, *cluster.map_shared_rank(m + h, r));
+    float num = 0.0f, den = 0.0f;
+    if (mx != -INFINITY) {
+      for (int r = 0; r < csize; ++r) {
+        const float lr = *cluster.map_shared_rank(l + h, r);
+        if (lr == 0.0f) continue;
+        const float w = expf(*cluster.map_shared_rank(m + h, r) - mx);
+        num += w * *cluster.map_shared_rank(stage + e, r);
+        den += w * lr;
+      }
+    }
+    out[(row * nh + h0) * vd + e] = from_f32<OT>(den > 0.0f ? num / den : 0.0f);
+  }
+  cluster.sync();
+}
+
 size_t attention_smem(int hd) {
   return sizeof(float) * (static_cast<size_t>(kMaxGroup) * hd + static_cast<size_t>(kTile) * (hd + 1) +
                           static_cast<size_t>(kTile) * hd + kMaxGroup * kTile + 3 * kMaxGroup);
@@ -139,8 +179,10 @@ __global__ void __launch_bounds__(kThreads)
   const int split = blockIdx.z;
   const int p = pos[t];
   const int ctx = p >= 0 ? p + 1 : 0;
-  const int start = split * sh.split_len;
-  const int end = min(ctx, start + sh.split_len);
+  // Clustered: the actual context in equal parts; otherwise fixed-length splits of the planned capacity.
+  const int len = sh.cluster > 1 ? (ctx + sh.cluster - 1) / sh.cluster : sh.split_len;
+  const int start = split * len;
+  const int end = min(ctx, start + len);
   const int kvd = sh.nkv * hd;
   const int32_t* table = block_table + static_cast<int64_t>(seq_of[t]) * sh.table_width;
 
@@ -199,7 +241,11 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
   }
 
-  store_heads(acc, m, l, gh, hd, sh.nh, h0, t, li, sh.splits, split, partial, out);
+  if (sh.cluster > 1) {
+    cluster_merge(acc, m, l, ks, gh, hd, sh.nh, h0, t, sh.cluster, out);
+  } else {
+    store_heads(acc, m, l, gh, hd, sh.nh, h0, t, li, sh.splits, split, partial, out);
+  }
 }
 
 template <typename OT>
@@ -239,6 +285,16 @@ int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_
   if (configured != cudaSuccess) return static_cast<int>(configured);
   const int group = sh.nh / sh.nkv;
   const int slices = (group + kMaxGroup - 1) / kMaxGroup;
+  if (sh.cluster > 1) {
+    static const cudaError_t nonportable = cudaFuncSetAttribute(
+        paged_attention_kernel<KT, OT>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (nonportable != cudaSuccess) return static_cast<int>(nonportable);
+    const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices),
+                    static_cast<unsigned>(sh.cluster));
+    launch_pdl_cluster(paged_attention_kernel<KT, OT>, grid, kThreads, smem, s, dim3(1, 1, sh.cluster), q, kv,
+                       pos, seq_of, block_table, list, sh, partial, out);
+    return static_cast<int>(cudaGetLastError());
+  }
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices),
                   static_cast<unsigned>(sh.splits));
   launch_pdl(paged_attention_kernel<KT, OT>, grid, kThreads, smem, s, q, kv, pos, seq_of, block_table, list,
@@ -367,7 +423,8 @@ int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const in
   if (n <= 0) return 0;
   // 16-byte loads of K/V rows: head_dim a multiple of 8 (bf16) / 4 (f32).
   if (shape.hd <= 0 || shape.hd > kMaxHd || shape.hd % (kvt == GpuDType::kF32 ? 4 : 8) != 0 ||
-      shape.nkv <= 0 || shape.nh % shape.nkv != 0 || shape.splits < 1 || shape.split_len < 1)
+      shape.nkv <= 0 || shape.nh % shape.nkv != 0 || shape.splits < 1 || shape.split_len < 1 ||
+      shape.cluster < 0 || shape.cluster > kMaxAttentionCluster)
     return static_cast<int>(cudaErrorInvalidValue);
   if (kvt == GpuDType::kF32) {
     const auto* kv = static_cast<const float*>(kv_layer);
@@ -381,6 +438,42 @@ int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const in
              ? launch(q, kv, pos, seq_of, block_table, list, n, shape, partial, static_cast<float*>(out), s)
              : launch(q, kv, pos, seq_of, block_table, list, n, shape, partial,
                       static_cast<__nv_bfloat16*>(out), s);
+}
+
+int attention_cluster_size(int hd, GpuDType kvt, GpuDType ot) {
+  if (hd <= 0 || hd > kMaxHd) return 0;
+  // The (KV, output) types the engine pairs: f32 with f32, bf16 with bf16.
+  const void* fn =
+      kvt == GpuDType::kF32
+          ? (ot == GpuDType::kF32
+                 ? reinterpret_cast<const void*>(paged_attention_kernel<float, float>)
+                 : reinterpret_cast<const void*>(paged_attention_kernel<float, __nv_bfloat16>))
+          : (ot == GpuDType::kF32
+                 ? reinterpret_cast<const void*>(paged_attention_kernel<__nv_bfloat16, float>)
+                 : reinterpret_cast<const void*>(paged_attention_kernel<__nv_bfloat16, __nv_bfloat16>));
+  if (cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(attention_smem(kMaxHd))) != cudaSuccess ||
+      cudaFuncSetAttribute(fn, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  for (int c = kMaxAttentionCluster; c >= 2; c /= 2) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(1, 1, static_cast<unsigned>(c));
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = attention_smem(hd);
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 1;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = static_cast<unsigned>(c);
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, fn, &cfg) == cudaSuccess && clusters > 0) return c;
+    cudaGetLastError();
+  }
+  return 0;
 }
 
 int mla_attention(const float* qcat, const void* kv_layer, GpuDType kvt, const int32_t* pos,

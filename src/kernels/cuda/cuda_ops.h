@@ -69,6 +69,11 @@ int silu_mul(const float* gu, const float* bias, int64_t n, int64_t inter, void*
 // parts go to `partial` (f32, n * nh * (hd + 2) * splits) and a combine pass writes out. out: tokens x
 // nh * hd in `ot`. hd <= 256, a multiple of 8 (bf16 KV) or 4 (f32 KV). With `list` (device, n entries)
 // only the listed tokens are computed; without it tokens 0..n-1.
+// splits > 1: fixed split_len-position parts, merged by a second (combine) launch through `partial`.
+// cluster > 1 (instead): the actual context of each token divided among `cluster` CTAs of a thread-block
+// cluster that merge in shared memory; `partial` unused. At most kMaxAttentionCluster, and only a size that
+// attention_cluster_size() allows.
+constexpr int kMaxAttentionCluster = 16;
 struct AttentionShape {
   int nh = 0, nkv = 0, hd = 0;
   float scale = 1.0f;
@@ -76,7 +81,11 @@ struct AttentionShape {
   int table_width = 0;
   int splits = 1;
   int split_len = 0;
+  int cluster = 0;
 };
+// The largest cluster size (16, 8, 4 or 2) paged_attention can run on this device for head_dim hd with
+// these KV / output types, or 0 when clusters are unavailable (before Hopper).
+int attention_cluster_size(int hd, GpuDType kvt, GpuDType ot);
 int paged_attention(const float* q, const void* kv_layer, GpuDType kvt, const int32_t* pos,
                     const int32_t* seq_of, const int32_t* block_table, const int32_t* list, int64_t n,
                     const AttentionShape& shape, float* partial, void* out, GpuDType ot, Launch s);
