@@ -26,6 +26,9 @@ struct GatewayArgs {
   int upstream_threads = 2;
   int64_t default_max_tokens = 4096;
   int max_concurrent = 0;
+  std::string shared_quotas = "auto";
+  int quota_hold_s = 3600;
+  int blocking_threads = 4;
   int key_cache_ms = 5000;
   int permissions_ttl_ms = 5000;
   std::string upstream_api_key;
@@ -74,6 +77,11 @@ int run_gateway(GatewayArgs& a) {
   c.upstream_api_key = a.upstream_api_key;
   c.decode.default_max_tokens = a.default_max_tokens;
   c.quota.max_concurrent_per_tenant = a.max_concurrent;
+  // Shared quotas by default where several replicas can share the store (PostgreSQL).
+  c.quota.shared =
+      a.shared_quotas == "on" || (a.shared_quotas == "auto" && a.store.rfind("postgres", 0) == 0);
+  c.quota.hold_ttl_s = a.quota_hold_s;
+  c.blocking_threads = a.blocking_threads;
   c.authn.cache_ttl_ms = a.key_cache_ms;
   c.admin.idle_ms = int64_t{a.admin_idle_s} * 1000;
   c.admin.absolute_ms = int64_t{a.admin_session_s} * 1000;
@@ -182,6 +190,22 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
       ->capture_default_str();
   cmd->add_option("--max-concurrent-per-tenant", args->max_concurrent,
                   "Requests in flight per tenant (0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--shared-quotas", args->shared_quotas,
+                  "Admit every request through a store transaction so quotas hold across gateway replicas "
+                  "(auto: on with PostgreSQL, off with SQLite)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  cmd->add_option(
+         "--quota-hold-s", args->quota_hold_s,
+         "Shared quotas: a request's reservation lapses after this many seconds if never released (a "
+         "replica that died mid-request)")
+      ->check(CLI::Range(60, 86400))
+      ->capture_default_str();
+  cmd->add_option("--blocking-threads", args->blocking_threads,
+                  "Threads for work that waits (LDAP binds, shared-quota transactions, admin password "
+                  "hashing), off the I/O threads")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--key-cache-ms", args->key_cache_ms,
                   "How long a checked API key is trusted before the store is asked again (revocation delay)")

@@ -54,6 +54,10 @@ struct RequestContext {
   std::optional<store::Price> price;
   int64_t cost_micros = 0;
   bool holds_concurrency = false;
+  // Shared quotas: the store hold of this request (its id), released with its usage record together with
+  // the tokens-per-minute refund set on completion.
+  std::string quota_hold;
+  int64_t quota_refund_tokens = 0;
   std::vector<std::pair<std::string, std::string>> response_headers;  // x-ratelimit-* for the client
   // Set as the response goes.
   int status = 0;

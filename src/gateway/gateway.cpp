@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -89,6 +91,7 @@ Status GatewayConfig::validate() const {
     return make_error(ErrorCode::kInvalidArgument, "--permissions-ttl-ms must be >= 0");
   if (quota.max_concurrent_per_tenant < 0)
     return make_error(ErrorCode::kInvalidArgument, "--max-concurrent-per-tenant must be >= 0");
+  if (blocking_threads < 1) return make_error(ErrorCode::kInvalidArgument, "--blocking-threads must be >= 1");
   return Status::ok();
 }
 
@@ -101,6 +104,8 @@ struct Gateway::Impl {
   std::unique_ptr<UpstreamPool> upstream;
   std::unique_ptr<server::HttpServer> http;
   std::unique_ptr<AdminApi> admin;
+  std::unique_ptr<boost::asio::thread_pool> blocking;  // see GatewayConfig::blocking_threads
+  bool chain_blocks = false;  // the filter chain may wait (LDAP, shared quotas): run it on `blocking`
   CounterFamily* requests = nullptr;
   CounterFamily* upstream_errors = nullptr;
   HistogramFamily* overhead = nullptr;
@@ -109,6 +114,8 @@ struct Gateway::Impl {
   Impl(GatewayConfig c, store::Store& s) : config(std::move(c)), store(s) {}
 
   void handle(const std::shared_ptr<server::Exchange>& ex);
+  // The filter chain, then the proxy (or the rejection, or the usage answer).
+  void admit(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx);
   // GET /v1/usage (after authn): the caller's tenant's metered totals and budgets, from the store.
   void usage(const std::shared_ptr<server::Exchange>& ex, const RequestContext& ctx);
   void proxy(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx, size_t ran);
@@ -275,6 +282,8 @@ struct Forward : std::enable_shared_from_this<Forward> {
     u.outcome = c.outcome;
     u.request_id = c.request_id;
     u.cost_micros = c.cost_micros;
+    u.quota_hold = c.quota_hold;
+    u.quota_refund_tokens = c.quota_refund_tokens;
     if (gw->config.audit_requests != AuditRequests::kOff) {
       std::string detail = fmt::format(
           "tenant={} model={} status={} outcome={} prompt_tokens={} completion_tokens={} cost={} "
@@ -359,7 +368,7 @@ void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
     return;
   }
   if (path.rfind("/admin/v1/", 0) == 0) {
-    admin->handle(ex);
+    boost::asio::post(*blocking, [this, ex] { admin->handle(ex); });  // sign-ins hash passwords (~0.3 s)
     return;
   }
   if (path.rfind("/v1/", 0) != 0) {
@@ -376,8 +385,16 @@ void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
   ctx->info.authorization = std::string(ex->header("Authorization"));
   ctx->body = req.body();
   in_flight->labels({}).inc();
+  if (chain_blocks) {
+    boost::asio::post(*blocking, [this, ex, ctx]() mutable { admit(ex, std::move(ctx)); });
+    return;
+  }
+  admit(ex, std::move(ctx));
+}
+
+void Gateway::Impl::admit(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx) {
   // The tenant's own usage: authenticated like any request, answered by the gateway.
-  const bool usage_api = path == "/v1/usage";
+  const bool usage_api = ctx->info.path == "/v1/usage";
   size_t ran = 0;
   for (; ran < (usage_api ? 1 : chain.size()); ++ran) {
     if (auto rej = chain[ran]->on_request(*ctx)) {
@@ -565,6 +582,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, st
   g->chain.push_back(std::make_unique<AuthzFilter>(config.authz, store, *g->records, g->registry));
   g->chain.push_back(std::make_unique<QuotaFilter>(config.quota, store, g->registry));
   g->admin = std::make_unique<AdminApi>(store, *g->records, config.admin);
+  g->blocking = std::make_unique<boost::asio::thread_pool>(static_cast<size_t>(config.blocking_threads));
+  g->chain_blocks = config.quota.shared || config.authn.ldap != nullptr;
   HEARTH_ASSIGN_OR_RETURN(g->upstream, UpstreamPool::create(config.upstream));
   HEARTH_ASSIGN_OR_RETURN(
       g->http,
@@ -587,6 +606,7 @@ void Gateway::stop() {
   impl_->http->stop_accepting();
   impl_->http->stop();
   impl_->http.reset();
+  impl_->blocking->join();  // chains and admin calls still running finish before what they use goes
   impl_->upstream.reset();
   impl_->records.reset();  // writes what is queued
 }

@@ -39,6 +39,9 @@ struct GatewayConfig {
   RecordWriterConfig records;
   AuditRequests audit_requests = AuditRequests::kOff;
   AdminPolicy admin;  // the admin REST API's login security (/admin/v1)
+  // Threads for work that waits on something slow (LDAP binds, shared-quota store transactions, admin
+  // password hashing): such requests run their filter chain there, not on an I/O thread.
+  int blocking_threads = 4;
   Status validate() const;
 };
 

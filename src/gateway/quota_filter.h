@@ -13,13 +13,19 @@
 //     the window resets: waiting helps), the total one does not. In-flight reservations made before a
 //     window reset count against the new window until they finish (conservative).
 //   A tenant with a money budget may only use priced models (403 model_not_priced otherwise).
-// This replica's view: with several gateway replicas each enforces the limits on its own traffic; budgets
-// read the store's usage (every replica's finished requests) every limits_ttl_ms.
+// Two modes. Local (the default with SQLite): each replica keeps the buckets, reservations and concurrency
+// counts in memory and reads budget usage from the store (every replica's finished requests) every
+// limits_ttl_ms. Shared (`shared`, the default with PostgreSQL): each admission is one store transaction
+// under a per-tenant lock (Store::quota_transaction) that reads every replica's usage totals, in-flight holds
+// and rate-limit buckets, so the limits hold across replicas exactly; a request's hold is released by the
+// transaction that writes its usage record, or lapses after hold_ttl_s (a replica that died mid-request).
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/metrics.h"
 #include "gateway/filter.h"
@@ -30,6 +36,8 @@ namespace hearth::gateway {
 struct QuotaConfig {
   int max_concurrent_per_tenant = 0;  // 0 = unlimited
   int limits_ttl_ms = 5000;           // tenant limits, prices and budget usage are re-read this often
+  bool shared = false;                // admit through the store (consistent across gateway replicas)
+  int hold_ttl_s = 3600;              // shared mode: an unreleased hold lapses after this
 };
 
 // The store's price book, re-read every ttl_ms (thread-safe).
@@ -47,11 +55,8 @@ class PriceBook {
   Clock::time_point read_at_{};
 };
 
-// Start of the UTC day and calendar month containing wall time `ms` (ms since the epoch), and their ends.
-struct CalendarWindows {
-  int64_t day_start_ms, day_end_ms, month_start_ms, month_end_ms;
-};
-CalendarWindows calendar_windows(int64_t ms);
+using store::calendar_windows;
+using store::CalendarWindows;
 
 class QuotaFilter final : public Filter {
  public:
@@ -77,6 +82,27 @@ class QuotaFilter final : public Filter {
     Budget total, tokens_day, tokens_month, money_day, money_month;
     int concurrent = 0;
   };
+  // A tenant's numbers at admission, whichever mode holds them: bucket levels after refill, requests in
+  // flight, and per budget (total, tokens day, tokens month, money day, money month) what finished requests
+  // used and what requests in flight hold.
+  struct Snapshot {
+    double rpm_level = 0, tpm_level = 0;
+    int64_t concurrent = 0;
+    int64_t used[5] = {}, reserved[5] = {};
+  };
+  // The verdict on one request (pure: shared mode may decide more than once per request).
+  struct Verdict {
+    const char* reason = nullptr;  // null: admitted; else "concurrency", "rpm", "tpm", "budget"
+    std::string message;
+    double retry_after_s = 0;
+    std::vector<std::pair<std::string, std::string>> headers;  // x-ratelimit-*
+  };
+  Verdict decide(const RequestContext& ctx, const store::TenantLimits& l, const Snapshot& s, int64_t want,
+                 int64_t want_micros, const std::optional<store::Price>& price, int64_t wall_ms) const;
+  std::optional<Rejection> admit_shared(RequestContext& ctx, TenantState& st, int64_t want,
+                                        int64_t want_micros, const std::optional<store::Price>& price,
+                                        int64_t wall_ms);
+
   std::shared_ptr<TenantState> state_of(const std::string& tenant);
   Status refresh(const std::string& tenant, TenantState& st, Clock::time_point now, int64_t wall_ms);
   Rejection reject(RequestContext& ctx, const char* reason, std::string message, double retry_after_s);

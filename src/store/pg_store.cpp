@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <utility>
+#include <variant>
 
 #include "store/store_internal.h"
 
@@ -21,6 +22,7 @@ using detail::now_ms;
 
 constexpr const char* kUniqueViolation = "23505";
 constexpr int64_t kMigrationLockId = 0x6865617274680001;  // "hearth" + 1: one lock for all replicas
+constexpr int64_t kQuotaLockClass = 0x68656172;           // "hear": advisory locks (class, hashtext(tenant))
 
 // The URL without its password, for messages and logs.
 std::string redact(const std::string& url) {
@@ -73,6 +75,7 @@ class PgResult {
     std::string text(int col) const { return r.text(i, col); }
   };
   Row row(int i) const { return {*this, i}; }
+  PGresult* raw() const { return r_; }
 
  private:
   PGresult* r_;
@@ -88,6 +91,10 @@ class Params {
   }
   Params& add(std::string_view v) {
     owned_.emplace_back(v);
+    return *this;
+  }
+  Params& add(double v) {
+    owned_.push_back(fmt::format("{:.17g}", v));
     return *this;
   }
   int size() const { return static_cast<int>(owned_.size()); }
@@ -106,6 +113,36 @@ class Params {
   std::vector<std::string> owned_;
   std::vector<const char*> ptrs_;
   std::vector<int> lens_;
+};
+
+// The shared SQL (store_internal.h) on one connection. A serialization failure or deadlock (SQLSTATE 40001,
+// 40P01) is reported as kResourceExhausted, which the caller retries.
+class PgRunner final : public detail::SqlRunner {
+ public:
+  PgRunner(PGconn* conn, const std::string& shown) : conn_(conn), shown_(shown) {}
+  Result<int64_t> run(const char* sql, const std::vector<detail::SqlValue>& params,
+                      detail::SqlRows* rows = nullptr) override {
+    Params p;
+    for (const auto& v : params) std::visit([&](const auto& x) { p.add(x); }, v);
+    PgResult r(PQexecParams(conn_, sql, p.size(), nullptr, p.values(), p.lengths(), nullptr, 0));
+    if (!r.ok()) {
+      const std::string state = r.sqlstate();
+      return make_error(state == "40001" || state == "40P01" ? ErrorCode::kResourceExhausted : ErrorCode::kIo,
+                        "PostgreSQL store {}: quotas: {}", shown_, r.error());
+    }
+    if (rows != nullptr) {
+      const int cols = PQnfields(r.raw());
+      for (int i = 0; i < r.rows(); ++i) {
+        auto& row = rows->emplace_back();
+        for (int c = 0; c < cols; ++c) row.push_back(r.text(i, c));
+      }
+    }
+    return r.affected();
+  }
+
+ private:
+  PGconn* conn_;
+  const std::string& shown_;
 };
 
 const char* const kMigrations[] = {
@@ -135,6 +172,7 @@ class PgStore final : public Store {
  public:
   ~PgStore() override {
     if (conn_ != nullptr) PQfinish(conn_);
+    if (qconn_ != nullptr) PQfinish(qconn_);
   }
 
   Status open(const std::string& url) {
@@ -149,6 +187,7 @@ class PgStore final : public Store {
     // Notices (e.g. "relation already exists, skipping") are not errors: keep them off stderr.
     PQsetNoticeProcessor(
         conn_, [](void*, const char*) {}, nullptr);
+    url_ = url;
     std::lock_guard lk(mu_);
     return migrate();
   }
@@ -314,9 +353,45 @@ class PgStore final : public Store {
                 .add(u.request_id)
                 .add(u.cost_micros));
         if (!r.ok()) return db_error("record usage", r);
+        PgRunner db(conn_, shown_);
+        HEARTH_RETURN_IF_ERROR(detail::quota_record(db, u));
       }
       return Status::ok();
     });
+  }
+
+  // Admissions run on a connection of their own (opened on first use), so that they do not queue behind
+  // the usage writer's batches. The tenant's lock is a session advisory lock taken before the transaction
+  // begins: the REPEATABLE READ snapshot then includes everything the previous holder committed.
+  Status quota_transaction(const std::string& tenant, int64_t now, const QuotaDecider& decide) override {
+    std::lock_guard lk(qmu_);
+    if (qconn_ == nullptr || PQstatus(qconn_) != CONNECTION_OK) {
+      if (qconn_ != nullptr) PQfinish(qconn_);
+      qconn_ = PQconnectdb(url_.c_str());
+      if (qconn_ == nullptr || PQstatus(qconn_) != CONNECTION_OK) {
+        const std::string why = qconn_ ? trimmed(PQerrorMessage(qconn_)) : "out of memory";
+        if (qconn_ != nullptr) PQfinish(qconn_);
+        qconn_ = nullptr;
+        return make_error(ErrorCode::kIo, "cannot connect to the PostgreSQL store {} (quotas): {}", shown_,
+                          why);
+      }
+      PQsetNoticeProcessor(
+          qconn_, [](void*, const char*) {}, nullptr);
+    }
+    PgRunner db(qconn_, shown_);
+    const std::vector<detail::SqlValue> key{kQuotaLockClass, tenant};
+    HEARTH_RETURN_IF_ERROR(db.run("SELECT pg_advisory_lock($1::int, hashtext($2))", key).status());
+    Status st = Status::ok();
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      st = db.run("BEGIN ISOLATION LEVEL REPEATABLE READ", {}).status();
+      if (st.is_ok()) st = detail::quota_admit(db, tenant, now, decide);
+      if (st.is_ok()) st = db.run("COMMIT", {}).status();
+      if (st.is_ok()) break;
+      (void)db.run("ROLLBACK", {});
+      if (st.code() != ErrorCode::kResourceExhausted) break;  // retry only serialization failures
+    }
+    (void)db.run("SELECT pg_advisory_unlock($1::int, hashtext($2))", key);
+    return st;
   }
 
   Result<std::vector<UsageRecord>> list_usage(const std::string& tenant, int64_t since_ms, int64_t until_ms,
@@ -719,6 +794,9 @@ class PgStore final : public Store {
   std::mutex mu_;
   PGconn* conn_ = nullptr;
   std::string shown_;
+  std::string url_;
+  std::mutex qmu_;  // the quota connection
+  PGconn* qconn_ = nullptr;
   std::optional<detail::AuditMac> mac_;
 };
 

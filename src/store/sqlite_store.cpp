@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <variant>
 
 #include "store/store_internal.h"
 
@@ -30,6 +31,10 @@ class Stmt {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
   int step() { return sqlite3_step(s_); }
   sqlite3_stmt* raw() const { return s_; }
   void reset() {
@@ -46,6 +51,33 @@ class Stmt {
  private:
   sqlite3_stmt* s_ = nullptr;
   int rc_ = SQLITE_ERROR;
+};
+
+// The shared SQL (store_internal.h): $N parameters read as ?N.
+class SqliteRunner final : public detail::SqlRunner {
+ public:
+  explicit SqliteRunner(sqlite3* db) : db_(db) {}
+  Result<int64_t> run(const char* sql, const std::vector<detail::SqlValue>& params,
+                      detail::SqlRows* rows = nullptr) override {
+    std::string q(sql);
+    for (char& c : q)
+      if (c == '$') c = '?';
+    Stmt s(db_, q.c_str());
+    if (!s.ok()) return make_error(ErrorCode::kIo, "SQLite store: prepare: {}", sqlite3_errmsg(db_));
+    for (size_t i = 0; i < params.size(); ++i)
+      std::visit([&](const auto& v) { s.bind(static_cast<int>(i + 1), v); }, params[i]);
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      if (rows == nullptr) continue;
+      auto& r = rows->emplace_back();
+      for (int c = 0; c < sqlite3_column_count(s.raw()); ++c) r.push_back(s.text(c));
+    }
+    if (rc != SQLITE_DONE) return make_error(ErrorCode::kIo, "SQLite store: {}", sqlite3_errmsg(db_));
+    return static_cast<int64_t>(sqlite3_changes(db_));
+  }
+
+ private:
+  sqlite3* db_;
 };
 
 // Numbered migrations: each runs once, in a transaction, recorded in schema_migrations.
@@ -256,8 +288,23 @@ class SqliteStore final : public Store {
         ins.bind(10, static_cast<int64_t>(u.status)).bind(11, u.outcome).bind(12, u.request_id);
         ins.bind(13, u.cost_micros);
         if (ins.step() != SQLITE_DONE) st = db_error("record usage");
+        if (st.is_ok()) {
+          SqliteRunner db(db_);
+          st = detail::quota_record(db, u);
+        }
       }
     }
+    HEARTH_RETURN_IF_ERROR(exec(st.is_ok() ? "COMMIT" : "ROLLBACK"));
+    return st;
+  }
+
+  Status quota_transaction(const std::string& tenant, int64_t now, const QuotaDecider& decide) override {
+    std::lock_guard lk(mu_);
+    // BEGIN IMMEDIATE takes the write lock first: admissions (also of other processes on this file) and
+    // usage writes run one after another.
+    HEARTH_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    SqliteRunner db(db_);
+    const Status st = detail::quota_admit(db, tenant, now, decide);
     HEARTH_RETURN_IF_ERROR(exec(st.is_ok() ? "COMMIT" : "ROLLBACK"));
     return st;
   }

@@ -15,6 +15,7 @@
 // reordered record breaks verification. The HMAC key never enters the database: HEARTH_AUDIT_KEY (hex),
 // or a file beside the database (PATH.audit-key, created 0600 on first use).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -128,7 +129,38 @@ struct UsageRecord {
   std::string outcome;  // "ok", "upstream_error", "client_disconnected", ...
   std::string request_id;
   int64_t cost_micros = 0;  // at the model's price when the request was admitted (0: no price)
+  // Shared quotas (not stored in the record): the hold this request's admission made, released in the same
+  // transaction that writes the record, and the tokens to give back to the tenant's tokens-per-minute bucket
+  // (reserved minus used; negative takes more).
+  std::string quota_hold;
+  int64_t quota_refund_tokens = 0;
 };
+
+// Start of the UTC day and calendar month containing wall time `ms` (ms since the epoch), and their ends.
+struct CalendarWindows {
+  int64_t day_start_ms, day_end_ms, month_start_ms, month_end_ms;
+};
+CalendarWindows calendar_windows(int64_t ms);
+
+// Shared quotas: a tenant's rate-limit buckets, what its finished requests used and what requests in flight
+// hold, read and changed in one store transaction under a per-tenant lock, so that several gateway replicas
+// (on PostgreSQL, or processes sharing one SQLite file) admit against the same numbers.
+struct QuotaState {
+  // Token buckets: level and when it was last written; level < 0: no bucket yet (a full one).
+  double rpm_level = -1, tpm_level = -1;
+  int64_t rpm_updated_ms = 0, tpm_updated_ms = 0;
+  // Finished requests (usage records): tokens in total, this UTC day and month; money this day and month.
+  int64_t tokens_total = 0, tokens_day = 0, tokens_month = 0, micros_day = 0, micros_month = 0;
+  // Unexpired holds of requests in flight, every replica's.
+  int64_t holds = 0, held_tokens = 0, held_micros = 0;
+};
+struct QuotaChange {  // what an admission writes; nothing when admit is false
+  bool admit = false;
+  double rpm_level = -1, tpm_level = -1;  // the buckets' new levels (< 0: unchanged)
+  std::string hold_id;                    // the request's hold (released by its usage record)
+  int64_t hold_tokens = 0, hold_micros = 0, hold_expires_ms = 0;
+};
+using QuotaDecider = std::function<QuotaChange(const QuotaState&)>;
 
 struct AuditEntry {
   std::string actor, action, detail;
@@ -171,7 +203,8 @@ class Store {
   // Appends the entries in order, in one transaction (one fsync): all or none.
   virtual Status audit_batch(std::span<const AuditEntry> entries) = 0;
 
-  // Usage records, in one transaction (one fsync): all or none. Durable when this returns.
+  // Usage records, in one transaction (one fsync): all or none. Durable when this returns. Each record also
+  // counts towards its tenant's shared-quota totals and releases its quota_hold.
   virtual Status record_usage(std::span<const UsageRecord> records) = 0;
   // Records of `tenant` ("" = all) finished in [since_ms, until_ms) (until 0 = no bound), oldest first,
   // at most `limit`.
@@ -181,6 +214,12 @@ class Store {
   virtual Result<int64_t> tokens_used(const std::string& tenant, int64_t since_ms) = 0;
   // Money (cost_micros) `tenant` spent on requests finished at or after since_ms.
   virtual Result<int64_t> money_used(const std::string& tenant, int64_t since_ms) = 0;
+
+  // One admission against shared quotas: reads `tenant`'s QuotaState for the windows containing now_ms (holds
+  // expired by then are dropped), asks `decide`, and writes its change — all in one transaction under a
+  // per-tenant lock. `decide` runs inside the transaction: it must be quick, must not call the store, and may
+  // run more than once (a transaction retried after a serialization failure).
+  virtual Status quota_transaction(const std::string& tenant, int64_t now_ms, const QuotaDecider& decide) = 0;
 
   // Totals of `tenant`'s requests finished in [since_ms, until_ms) (until 0 = no bound).
   virtual Result<UsageTotals> usage_totals(const std::string& tenant, int64_t since_ms, int64_t until_ms) = 0;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "core/status.h"
@@ -83,8 +84,41 @@ AdminAccount admin_from_row(const Row& r) {
 }
 Status validate_admin(const AdminAccount& admin);
 
+// Migration 8: shared quotas. quota_usage: tokens and money of finished requests per tenant and window
+// (period 'total' from 0, 'day' and 'month' from the UTC window's start), kept by record_usage (a missing
+// row is filled from the usage table when first needed); quota_holds: what requests in flight reserved, until
+// their usage record releases it or it expires; quota_buckets: rate-limit token buckets ('rpm', 'tpm').
+inline constexpr const char* kMigrationSharedQuotas =
+    "CREATE TABLE quota_usage (tenant TEXT NOT NULL, period TEXT NOT NULL, window_start BIGINT NOT NULL,"
+    " tokens BIGINT NOT NULL, micros BIGINT NOT NULL, PRIMARY KEY (tenant, period, window_start));"
+    "CREATE TABLE quota_holds (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, tokens BIGINT NOT NULL,"
+    " micros BIGINT NOT NULL, expires_ms BIGINT NOT NULL);"
+    "CREATE INDEX quota_holds_tenant ON quota_holds (tenant, expires_ms);"
+    "CREATE TABLE quota_buckets (tenant TEXT NOT NULL, kind TEXT NOT NULL, level DOUBLE PRECISION NOT NULL,"
+    " updated_ms BIGINT NOT NULL, PRIMARY KEY (tenant, kind));";
+
 inline constexpr const char* kSharedMigrations[] = {kMigrationBudgetsAndPrices, kMigrationAuditAnchor,
-                                                    kMigrationTiers, kMigrationAdmins};
+                                                    kMigrationTiers, kMigrationAdmins,
+                                                    kMigrationSharedQuotas};
+
+// A backend's connection inside an open transaction, for the SQL both backends run alike (quota_ledger.cpp).
+// Statements number their parameters $1, $2, ... (SQLite reads them as ?1, ?2, ...) and use only SQL both
+// dialects accept (INSERT ... ON CONFLICT, COALESCE); result cells come back as text.
+using SqlValue = std::variant<int64_t, double, std::string>;
+using SqlRows = std::vector<std::vector<std::string>>;
+class SqlRunner {
+ public:
+  virtual ~SqlRunner() = default;
+  // Runs one statement; `rows` (when given) receives its result. Returns the number of rows it changed.
+  virtual Result<int64_t> run(const char* sql, const std::vector<SqlValue>& params,
+                              SqlRows* rows = nullptr) = 0;
+};
+// Store::quota_transaction's body, inside the backend's transaction and tenant lock.
+Status quota_admit(SqlRunner& db, const std::string& tenant, int64_t now_ms, const QuotaDecider& decide);
+// record_usage's part for shared quotas, after the record's usage row is inserted in the same transaction:
+// the tenant's window totals, the release of its hold and the tokens-per-minute refund. Safe without the
+// tenant lock: a missing total row is inserted ON CONFLICT DO NOTHING, then added to.
+Status quota_record(SqlRunner& db, const UsageRecord& u);
 inline constexpr int64_t kOwnMigrations = 3;
 inline constexpr int64_t kMigrationCount =
     kOwnMigrations + static_cast<int64_t>(std::size(kSharedMigrations));

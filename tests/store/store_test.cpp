@@ -5,6 +5,8 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -666,6 +668,123 @@ TEST(StoreUrl, PostgresNeedsAnAuditKey) {
   auto s = Store::open("postgresql://127.0.0.1:1/hearth");
   ASSERT_FALSE(s.is_ok());
   EXPECT_NE(s.status().message().find("HEARTH_AUDIT_KEY"), std::string::npos) << s.status().message();
+}
+
+// Shared quotas: one transaction reads the tenant's window totals (kept by record_usage), the holds of
+// requests in flight and the rate buckets, and writes what the decider admits; a usage record releases its
+// hold and refunds the tokens-per-minute bucket.
+TEST_P(StoreTest, QuotaTransactionsSeeUsageHoldsAndBuckets) {
+  using namespace std::chrono;
+  const int64_t now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const CalendarWindows w = calendar_windows(now);
+  std::vector<UsageRecord> old(2);
+  old[0].ts_ms = w.month_start_ms - 1;  // last month: in the total only
+  old[1].ts_ms = w.day_start_ms > w.month_start_ms ? w.day_start_ms - 1 : w.day_start_ms;  // this month
+  for (auto& u : old) {
+    u.tenant = "acme";
+    u.model = "m";
+    u.prompt_tokens = 10;
+    u.completion_tokens = 90;
+    u.cost_micros = 500;
+    u.request_id = "old";
+  }
+  ASSERT_TRUE(store_->record_usage(old).is_ok());
+  QuotaState seen;
+  int calls = 0;
+  auto admit = [&](const std::string& hold, int64_t tokens, int64_t expires) {
+    return store_->quota_transaction("acme", now, [&](const QuotaState& q) {
+      seen = q;
+      ++calls;
+      QuotaChange ch;
+      ch.admit = !hold.empty();
+      ch.rpm_level = 59;
+      ch.tpm_level = 1000 - static_cast<double>(tokens);
+      ch.hold_id = hold;
+      ch.hold_tokens = tokens;
+      ch.hold_micros = 7;
+      ch.hold_expires_ms = expires;
+      return ch;
+    });
+  };
+  ASSERT_TRUE(admit("r1", 300, now + 60'000).is_ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen.tokens_total, 200);
+  EXPECT_EQ(seen.tokens_month, old[1].ts_ms >= w.month_start_ms ? 100 : 0);
+  EXPECT_EQ(seen.rpm_level, -1.0);  // no buckets yet
+  EXPECT_EQ(seen.holds, 0);
+  ASSERT_TRUE(admit("r2", 50, now - 1).is_ok());  // a hold already expired at the next admission
+  ASSERT_TRUE(admit("", 0, 0).is_ok());           // refused: writes nothing
+  EXPECT_EQ(seen.holds, 1);
+  EXPECT_EQ(seen.held_tokens, 300);
+  EXPECT_EQ(seen.held_micros, 7);
+  EXPECT_DOUBLE_EQ(seen.rpm_level, 59.0);
+  EXPECT_DOUBLE_EQ(seen.tpm_level, 950.0);
+  EXPECT_EQ(seen.rpm_updated_ms, now);
+  // r1 finishes: its record counts in every window, releases the hold and gives 200 tokens back.
+  UsageRecord u;
+  u.ts_ms = now;
+  u.tenant = "acme";
+  u.model = "m";
+  u.prompt_tokens = 40;
+  u.completion_tokens = 60;
+  u.cost_micros = 3;
+  u.request_id = "r1";
+  u.quota_hold = "r1";
+  u.quota_refund_tokens = 200;
+  ASSERT_TRUE(store_->record_usage(std::span<const UsageRecord>(&u, 1)).is_ok());
+  ASSERT_TRUE(admit("", 0, 0).is_ok());
+  EXPECT_EQ(seen.holds, 0);
+  EXPECT_EQ(seen.tokens_total, 300);
+  EXPECT_EQ(seen.tokens_day, 100);
+  EXPECT_EQ(seen.micros_day, 3);
+  EXPECT_DOUBLE_EQ(seen.tpm_level, 1150.0);
+  // Totals lost (or from before this version) are rebuilt from the usage table.
+  tamper("DELETE FROM quota_usage");
+  ASSERT_TRUE(admit("", 0, 0).is_ok());
+  EXPECT_EQ(seen.tokens_total, 300);
+  EXPECT_EQ(seen.tokens_day, 100);
+}
+
+// Several stores on one database (replicas) admitting at once against a budget of 10 requests: exactly 10
+// holds are granted, whatever the interleaving.
+TEST_P(StoreTest, ConcurrentAdmissionsNeverOverspend) {
+  using namespace std::chrono;
+  const int64_t now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  constexpr int kReplicas = 4, kThreads = 4, kTries = 10;
+  std::vector<std::unique_ptr<Store>> replicas;
+  for (int i = 0; i < kReplicas; ++i) {
+    auto s = Store::open(url_);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    replicas.push_back(std::move(*s));
+  }
+  std::atomic<int> admitted{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kReplicas; ++r)
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, r, t] {
+        for (int i = 0; i < kTries; ++i) {
+          bool ok = false;
+          const std::string id = fmt::format("r{}-t{}-{}", r, t, i);
+          const Status st =
+              replicas[static_cast<size_t>(r)]->quota_transaction("acme", now, [&](const QuotaState& q) {
+                QuotaChange ch;
+                ok = ch.admit = q.tokens_total + q.held_tokens + 1 <= 10;
+                ch.hold_id = id;
+                ch.hold_tokens = 1;
+                ch.hold_expires_ms = now + 60'000;
+                return ch;
+              });
+          if (!st.is_ok()) {
+            ++failed;
+            ADD_FAILURE() << st.to_string();
+          } else if (ok) {
+            ++admitted;
+          }
+        }
+      });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(admitted.load(), 10);
 }
 
 }  // namespace
