@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "commands.h"
 #include "gateway/gateway.h"
@@ -41,6 +42,8 @@ struct GatewayArgs {
   int admin_password_days = 90;
   gateway::LdapConfig ldap;
   std::vector<std::string> ldap_group_tenants;
+  std::string oidc_roles_claim = "roles";
+  std::vector<std::string> oidc_admin_roles, ldap_admin_groups;
   int ldap_max_failures = 5;
   int ldap_lockout_s = 300;
 };
@@ -137,6 +140,20 @@ int run_gateway(GatewayArgs& a) {
     std::fprintf(stderr, "error: the --ldap-* options need --ldap-url\n");
     return 2;
   }
+  // Administrators from the identity provider: NAME=ROLE mappings.
+  for (const auto& [specs, out, flag] :
+       {std::tuple{&a.oidc_admin_roles, &c.oidc_admin_roles, "--oidc-admin-role"},
+        std::tuple{&a.ldap_admin_groups, &c.ldap_admin_groups, "--ldap-admin-group"}}) {
+    for (const std::string& spec : *specs) {
+      auto m = gateway::parse_role_mapping(spec);
+      if (!m.is_ok()) {
+        std::fprintf(stderr, "error: %s: %s\n", flag, m.status().message().c_str());
+        return 2;
+      }
+      out->push_back(std::move(*m));
+    }
+  }
+  c.oidc_roles_claim = a.oidc_roles_claim;
   auto gw = gateway::Gateway::create(c, **st);
   if (!gw.is_ok()) {
     std::fprintf(stderr, "error: %s\n", gw.status().to_string().c_str());
@@ -227,6 +244,13 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
   cmd->add_option("--oidc-issuer", args->oidc_issuer, "OIDC: the required iss claim");
   cmd->add_option("--oidc-audience", args->oidc_audience,
                   "OIDC: the required aud claim (this gateway's client id)");
+  cmd->add_option("--oidc-roles-claim", args->oidc_roles_claim,
+                  "OIDC: the claim holding the user's roles (dotted path, e.g. realm_access.roles)")
+      ->capture_default_str();
+  cmd->add_option(
+      "--oidc-admin-role", args->oidc_admin_roles,
+      "OIDC: IDP_ROLE=ROLE (repeatable; ROLE system, security or audit): an ID token with the role "
+      "signs in to the admin API (POST /admin/v1/login {\"id_token\"}) as account oidc:SUBJECT");
   cmd->add_option("--oidc-tenant-claim", args->oidc_tenant_claim, "OIDC: the claim naming the tenant")
       ->capture_default_str();
   cmd->add_option(
@@ -275,6 +299,10 @@ void add_gateway_command(CLI::App& app, RunFn* run) {
   cmd->add_option(
       "--ldap-group-tenant", args->ldap_group_tenants,
       "LDAP: GROUP_DN=TENANT (repeatable, first match wins): members of the group act for the tenant");
+  cmd->add_option(
+      "--ldap-admin-group", args->ldap_admin_groups,
+      "LDAP: GROUP_DN=ROLE (repeatable; ROLE system, security or audit): members sign in to the admin "
+      "API with their directory password as account ldap:USER");
   cmd->add_option("--ldap-timeout-ms", args->ldap.timeout_ms, "LDAP: network and operation timeout")
       ->capture_default_str();
   cmd->add_option("--ldap-max-failures", args->ldap_max_failures,

@@ -146,6 +146,60 @@ json tenant_limits_json(const store::TenantLimits& l) {
           {"models", l.models}};
 }
 
+AdminApi::AdminApi(store::Store& store, RecordWriter& records, AdminPolicy policy, AdminDirectory directory)
+    : store_(store), records_(records), policy_(policy), directory_(std::move(directory)) {}
+
+const std::string& AdminApi::dummy_hash() const {
+  std::call_once(dummy_once_, [this] { dummy_hash_ = hash_admin_password(random_token()); });
+  return dummy_hash_;
+}
+
+AdminApi::External AdminApi::oidc_login(const std::string& id_token, int64_t now) const {
+  External e;
+  auto claims = verify_jwt(id_token, *directory_.jwks->current(), directory_.policy, now / 1000);
+  if (!claims.is_ok() && claims.status().code() == ErrorCode::kNotFound &&
+      directory_.jwks->refresh_for_unknown_key())
+    claims = verify_jwt(id_token, *directory_.jwks->current(), directory_.policy, now / 1000);
+  if (!claims.is_ok()) {
+    e.refusal = "token refused: " + claims.status().message();
+    return e;
+  }
+  if (claims->subject.empty()) {
+    e.refusal = "the token has no subject";
+    return e;
+  }
+  e.name = oidc_admin_name(claims->subject);
+  auto role = admin_role_of(claim_roles(claims->all, directory_.roles_claim), directory_.oidc_roles, false);
+  if (!role.is_ok()) {
+    e.refusal = role.status().message();
+    return e;
+  }
+  e.role = *role;
+  return e;
+}
+
+AdminApi::External AdminApi::ldap_login(const std::string& user, const std::string& password) const {
+  External e;
+  e.name = "ldap:" + user;
+  const LdapOutcome o = directory_.ldap->authenticate(user, password);
+  if (o.kind == LdapOutcome::Kind::kUnavailable) {
+    e.unavailable = true;
+    e.refusal = o.reason;
+    return e;
+  }
+  if (o.kind != LdapOutcome::Kind::kOk) {
+    e.refusal = "directory: " + o.reason;
+    return e;
+  }
+  auto role = admin_role_of(o.identity.groups, directory_.ldap_group_roles, true);
+  if (!role.is_ok()) {
+    e.refusal = role.status().message();
+    return e;
+  }
+  e.role = *role;
+  return e;
+}
+
 void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
   const std::string path(ex->path());
   const std::string method(ex->request().method_string());
@@ -171,18 +225,106 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
   if (path == "/admin/v1/login") {
     json req;
     if (method != "POST" || !parse(req))
-      return error(ex, 400, "bad_request", "POST {\"name\", \"password\"}");
+      return error(ex, 400, "bad_request", "POST {\"name\", \"password\"} or {\"id_token\"}");
+    // Starts a session for account `a` (whose sign-in just succeeded).
+    const auto start_session = [&](store::AdminAccount& a, const std::string& detail) {
+      a.failed_logins = 0;
+      a.locked_until_ms = 0;
+      (void)store_.put_admin(a, false);
+      const std::string token = random_token();
+      if (token.empty() || !store_.put_session({store::credential_hash(token), a.name, now, now}).is_ok())
+        return error(ex, 503, "store_error", "the session could not be stored; retry");
+      const bool expired = now - a.password_changed_ms > int64_t{policy_.password_max_age_days} * 86'400'000;
+      records_.audit({"admin:" + a.name, "admin.login",
+                      fmt::format("role={}{}{}", a.role, detail, expired ? " password_expired" : "")});
+      return reply(ex, 200,
+                   json{{"token", token},
+                        {"name", a.name},
+                        {"role", a.role},
+                        {"idle_timeout_s", policy_.idle_ms / 1000},
+                        {"password_expired", expired}});
+    };
+    // An identity-provider account: provisioned (or its role updated) at each sign-in.
+    const auto provision = [&](const External& e, const char* via) {
+      const std::string who = "admin:" + e.name;
+      store::AdminAccount* have = find(e.name);
+      if (have != nullptr && have->disabled) {
+        records_.audit({who, "admin.login.deny", "disabled"});
+        return error(ex, 401, "invalid_credentials", "the sign-in was refused");
+      }
+      store::AdminAccount acc = have != nullptr ? *have : store::AdminAccount{};
+      const bool created = have == nullptr;
+      if (created) {
+        acc.name = e.name;
+        acc.created_ms = now;
+      } else if (acc.role != e.role) {
+        records_.audit(
+            {who, "admin.role", fmt::format("{} -> {} (from the identity provider)", acc.role, e.role)});
+      }
+      acc.role = e.role;
+      acc.password_hash = store::kExternalAdminPassword;
+      acc.password_changed_ms = now;  // the provider manages credentials
+      if (Status st = store_.put_admin(acc, created); !st.is_ok())
+        return error(ex, 503, "store_error", "the account could not be stored; retry");
+      if (created) records_.audit({who, "admin.provision", fmt::format("role={} via {}", e.role, via)});
+      return start_session(acc, fmt::format(" via {}", via));
+    };
+    if (req.contains("id_token")) {
+      if (!directory_.jwks)
+        return error(ex, 400, "bad_request",
+                     "this gateway has no OIDC sign-in (--oidc-jwks, --oidc-admin-role)");
+      const External e = oidc_login(str(req, "id_token"), now);
+      if (!e.refusal.empty()) {
+        records_.audit(
+            {"admin:" + (e.name.empty() ? std::string("oidc:?") : e.name), "admin.login.deny", e.refusal});
+        return error(ex, 401, "invalid_credentials", "the sign-in was refused");
+      }
+      return provision(e, "oidc");
+    }
     const std::string name = str(req, "name").substr(0, 64), password = str(req, "password");
-    store::AdminAccount* a = find(name);
-    const std::string who = "admin:" + (name.empty() ? std::string("?") : name);
+    // A directory user signs in with the bare name; its account is "ldap:NAME".
+    const bool directory_user =
+        directory_.ldap != nullptr && !name.empty() && name.find(':') == std::string::npos &&
+        (find(name) == nullptr || find(name)->password_hash == store::kExternalAdminPassword);
+    store::AdminAccount* a = find(directory_user ? "ldap:" + name : name);
+    const std::string who =
+        "admin:" + (name.empty() ? std::string("?") : (directory_user ? "ldap:" + name : name));
     if (a != nullptr && a->locked_until_ms > now) {
       records_.audit({who, "admin.login.deny", "locked"});
       return error(ex, 401, "locked",
                    fmt::format("too many failed sign-ins: locked for another {} s",
                                (a->locked_until_ms - now + 999) / 1000));
     }
-    const bool ok = a != nullptr && !a->disabled && verify_admin_password(password, a->password_hash);
+    External ext;
+    bool ok = false;
+    if (directory_user && a == nullptr) {  // no account yet: failures are counted here
+      std::lock_guard lk(failures_mu_);
+      auto it = failures_.find(name);
+      if (it != failures_.end() && now - it->second.second > policy_.lockout_ms) failures_.erase(it);
+      it = failures_.find(name);
+      if (it != failures_.end() && it->second.first >= policy_.max_failures) {
+        records_.audit({who, "admin.login.deny", "locked"});
+        return error(ex, 401, "locked", "too many failed sign-ins: try again later");
+      }
+    }
+    if (directory_user) {
+      ext = ldap_login(name, password);
+      if (ext.unavailable)
+        return error(ex, 503, "directory_unavailable", "the directory cannot be reached; retry shortly");
+      ok = ext.refusal.empty() && (a == nullptr || !a->disabled);
+    } else {
+      // Unknown names cost a hash too: the answer's timing does not tell which names exist.
+      ok = verify_admin_password(password, a != nullptr ? a->password_hash : dummy_hash()) && a != nullptr &&
+           !a->disabled;
+    }
     if (!ok) {
+      if (directory_user && a == nullptr) {
+        std::lock_guard lk(failures_mu_);
+        if (failures_.size() >= 100000) failures_.clear();
+        auto& f = failures_[name];
+        if (f.first == 0) f.second = now;
+        f.first += 1;
+      }
       if (a != nullptr) {
         a->failed_logins += 1;
         if (a->failed_logins >= policy_.max_failures) {
@@ -192,25 +334,20 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
         (void)store_.put_admin(*a, false);
       }
       records_.audit({who, "admin.login.deny",
-                      a == nullptr  ? "no such administrator"
-                      : a->disabled ? "disabled"
-                                    : "wrong password"});
+                      !ext.refusal.empty() ? ext.refusal
+                      : a == nullptr       ? "no such administrator"
+                      : a->disabled        ? "disabled"
+                                           : "wrong password"});
       return error(ex, 401, "invalid_credentials", "the name or password was refused");
     }
-    a->failed_logins = 0;
-    a->locked_until_ms = 0;
-    (void)store_.put_admin(*a, false);
-    const std::string token = random_token();
-    if (token.empty() || !store_.put_session({store::credential_hash(token), a->name, now, now}).is_ok())
-      return error(ex, 503, "store_error", "the session could not be stored; retry");
-    const bool expired = now - a->password_changed_ms > int64_t{policy_.password_max_age_days} * 86'400'000;
-    records_.audit(
-        {who, "admin.login", fmt::format("role={}{}", a->role, expired ? " password_expired" : "")});
-    return reply(ex, 200,
-                 json{{"token", token},
-                      {"role", a->role},
-                      {"idle_timeout_s", policy_.idle_ms / 1000},
-                      {"password_expired", expired}});
+    if (directory_user) {
+      {
+        std::lock_guard lk(failures_mu_);
+        failures_.erase(name);
+      }
+      return provision(ext, "ldap");
+    }
+    return start_session(*a, "");
   }
 
   // Everything else needs a live session.
@@ -245,6 +382,9 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
     return ex->respond(204, "application/json", "");
   }
   if (path == "/admin/v1/password" && method == "POST") {
+    if (me->password_hash == store::kExternalAdminPassword)
+      return error(ex, 400, "external_account",
+                   "this account's password is managed by the identity provider");
     json req;
     if (!parse(req)) return error(ex, 400, "bad_request", "POST {\"old\", \"new\"}");
     if (!verify_admin_password(str(req, "old"), me->password_hash))

@@ -9,12 +9,16 @@
 // request or absolute_ms in all, passwords older than password_max_age_days only allowed to change
 // themselves. Every action and every sign-in, allowed or refused, goes to the audit log as admin:NAME.
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "gateway/admin_identity.h"
 #include "gateway/record_writer.h"
 #include "server/http_server.h"
 #include "store/store.h"
@@ -42,15 +46,31 @@ nlohmann::json usage_record_json(const store::UsageRecord& record);
 
 class AdminApi {
  public:
-  AdminApi(store::Store& store, RecordWriter& records, AdminPolicy policy)
-      : store_(store), records_(records), policy_(policy) {}
-  // Handles a request whose path starts with /admin/v1/.
+  AdminApi(store::Store& store, RecordWriter& records, AdminPolicy policy, AdminDirectory directory = {});
+  // Handles a request whose path starts with /admin/v1/ (it may wait: LDAP, password hashing).
   void handle(const std::shared_ptr<server::Exchange>& ex);
 
  private:
+  // Sign-in through the identity provider: the account name and role, or why not (logged, never shown).
+  struct External {
+    std::string name, role, refusal;
+    bool unavailable = false;
+  };
+  External oidc_login(const std::string& id_token, int64_t now) const;
+  External ldap_login(const std::string& user, const std::string& password) const;
+
   store::Store& store_;
   RecordWriter& records_;
   const AdminPolicy policy_;
+  const std::string& dummy_hash() const;
+
+  const AdminDirectory directory_;
+  // Verified against for unknown names, so that they take as long as known ones (made on first use).
+  mutable std::once_flag dummy_once_;
+  mutable std::string dummy_hash_;
+  // Failed directory sign-ins of names without an account yet (name -> count, first failure ms), bounded.
+  mutable std::mutex failures_mu_;
+  mutable std::unordered_map<std::string, std::pair<int, int64_t>> failures_;
 };
 
 }  // namespace hearth::gateway

@@ -47,6 +47,9 @@ class AuthnFilter final : public Filter {
   const char* name() const override { return "authn"; }
   std::optional<Rejection> on_request(RequestContext& ctx) override;
 
+  // The OIDC key set (null without OIDC): the admin API's OIDC sign-in shares it.
+  std::shared_ptr<JwksSource> jwks() const { return jwks_; }
+
   // The credential of an Authorization header value ("Bearer X" -> X; "" when absent or malformed).
   static std::string_view bearer_token(std::string_view authorization);
 

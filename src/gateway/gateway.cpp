@@ -92,6 +92,11 @@ Status GatewayConfig::validate() const {
   if (quota.max_concurrent_per_tenant < 0)
     return make_error(ErrorCode::kInvalidArgument, "--max-concurrent-per-tenant must be >= 0");
   if (blocking_threads < 1) return make_error(ErrorCode::kInvalidArgument, "--blocking-threads must be >= 1");
+  if (!oidc_admin_roles.empty() && authn.oidc.jwks.location.empty())
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--oidc-admin-role needs OIDC (--oidc-jwks or --oidc-discover)");
+  if (!ldap_admin_groups.empty() && authn.ldap == nullptr)
+    return make_error(ErrorCode::kInvalidArgument, "--ldap-admin-group needs LDAP (--ldap-url)");
   return Status::ok();
 }
 
@@ -581,7 +586,18 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, st
   g->chain.push_back(std::make_unique<DecodeFilter>(config.decode));
   g->chain.push_back(std::make_unique<AuthzFilter>(config.authz, store, *g->records, g->registry));
   g->chain.push_back(std::make_unique<QuotaFilter>(config.quota, store, g->registry));
-  g->admin = std::make_unique<AdminApi>(store, *g->records, config.admin);
+  AdminDirectory dir;
+  if (!config.oidc_admin_roles.empty()) {
+    dir.jwks = static_cast<AuthnFilter*>(g->chain.front().get())->jwks();
+    dir.policy = config.authn.oidc.policy;
+    dir.roles_claim = config.oidc_roles_claim;
+    dir.oidc_roles = config.oidc_admin_roles;
+  }
+  if (!config.ldap_admin_groups.empty()) {
+    dir.ldap = config.authn.ldap;
+    dir.ldap_group_roles = config.ldap_admin_groups;
+  }
+  g->admin = std::make_unique<AdminApi>(store, *g->records, config.admin, std::move(dir));
   g->blocking = std::make_unique<boost::asio::thread_pool>(static_cast<size_t>(config.blocking_threads));
   g->chain_blocks = config.quota.shared || config.authn.ldap != nullptr;
   HEARTH_ASSIGN_OR_RETURN(g->upstream, UpstreamPool::create(config.upstream));

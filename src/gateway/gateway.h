@@ -39,6 +39,11 @@ struct GatewayConfig {
   RecordWriterConfig records;
   AuditRequests audit_requests = AuditRequests::kOff;
   AdminPolicy admin;  // the admin REST API's login security (/admin/v1)
+  // Administrators signing in through the identity provider: OIDC roles (needs authn.oidc) and LDAP groups
+  // (needs authn.ldap) mapped to admin roles; the key set, policy and directory are taken from authn.
+  std::string oidc_roles_claim = "roles";
+  RoleMap oidc_admin_roles;
+  RoleMap ldap_admin_groups;
   // Threads for work that waits on something slow (LDAP binds, shared-quota store transactions, admin
   // password hashing): such requests run their filter chain there, not on an I/O thread.
   int blocking_threads = 4;

@@ -60,6 +60,10 @@ struct AdminAccount {
   int64_t created_ms = 0;
 };
 
+// The password_hash of an administrator provisioned from the identity provider ("oidc:SUB", "ldap:USER"):
+// never verifies as a password. Only such accounts may have ':' in their name.
+inline constexpr const char* kExternalAdminPassword = "external";
+
 // A signed-in administrator's session: only the SHA-256 of its token is stored.
 struct AdminSession {
   std::string token_hash, admin;

@@ -146,6 +146,10 @@ Status validate_admin(const AdminAccount& a) {
                       a.role);
   if (a.password_hash.empty())
     return make_error(ErrorCode::kInvalidArgument, "an administrator needs a password");
+  if (a.name.find(':') != std::string::npos && a.password_hash != kExternalAdminPassword)
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "administrator names with ':' are reserved for identity-provider accounts (oidc:, ldap:)");
   return Status::ok();
 }
 

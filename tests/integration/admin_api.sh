@@ -26,8 +26,21 @@ mk sys system 'Tenants&Keys-2026' >/dev/null && mk sec security 'Accounts#Only-2
   mk aud audit 'ReadTheLog!-2026' >/dev/null && pass "admin create: system, security and audit administrators" ||
   fail "admin create"
 
+# An OIDC identity provider (RS256 key made with openssl): its users with the role "hearth-auditors" sign in as
+# audit administrators, "hearth-operators" as system administrators.
+JWT_TOOL=$(cd "$(dirname "$0")" && pwd)/jwt_tool.py
+openssl genrsa -out "$IT_TMP/idp.pem" 2048 2>/dev/null
+python3 "$JWT_TOOL" jwks "$IT_TMP/idp.pem" >"$IT_TMP/jwks.json"
+ISS=https://idp.example/realms/bank
+idp_token() {  # SUBJECT ROLES_JSON [AUDIENCE] -> an ID token
+  python3 "$JWT_TOOL" token "{\"iss\":\"$ISS\",\"aud\":\"${3:-hearth}\",\"sub\":\"$1\",\"exp\":$(($(date +%s) + 300)),\"realm_access\":{\"roles\":$2}}" "$IT_TMP/idp.pem"
+}
+CHECK="admin create: names with ':' are kept for identity-provider accounts" expect_error 2 "reserved" \
+  env HEARTH_ADMIN_PASSWORD='Tenants&Keys-2026' "$HEARTH" admin --store "$S" admin create oidc:x --role system
 "$HEARTH" gateway --upstream "http://127.0.0.1:$(cat "$IT_TMP/up")" --store "$S" --port 0 --port-file "$IT_TMP/gw" \
-  --admin-max-failures 3 --admin-lockout-s 600 --admin-idle-timeout-s 2 >"$IT_TMP/gw.log" 2>&1 &
+  --admin-max-failures 3 --admin-lockout-s 600 --admin-idle-timeout-s 2 \
+  --oidc-jwks "$IT_TMP/jwks.json" --oidc-issuer "$ISS" --oidc-audience hearth --oidc-roles-claim realm_access.roles \
+  --oidc-admin-role hearth-auditors=audit --oidc-admin-role hearth-operators=system >"$IT_TMP/gw.log" 2>&1 &
 SERVER_PIDS+=("$!")
 for _ in $(seq 50); do [ -s "$IT_TMP/gw" ] && break; sleep 0.1; done
 [ -s "$IT_TMP/gw" ] && pass "gateway up" || { fail "gateway start" "$(tail -5 "$IT_TMP/gw.log")"; finish; }
@@ -110,6 +123,37 @@ assert d["intact"], d
 missing = need - acts
 assert not missing, missing
 PY
+
+# Administrators from the OIDC provider: an ID token with a mapped role is exchanged for a session; the account
+# (oidc:SUBJECT) is provisioned with the role; two mapped roles, none, or a token for another audience: refused.
+id_login() {  # TOKEN -> status; the session token in $IT_TMP/id.tok
+  local st
+  st=$(call POST /login "" "{\"id_token\":\"$1\"}")
+  [ "$st" = 200 ] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$IT_TMP/r.json" >"$IT_TMP/id.tok"
+  echo "$st"
+}
+if [ "$(id_login "$(idp_token u-4711 '["hearth-auditors","offline_access"]')")" = 200 ] &&
+  grep -q '"name":"oidc:u-4711"' "$IT_TMP/r.json" && grep -q '"role":"audit"' "$IT_TMP/r.json"; then
+  pass "OIDC: an ID token with hearth-auditors signs in as audit administrator oidc:u-4711"
+else
+  fail "OIDC sign-in" "$(cat "$IT_TMP/r.json")"
+fi
+IDT=$(cat "$IT_TMP/id.tok" 2>/dev/null)
+expect_status "OIDC administrator (audit): reads the audit log" 200 GET /audit "$IDT"
+expect_status "OIDC administrator (audit): may not create tenants" 403 POST /tenants "$IDT" '{"name":"x"}'
+expect_status "OIDC administrator: no local password to change" 400 POST /password "$IDT" '{"old":"a","new":"b"}'
+[ "$(id_login "$(idp_token u-1 '["hearth-auditors","hearth-operators"]')")" = 401 ] &&
+  pass "OIDC: a token mapping to two administrator roles is refused (separation of duties)" ||
+  fail "OIDC two roles" "$(cat "$IT_TMP/r.json")"
+[ "$(id_login "$(idp_token u-2 '["offline_access"]')")" = 401 ] &&
+  pass "OIDC: a token without an administrator role is refused" || fail "OIDC no role" "$(cat "$IT_TMP/r.json")"
+[ "$(id_login "$(idp_token u-4711 '["hearth-auditors"]' other-app)")" = 401 ] &&
+  pass "OIDC: a token for another audience is refused" || fail "OIDC audience" "$(cat "$IT_TMP/r.json")"
+expect_status "security: sees the provisioned account" 200 GET /admins "$SEC"
+grep -q '"oidc:u-4711"' "$IT_TMP/r.json" && pass "the provisioned account is listed" || fail "listed" "$(head -c 400 "$IT_TMP/r.json")"
+expect_status "security: disables it" 200 POST /admins/oidc:u-4711/disable "$SEC"
+[ "$(id_login "$(idp_token u-4711 '["hearth-auditors"]')")" = 401 ] &&
+  pass "OIDC: a disabled provisioned account cannot sign in again" || fail "disabled OIDC account" "$(cat "$IT_TMP/r.json")"
 
 # Logout ends a session; inactivity ends one too (--admin-idle-timeout-s 2).
 expect_status "logout" 204 POST /logout "$SEC"

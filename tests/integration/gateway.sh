@@ -36,31 +36,13 @@ DAILY=$(adm key create --tenant daily --json | json_eval /dev/stdin "d['key']")
 PAYG=$(adm key create --tenant payg --json | json_eval /dev/stdin "d['key']")
 
 # An OIDC identity provider's key (RS256, made with openssl) and its JWKS; jwt CLAIMS [KEY [KID]] prints a
-# token; jwt.py jwks PEM[:KID]... prints a key set.
+# token; jwt_tool.py jwks PEM[:KID]... prints a key set.
+JWT_TOOL=$(cd "$(dirname "$0")" && pwd)/jwt_tool.py
 openssl genrsa -out "$IT_TMP/idp.pem" 2048 2>/dev/null
 openssl genrsa -out "$IT_TMP/other.pem" 2048 2>/dev/null
-cat >"$IT_TMP/jwt.py" <<'PY'
-import base64, json, subprocess, sys
-b = lambda x: base64.urlsafe_b64encode(x).decode().rstrip("=")
-mode, arg = sys.argv[1], sys.argv[2]
-if mode == "jwks":
-    keys = []
-    for spec in sys.argv[2:]:
-        pem, _, kid = spec.partition(":")
-        mod = subprocess.run(["openssl", "rsa", "-in", pem, "-noout", "-modulus"], capture_output=True, text=True).stdout
-        n = bytes.fromhex(mod.strip().split("=", 1)[1])
-        keys.append({"kty": "RSA", "kid": kid or "idp1", "use": "sig", "alg": "RS256", "n": b(n), "e": "AQAB"})
-    print(json.dumps({"keys": keys}))
-else:
-    claims, key = json.loads(arg), sys.argv[3]
-    kid = sys.argv[4] if len(sys.argv) > 4 else "idp1"
-    signing = b(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode()) + "." + b(json.dumps(claims).encode())
-    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing.encode(), capture_output=True).stdout
-    print(signing + "." + b(sig))
-PY
-python3 "$IT_TMP/jwt.py" jwks "$IT_TMP/idp.pem" >"$IT_TMP/jwks.json"
+python3 "$JWT_TOOL" jwks "$IT_TMP/idp.pem" >"$IT_TMP/jwks.json"
 ISS=https://idp.example/realms/bank
-jwt() { python3 "$IT_TMP/jwt.py" token "$1" "${2:-$IT_TMP/idp.pem}" "${3:-idp1}"; }
+jwt() { python3 "$JWT_TOOL" token "$1" "${2:-$IT_TMP/idp.pem}" "${3:-idp1}"; }
 NOW=$(date +%s)
 
 # The gateway, in the background on a free port (API keys, and OIDC tokens from that provider).
@@ -179,12 +161,12 @@ post2() { curl -s -o /dev/null -w '%{http_code}' -X POST "$GW2/v1/chat/completio
   pass "OIDC discovery (gateway configured by --config YAML): keys found through the issuer's openid-configuration" ||
   fail "OIDC discovery" "$(tail -5 "$IT_TMP/gw2.log")"
 openssl genrsa -out "$IT_TMP/rot.pem" 2048 2>/dev/null
-python3 "$IT_TMP/jwt.py" jwks "$IT_TMP/idp.pem:idp1" "$IT_TMP/rot.pem:idp2" >"$IT_TMP/idp/keys"
+python3 "$JWT_TOOL" jwks "$IT_TMP/idp.pem:idp1" "$IT_TMP/rot.pem:idp2" >"$IT_TMP/idp/keys"
 sleep 1.1
 [ "$(post2 "$(jwt "$(claims acme "$ISS2")" "$IT_TMP/rot.pem" idp2)")" = 200 ] &&
   pass "OIDC key rotation: a token signed with the provider's new key is accepted without a restart" ||
   fail "OIDC rotation: new key" "$(tail -5 "$IT_TMP/gw2.log")"
-python3 "$IT_TMP/jwt.py" jwks "$IT_TMP/rot.pem:idp2" >"$IT_TMP/idp/keys"
+python3 "$JWT_TOOL" jwks "$IT_TMP/rot.pem:idp2" >"$IT_TMP/idp/keys"
 sleep 2.5
 [ "$(post2 "$(jwt "$(claims acme "$ISS2")")")" = 401 ] &&
   pass "OIDC key rotation: the retired key stops verifying after the refresh" ||

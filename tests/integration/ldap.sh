@@ -76,6 +76,11 @@ dn: cn=visitors,ou=groups,$SUFFIX
 objectClass: groupOfNames
 cn: visitors
 member: uid=bob,ou=people,$SUFFIX
+
+dn: cn=secops,ou=groups,$SUFFIX
+objectClass: groupOfNames
+cn: secops
+member: uid=carol,ou=people,$SUFFIX
 EOF
 check "directory loaded with ldapadd" ldapadd -x -H "$LDAP_URL" -D "$LDAP_ROOT_DN" -w rootsecret -f "$IT_TMP/dir.ldif"
 
@@ -106,6 +111,8 @@ CHECK="--ldap-url with another scheme: exit 2" expect_error 2 "ldap://" \
 
 HEARTH_LDAP_BIND_PASSWORD=readerpw "$HEARTH" gateway --upstream "http://127.0.0.1:$(cat "$IT_TMP/up")" --store "$S" \
   --port 0 --port-file "$IT_TMP/gw" --key-cache-ms 400 --audit-requests prompts "${LDAP_ARGS[@]}" \
+  --ldap-admin-group "cn=analysts,ou=groups,$SUFFIX=system" --ldap-admin-group "cn=auditors,ou=groups,$SUFFIX=audit" \
+  --ldap-admin-group "cn=secops,ou=groups,$SUFFIX=security" \
   >"$IT_TMP/gw.log" 2>&1 &
 SERVER_PIDS+=("$!")
 for _ in $(seq 50); do [ -s "$IT_TMP/gw" ] && break; sleep 0.1; done
@@ -143,6 +150,30 @@ for i in 1 2 3; do call "dave:bad-$i" >/dev/null; done
 expect_call "dave after 3 refused passwords is locked out, even with the right one: 401" "dave:dave-Secret-4" 401 \
   'locked for another'
 
+# Directory users as administrators (--ldap-admin-group): sign-in with the directory password, the role from the
+# group, the account ldap:USER provisioned; two mapped roles (carol: auditors and secops) or none (bob): refused.
+admin_login() {  # USER PASSWORD -> status; response in $IT_TMP/a.json
+  curl -s -o "$IT_TMP/a.json" -w '%{http_code}' -X POST "$URL/admin/v1/login" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$1\",\"password\":\"$2\"}"
+}
+if [ "$(admin_login alice alice-Secret-1)" = 200 ] && grep -q '"name":"ldap:alice"' "$IT_TMP/a.json" &&
+  grep -q '"role":"system"' "$IT_TMP/a.json"; then
+  pass "LDAP administrator: alice (analysts) signs in to the admin API as system administrator ldap:alice"
+else
+  fail "LDAP admin sign-in" "$(cat "$IT_TMP/a.json")"
+fi
+TOK=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("token",""))' "$IT_TMP/a.json")
+st=$(curl -s -o /dev/null -w '%{http_code}' "$URL/admin/v1/tenants" -H "Authorization: Bearer $TOK")
+st2=$(curl -s -o /dev/null -w '%{http_code}' "$URL/admin/v1/admins" -H "Authorization: Bearer $TOK")
+[ "$st" = 200 ] && [ "$st2" = 403 ] && pass "ldap:alice (system) lists tenants, may not manage administrators" ||
+  fail "LDAP admin roles" "tenants $st admins $st2"
+[ "$(admin_login carol carol-Secret-3)" = 401 ] &&
+  pass "LDAP administrator: two mapped roles (auditors + secops) are refused" || fail "carol two roles" "$(cat "$IT_TMP/a.json")"
+[ "$(admin_login bob bob-Secret-2)" = 401 ] && pass "LDAP administrator: no mapped group, no sign-in" ||
+  fail "bob admin" "$(cat "$IT_TMP/a.json")"
+[ "$(admin_login alice wrong-password)" = 401 ] && pass "LDAP administrator: a wrong password is refused" ||
+  fail "alice wrong admin password" "$(cat "$IT_TMP/a.json")"
+
 # The directory goes away: a cached sign-in still works for --key-cache-ms, a new one gets 503.
 call "alice:alice-Secret-1" >/dev/null
 kill -KILL "$(cat "$SLAPD_PID_FILE")"
@@ -160,8 +191,10 @@ if grep -q "ldap:alice auth.allow tenant=acme dn=uid=alice,ou=people,$SUFFIX" <<
   grep -q "ldap:bob auth.deny no_tenant" <<<"$audit" && grep -q "ldap:dave auth.deny locked" <<<"$audit" &&
   grep -q "ldap:alice auth.error" <<<"$audit" &&
   grep -qF 'ldap:carol request tenant=audit model=mock status=200 outcome=ok' <<<"$audit" &&
-  grep -qF 'body={"model":"mock","prompt":"x","max_tokens":2' <<<"$audit"; then
-  pass "allow, deny (with the LDAP reason), lockout, directory errors and (--audit-requests prompts) requests with their bodies are in the audit log"
+  grep -qF 'body={"model":"mock","prompt":"x","max_tokens":2' <<<"$audit" &&
+  grep -q "admin:ldap:alice admin.provision role=system via ldap" <<<"$audit" &&
+  grep -q "admin:ldap:carol admin.login.deny .*two administrator roles" <<<"$audit"; then
+  pass "allow, deny (with the LDAP reason), lockout, directory errors, (--audit-requests prompts) requests with their bodies and administrator sign-ins are in the audit log"
 else
   fail "audit records" "$audit"
 fi
