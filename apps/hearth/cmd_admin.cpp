@@ -44,6 +44,7 @@ struct AdminArgs {
   std::string model, currency = "USD", input = "0", cached_input, output = "0", per_request = "0";
   std::string tenant;
   std::string prefix;
+  std::string project, owner;  // key create --project/--owner; project create/delete NAME
   double expires_days = 0;
   bool json = false;
   // usage export
@@ -190,25 +191,67 @@ int key_create(const AdminArgs& a) {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   const int64_t expires = a.expires_days > 0 ? now + static_cast<int64_t>(a.expires_days * 86400e3) : 0;
-  auto k = (*st)->create_key(a.tenant, expires);
+  auto k = (*st)->create_key(a.tenant, expires, {a.project, a.owner});
   if (!k.is_ok()) return fail(k.status());
   // The audit record names the key by its public prefix only.
-  const Status au = (*st)->audit(cli_actor(), "key.create",
-                                 fmt::format("tenant={} prefix={} expires={}", a.tenant, k->info.prefix,
-                                             expires ? iso_ms(expires) : "never"));
+  const Status au =
+      (*st)->audit(cli_actor(), "key.create",
+                   fmt::format("tenant={} prefix={} expires={} project={} owner={}", a.tenant, k->info.prefix,
+                               expires ? iso_ms(expires) : "never", a.project, a.owner));
   if (!au.is_ok()) return fail(au);
   if (a.json) {
-    std::printf(
-        "%s\n",
-        nlohmann::json{
-            {"key", k->key}, {"prefix", k->info.prefix}, {"tenant", a.tenant}, {"expires", iso_ms(expires)}}
-            .dump()
-            .c_str());
+    std::printf("%s\n", nlohmann::json{{"key", k->key},
+                                       {"prefix", k->info.prefix},
+                                       {"tenant", a.tenant},
+                                       {"project", a.project},
+                                       {"owner", a.owner},
+                                       {"expires", iso_ms(expires)}}
+                            .dump()
+                            .c_str());
   } else {
     std::printf("%s\n", k->key.c_str());
     std::fprintf(stderr, "key %s for tenant %s: store it now, it is not shown again\n",
                  k->info.prefix.c_str(), a.tenant.c_str());
   }
+  return 0;
+}
+
+int project_create(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  if (Status c = (*st)->create_project(a.tenant, a.project); !c.is_ok()) return fail(c);
+  if (Status au = (*st)->audit(cli_actor(), "project.create",
+                               fmt::format("tenant={} project={}", a.tenant, a.project));
+      !au.is_ok())
+    return fail(au);
+  if (a.json) std::printf("%s\n", nlohmann::json{{"tenant", a.tenant}, {"name", a.project}}.dump().c_str());
+  return 0;
+}
+
+int project_list(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  auto ps = (*st)->list_projects(a.tenant);
+  if (!ps.is_ok()) return fail(ps.status());
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& p : *ps) {
+    if (a.json)
+      arr.push_back({{"tenant", p.tenant}, {"name", p.name}, {"created", iso_ms(p.created_ms)}});
+    else
+      std::printf("%-24s %-24s created %s\n", p.tenant.c_str(), p.name.c_str(), iso_ms(p.created_ms).c_str());
+  }
+  if (a.json) std::printf("%s\n", arr.dump().c_str());
+  return 0;
+}
+
+int project_delete(const AdminArgs& a) {
+  auto st = open_store(a.store);
+  if (!st.is_ok()) return fail(st.status());
+  if (Status d = (*st)->delete_project(a.tenant, a.project); !d.is_ok()) return fail(d);
+  if (Status au = (*st)->audit(cli_actor(), "project.delete",
+                               fmt::format("tenant={} project={}", a.tenant, a.project));
+      !au.is_ok())
+    return fail(au);
   return 0;
 }
 
@@ -223,14 +266,17 @@ int key_list(const AdminArgs& a) {
     if (a.json) {
       arr.push_back({{"prefix", k.prefix},
                      {"tenant", k.tenant},
+                     {"project", k.project},
+                     {"owner", k.owner},
                      {"created", iso_ms(k.created_ms)},
                      {"expires", iso_ms(k.expires_ms)},
                      {"revoked", iso_ms(k.revoked_ms)},
                      {"state", state}});
     } else {
-      std::printf("%-12s %-24s %-8s created %s%s%s\n", k.prefix.c_str(), k.tenant.c_str(), state,
-                  iso_ms(k.created_ms).c_str(), k.expires_ms ? " expires " : "",
-                  iso_ms(k.expires_ms).c_str());
+      std::printf("%-12s %-24s %-8s created %s%s%s%s%s%s%s\n", k.prefix.c_str(), k.tenant.c_str(), state,
+                  iso_ms(k.created_ms).c_str(), k.expires_ms ? " expires " : "", iso_ms(k.expires_ms).c_str(),
+                  k.project.empty() ? "" : " project ", k.project.c_str(), k.owner.empty() ? "" : " owner ",
+                  k.owner.c_str());
     }
   }
   if (a.json) std::printf("%s\n", arr.dump().c_str());
@@ -303,14 +349,15 @@ int usage_export(const AdminArgs& a) {
   } else {
     std::fprintf(out,
                  "time,tenant,key_id,model,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,"
-                 "latency_ms,status,outcome,request_id,cost\n");
+                 "latency_ms,status,outcome,request_id,cost,project,user\n");
     for (const auto& u : *rows) {
-      std::fprintf(out, "%s,%s,%lld,%s,%lld,%lld,%lld,%lld,%lld,%d,%s,%s,%s\n", iso_ms(u.ts_ms).c_str(),
+      std::fprintf(out, "%s,%s,%lld,%s,%lld,%lld,%lld,%lld,%lld,%d,%s,%s,%s,%s,%s\n", iso_ms(u.ts_ms).c_str(),
                    csv_field(u.tenant).c_str(), static_cast<long long>(u.key_id), csv_field(u.model).c_str(),
                    static_cast<long long>(u.prompt_tokens), static_cast<long long>(u.cached_tokens),
                    static_cast<long long>(u.completion_tokens), static_cast<long long>(u.reasoning_tokens),
                    static_cast<long long>(u.latency_ms), u.status, csv_field(u.outcome).c_str(),
-                   csv_field(u.request_id).c_str(), store::format_money(u.cost_micros).c_str());
+                   csv_field(u.request_id).c_str(), store::format_money(u.cost_micros).c_str(),
+                   csv_field(u.project).c_str(), csv_field(u.user).c_str());
     }
   }
   const bool write_failed = std::ferror(out) != 0;
@@ -681,6 +728,8 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   auto* kc = key->add_subcommand("create", "Create a key for a tenant; prints the key");
   kc->add_option("--tenant", a->tenant, "Tenant name")->required();
   kc->add_option("--expires-days", a->expires_days, "Days until the key expires (0 = never)");
+  kc->add_option("--project", a->project, "A project of the tenant the key (and its usage) belongs to");
+  kc->add_option("--owner", a->owner, "The user the key is issued to (usage records name them)");
   kc->add_flag("--json", a->json, "Print {\"key\": ..., \"prefix\": ..., ...}");
   kc->callback([run, a] { *run = [a] { return key_create(*a); }; });
   auto* kl = key->add_subcommand("list", "List keys (prefixes only, never secrets)");
@@ -690,6 +739,22 @@ void add_admin_command(CLI::App& app, RunFn* run) {
   auto* kr = key->add_subcommand("revoke", "Revoke a key by its prefix");
   kr->add_option("prefix", a->prefix, "The key's prefix (hk_XXXXXXXX)")->required();
   kr->callback([run, a] { *run = [a] { return key_revoke(*a); }; });
+
+  auto* project = admin->add_subcommand("project", "Projects inside tenants (keys and usage belong to them)");
+  project->require_subcommand(1);
+  auto* prc = project->add_subcommand("create", "Create a project in a tenant");
+  prc->add_option("name", a->project, "Project name")->required();
+  prc->add_option("--tenant", a->tenant, "Tenant name")->required();
+  prc->add_flag("--json", a->json, "Print JSON");
+  prc->callback([run, a] { *run = [a] { return project_create(*a); }; });
+  auto* prl = project->add_subcommand("list", "List projects");
+  prl->add_option("--tenant", a->tenant, "Only this tenant's projects");
+  prl->add_flag("--json", a->json, "Print JSON");
+  prl->callback([run, a] { *run = [a] { return project_list(*a); }; });
+  auto* prd = project->add_subcommand("delete", "Delete a project (refused while active keys belong to it)");
+  prd->add_option("name", a->project, "Project name")->required();
+  prd->add_option("--tenant", a->tenant, "Tenant name")->required();
+  prd->callback([run, a] { *run = [a] { return project_delete(*a); }; });
 
   auto* price = admin->add_subcommand(
       "price", "The price book: what each model costs per million tokens (usage costs, money budgets)");

@@ -131,7 +131,9 @@ json usage_record_json(const store::UsageRecord& u) {
           {"status", u.status},
           {"outcome", u.outcome},
           {"request_id", u.request_id},
-          {"cost", store::format_money(u.cost_micros)}};
+          {"cost", store::format_money(u.cost_micros)},
+          {"project", u.project},
+          {"user", u.user}};
 }
 
 json tenant_limits_json(const store::TenantLimits& l) {
@@ -457,15 +459,55 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
                             : 0;
     if (days < 0 || days > 36500) return error(ex, 400, "invalid", "expires_days must be in [0, 36500]");
     const int64_t expires = days > 0 ? now + static_cast<int64_t>(days * 86400e3) : 0;
-    auto k = store_.create_key(tenant, expires);
+    const store::KeyScope scope{str(req, "project"), str(req, "owner")};
+    auto k = store_.create_key(tenant, expires, scope);
     if (!k.is_ok())
       return error(ex, k.status().code() == ErrorCode::kNotFound ? 404 : 400, "invalid",
                    k.status().message());
     records_.audit({who, "key.create",
-                    fmt::format("tenant={} prefix={} expires_ms={}", tenant, k->info.prefix, expires)});
-    return reply(
-        ex, 201,
-        json{{"key", k->key}, {"prefix", k->info.prefix}, {"tenant", tenant}, {"expires_ms", expires}});
+                    fmt::format("tenant={} prefix={} expires_ms={} project={} owner={}", tenant,
+                                k->info.prefix, expires, scope.project, scope.owner)});
+    return reply(ex, 201,
+                 json{{"key", k->key},
+                      {"prefix", k->info.prefix},
+                      {"tenant", tenant},
+                      {"project", scope.project},
+                      {"owner", scope.owner},
+                      {"expires_ms", expires}});
+  }
+  // Projects (system writes; system and audit read): GET /admin/v1/projects[?tenant=T],
+  // POST /admin/v1/tenants/T/projects {"name"}, DELETE /admin/v1/tenants/T/projects/NAME.
+  if (path == "/admin/v1/projects" && method == "GET") {
+    if (!allowed(me->role, "tenants.read")) return deny("read projects");
+    auto ps = store_.list_projects(query_param(std::string(ex->request().target()), "tenant"));
+    if (!ps.is_ok()) return error(ex, 503, "store_error", "cannot read projects now");
+    json arr = json::array();
+    for (const auto& p : *ps)
+      arr.push_back({{"tenant", p.tenant}, {"name", p.name}, {"created_ms", p.created_ms}});
+    return reply(ex, 200, json{{"data", std::move(arr)}});
+  }
+  if (const size_t at = path.find("/projects"); path.rfind("/admin/v1/tenants/", 0) == 0 &&
+                                                at != std::string::npos && at > 18 &&
+                                                (method == "POST" || method == "DELETE")) {
+    if (!allowed(me->role, "tenants.write")) return deny("change projects");
+    const std::string tenant = path.substr(18, at - 18);
+    const std::string rest = path.substr(at + 9);  // "" or "/NAME"
+    if (method == "POST" && rest.empty()) {
+      json req;
+      if (!parse(req)) return error(ex, 400, "bad_request", "POST {\"name\"}");
+      const std::string name = str(req, "name");
+      if (Status st = store_.create_project(tenant, name); !st.is_ok())
+        return error(ex, st.code() == ErrorCode::kNotFound ? 404 : 400, "invalid", st.message());
+      records_.audit({who, "project.create", fmt::format("tenant={} project={}", tenant, name)});
+      return reply(ex, 201, json{{"tenant", tenant}, {"name", name}});
+    }
+    if (method == "DELETE" && rest.size() > 1 && rest[0] == '/') {
+      const std::string name = rest.substr(1);
+      if (Status st = store_.delete_project(tenant, name); !st.is_ok())
+        return error(ex, st.code() == ErrorCode::kNotFound ? 404 : 400, "invalid", st.message());
+      records_.audit({who, "project.delete", fmt::format("tenant={} project={}", tenant, name)});
+      return reply(ex, 200, json{{"tenant", tenant}, {"name", name}, {"deleted", true}});
+    }
   }
   if (path == "/admin/v1/keys" && method == "GET") {
     if (!allowed(me->role, "keys")) return deny("list API keys");
@@ -475,6 +517,8 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
     for (const auto& k : *ks)
       arr.push_back({{"prefix", k.prefix},
                      {"tenant", k.tenant},
+                     {"project", k.project},
+                     {"owner", k.owner},
                      {"created_ms", k.created_ms},
                      {"expires_ms", k.expires_ms},
                      {"revoked", k.revoked_ms != 0}});

@@ -47,6 +47,7 @@ std::optional<Rejection> AuthnFilter::on_jwt(RequestContext& ctx, std::string_vi
     if (auto it = cache_.find(hash); it != cache_.end() && it->second.until > now) {
       ctx.tenant = it->second.info.tenant;
       ctx.key_prefix = it->second.info.prefix;
+      ctx.user = it->second.info.prefix;
       return std::nullopt;
     }
   }
@@ -70,6 +71,7 @@ std::optional<Rejection> AuthnFilter::on_jwt(RequestContext& ctx, std::string_vi
                 fmt::format("the token's tenant '{}' does not exist here", tenant));
   ctx.tenant = tenant;
   ctx.key_prefix = who;
+  ctx.user = who;
   store::ApiKeyInfo info;
   info.tenant = tenant;
   info.prefix = who;
@@ -124,6 +126,7 @@ std::optional<Rejection> AuthnFilter::on_basic(RequestContext& ctx, const BasicC
     if (auto it = cache_.find(hash); it != cache_.end() && it->second.until > now) {
       ctx.tenant = it->second.info.tenant;
       ctx.key_prefix = it->second.info.prefix;
+      ctx.user = it->second.info.prefix;
       return std::nullopt;
     }
     if (auto it = ldap_failures_.find(creds.user); it != ldap_failures_.end()) {
@@ -162,6 +165,7 @@ std::optional<Rejection> AuthnFilter::on_basic(RequestContext& ctx, const BasicC
                 fmt::format("the user's tenant '{}' does not exist here", o.identity.tenant));
   ctx.tenant = o.identity.tenant;
   ctx.key_prefix = who;
+  ctx.user = who;
   store::ApiKeyInfo info;
   info.tenant = o.identity.tenant;
   info.prefix = who;
@@ -230,6 +234,8 @@ std::optional<Rejection> AuthnFilter::on_request(RequestContext& ctx) {
   ctx.tenant = info->tenant;
   ctx.key_id = info->id;
   ctx.key_prefix = who;
+  ctx.project = info->project;
+  ctx.user = info->owner;
   records_.audit({who, "auth.allow",
                   fmt::format("tenant={} {} {} request={}", ctx.tenant, ctx.info.method, ctx.info.path,
                               ctx.request_id)});

@@ -44,6 +44,8 @@ struct RequestContext {
   std::string tenant;
   int64_t key_id = 0;
   std::string key_prefix;
+  std::string project;  // the key's project ("" = none)
+  std::string user;     // the key's owner, or the signed-in user ("oidc:SUB", "ldap:NAME")
   // Set by authz: the tenant's model allow-list (null or empty = every model), shared with the filter's
   // cache; GET /v1/models is filtered by it.
   std::shared_ptr<const std::vector<std::string>> allowed_models;

@@ -277,6 +277,8 @@ struct Forward : std::enable_shared_from_this<Forward> {
     u.ts_ms = wall_ms();
     u.tenant = c.tenant;
     u.key_id = c.key_id;
+    u.project = c.project;
+    u.user = c.user;
     u.model = c.info.model;
     u.prompt_tokens = c.usage.prompt_tokens;
     u.cached_tokens = c.usage.cached_tokens;

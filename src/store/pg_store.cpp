@@ -260,22 +260,48 @@ class PgStore final : public Store {
     return Status::ok();
   }
 
-  Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms) override {
+  Status create_project(const std::string& tenant, const std::string& name) override {
+    std::lock_guard lk(mu_);
+    PgRunner db(conn_, shown_);
+    return detail::create_project(db, tenant, name, now_ms());
+  }
+  Result<std::vector<Project>> list_projects(const std::string& tenant) override {
+    std::lock_guard lk(mu_);
+    PgRunner db(conn_, shown_);
+    return detail::list_projects(db, tenant);
+  }
+  Status delete_project(const std::string& tenant, const std::string& name) override {
+    std::lock_guard lk(mu_);
+    PgRunner db(conn_, shown_);
+    return detail::delete_project(db, tenant, name);
+  }
+
+  Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms,
+                               const KeyScope& scope) override {
     std::lock_guard lk(mu_);
     HEARTH_ASSIGN_OR_RETURN(int64_t tenant_id, tenant_id_of(tenant));
+    {
+      PgRunner db(conn_, shown_);
+      HEARTH_RETURN_IF_ERROR(detail::check_key_scope(db, tenant, scope));
+    }
     for (int attempt = 0; attempt < 4; ++attempt) {  // a prefix collision (1 in 62^8) just retries
       HEARTH_ASSIGN_OR_RETURN(NewApiKey k, detail::new_key_material());
       k.info.tenant = tenant;
       k.info.expires_ms = expires_ms;
+      k.info.project = scope.project;
+      k.info.owner = scope.owner;
       PgResult r = exec(
-          "INSERT INTO api_keys (tenant_id, prefix, hash, created_ms, expires_ms, revoked_ms) "
-          "VALUES ($1, $2, $3, $4, $5, 0) RETURNING id",
+          "INSERT INTO api_keys (tenant_id, prefix, hash, created_ms, expires_ms, revoked_ms, project, "
+          "owner) "
+          "VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
           Params()
               .add(tenant_id)
               .add(k.info.prefix)
               .add(detail::sha256_hex(k.key))
               .add(k.info.created_ms)
-              .add(expires_ms));
+              .add(expires_ms)
+              .add(scope.project)
+              .add(scope.owner));
       if (r.ok()) {
         k.info.id = r.i64(0, 0);
         return k;
@@ -288,8 +314,9 @@ class PgStore final : public Store {
   Result<std::vector<ApiKeyInfo>> list_keys(const std::string& tenant) override {
     std::lock_guard lk(mu_);
     PgResult r = exec(
-        "SELECT k.id, k.prefix, t.name, k.created_ms, k.expires_ms, k.revoked_ms FROM api_keys k "
-        "JOIN tenants t ON t.id = k.tenant_id WHERE ($1 = '' OR t.name = $1) ORDER BY k.id",
+        (std::string("SELECT ") + detail::kKeyColumns +
+         " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE ($1 = '' OR t.name = $1) ORDER BY k.id")
+            .c_str(),
         Params().add(tenant));
     if (!r.ok()) return db_error("list keys", r);
     std::vector<ApiKeyInfo> out;
@@ -309,12 +336,12 @@ class PgStore final : public Store {
   Result<std::optional<ApiKeyInfo>> authenticate(std::string_view presented) override {
     if (!looks_like_api_key(presented)) return std::optional<ApiKeyInfo>();
     std::lock_guard lk(mu_);
-    PgResult r = exec(
-        "SELECT k.id, k.prefix, t.name, k.created_ms, k.expires_ms, k.revoked_ms, k.hash FROM api_keys k "
-        "JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1",
-        Params().add(api_key_prefix(presented)));
+    PgResult r = exec((std::string("SELECT ") + detail::kKeyColumns +
+                       ", k.hash FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1")
+                          .c_str(),
+                      Params().add(api_key_prefix(presented)));
     if (!r.ok()) return db_error("authenticate", r);
-    if (r.rows() == 0 || !detail::key_hash_matches(r.text(0, 6), presented))
+    if (r.rows() == 0 || !detail::key_hash_matches(r.text(0, detail::kKeyHashColumn), presented))
       return std::optional<ApiKeyInfo>();
     ApiKeyInfo info = detail::key_from_row(r.row(0));
     if (info.revoked_ms != 0 || (info.expires_ms != 0 && info.expires_ms <= now_ms()))
@@ -336,8 +363,9 @@ class PgStore final : public Store {
         PgResult r = exec(
             "INSERT INTO usage (ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, "
             "completion_tokens,"
-            " reasoning_tokens, latency_ms, status, outcome, request_id, cost_micros) VALUES ($1, $2, $3, $4,"
-            " $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            " reasoning_tokens, latency_ms, status, outcome, request_id, cost_micros, project, user_name) "
+            "VALUES"
+            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             Params()
                 .add(u.ts_ms)
                 .add(u.tenant)
@@ -351,7 +379,9 @@ class PgStore final : public Store {
                 .add(static_cast<int64_t>(u.status))
                 .add(u.outcome)
                 .add(u.request_id)
-                .add(u.cost_micros));
+                .add(u.cost_micros)
+                .add(u.project)
+                .add(u.user));
         if (!r.ok()) return db_error("record usage", r);
         PgRunner db(conn_, shown_);
         HEARTH_RETURN_IF_ERROR(detail::quota_record(db, u));

@@ -188,22 +188,48 @@ class SqliteStore final : public Store {
     return Status::ok();
   }
 
-  Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms) override {
+  Status create_project(const std::string& tenant, const std::string& name) override {
+    std::lock_guard lk(mu_);
+    SqliteRunner db(db_);
+    return detail::create_project(db, tenant, name, now_ms());
+  }
+  Result<std::vector<Project>> list_projects(const std::string& tenant) override {
+    std::lock_guard lk(mu_);
+    SqliteRunner db(db_);
+    return detail::list_projects(db, tenant);
+  }
+  Status delete_project(const std::string& tenant, const std::string& name) override {
+    std::lock_guard lk(mu_);
+    SqliteRunner db(db_);
+    return detail::delete_project(db, tenant, name);
+  }
+
+  Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms,
+                               const KeyScope& scope) override {
     std::lock_guard lk(mu_);
     HEARTH_ASSIGN_OR_RETURN(int64_t tenant_id, tenant_id_of(tenant));
+    {
+      SqliteRunner db(db_);
+      HEARTH_RETURN_IF_ERROR(detail::check_key_scope(db, tenant, scope));
+    }
     for (int attempt = 0; attempt < 4; ++attempt) {  // a prefix collision (1 in 62^8) just retries
       HEARTH_ASSIGN_OR_RETURN(NewApiKey k, detail::new_key_material());
       k.info.tenant = tenant;
       k.info.expires_ms = expires_ms;
+      k.info.project = scope.project;
+      k.info.owner = scope.owner;
       Stmt s(db_,
-             "INSERT INTO api_keys (tenant_id, prefix, hash, created_ms, expires_ms, revoked_ms) "
-             "VALUES (?, ?, ?, ?, ?, 0)");
+             "INSERT INTO api_keys (tenant_id, prefix, hash, created_ms, expires_ms, revoked_ms, project, "
+             "owner) "
+             "VALUES (?, ?, ?, ?, ?, 0, ?, ?)");
       if (!s.ok()) return db_error("prepare");
       s.bind(1, tenant_id)
           .bind(2, k.info.prefix)
           .bind(3, detail::sha256_hex(k.key))
           .bind(4, k.info.created_ms)
-          .bind(5, expires_ms);
+          .bind(5, expires_ms)
+          .bind(6, scope.project)
+          .bind(7, scope.owner);
       if (s.step() == SQLITE_DONE) {
         k.info.id = sqlite3_last_insert_rowid(db_);
         return k;
@@ -215,9 +241,11 @@ class SqliteStore final : public Store {
 
   Result<std::vector<ApiKeyInfo>> list_keys(const std::string& tenant) override {
     std::lock_guard lk(mu_);
-    Stmt s(db_,
-           "SELECT k.id, k.prefix, t.name, k.created_ms, k.expires_ms, k.revoked_ms FROM api_keys k "
-           "JOIN tenants t ON t.id = k.tenant_id WHERE (? = '' OR t.name = ?) ORDER BY k.id");
+    Stmt s(
+        db_,
+        (std::string("SELECT ") + detail::kKeyColumns +
+         " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE (? = '' OR t.name = ?) ORDER BY k.id")
+            .c_str());
     if (!s.ok()) return db_error("prepare");
     s.bind(1, tenant).bind(2, tenant);
     std::vector<ApiKeyInfo> out;
@@ -241,15 +269,16 @@ class SqliteStore final : public Store {
   Result<std::optional<ApiKeyInfo>> authenticate(std::string_view presented) override {
     std::lock_guard lk(mu_);
     if (!looks_like_api_key(presented)) return std::optional<ApiKeyInfo>();
-    Stmt s(db_,
-           "SELECT k.id, k.prefix, t.name, k.created_ms, k.expires_ms, k.revoked_ms, k.hash FROM api_keys k "
-           "JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = ?");
+    Stmt s(db_, (std::string("SELECT ") + detail::kKeyColumns +
+                 ", k.hash FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = ?")
+                    .c_str());
     if (!s.ok()) return db_error("prepare");
     s.bind(1, api_key_prefix(presented));
     const int rc = s.step();
     if (rc == SQLITE_DONE) return std::optional<ApiKeyInfo>();
     if (rc != SQLITE_ROW) return db_error("authenticate");
-    if (!detail::key_hash_matches(s.text(6), presented)) return std::optional<ApiKeyInfo>();
+    if (!detail::key_hash_matches(s.text(detail::kKeyHashColumn), presented))
+      return std::optional<ApiKeyInfo>();
     ApiKeyInfo info = detail::key_from_row(s);
     if (info.revoked_ms != 0 || (info.expires_ms != 0 && info.expires_ms <= now_ms()))
       return std::optional<ApiKeyInfo>();
@@ -274,8 +303,9 @@ class SqliteStore final : public Store {
       Stmt ins(
           db_,
           "INSERT INTO usage (ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens,"
-          " reasoning_tokens, latency_ms, status, outcome, request_id, cost_micros) VALUES (?, ?, ?, ?, ?, ?,"
-          " ?, ?, ?, ?, ?, ?, ?)");
+          " reasoning_tokens, latency_ms, status, outcome, request_id, cost_micros, project, user_name) "
+          "VALUES"
+          " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       if (!ins.ok()) st = db_error("prepare");
       for (size_t i = 0; st.is_ok() && i < records.size(); ++i) {
         const UsageRecord& u = records[i];
@@ -286,7 +316,7 @@ class SqliteStore final : public Store {
             .bind(8, u.reasoning_tokens)
             .bind(9, u.latency_ms);
         ins.bind(10, static_cast<int64_t>(u.status)).bind(11, u.outcome).bind(12, u.request_id);
-        ins.bind(13, u.cost_micros);
+        ins.bind(13, u.cost_micros).bind(14, u.project).bind(15, u.user);
         if (ins.step() != SQLITE_DONE) st = db_error("record usage");
         if (st.is_ok()) {
           SqliteRunner db(db_);

@@ -107,9 +107,22 @@ struct ApiKeyInfo {
   int64_t id = 0;
   std::string prefix;  // public, e.g. "hk_Ab3dE9xZ"
   std::string tenant;
+  std::string project;  // "" = the tenant as a whole
+  std::string owner;    // the user the key was issued to ("" = not a person's key)
   int64_t created_ms = 0;
   int64_t expires_ms = 0;  // 0: never
   int64_t revoked_ms = 0;  // 0: active
+};
+
+// A project inside a tenant: keys may belong to one, and usage is recorded per project.
+struct Project {
+  std::string tenant, name;
+  int64_t created_ms = 0;
+};
+
+// What a new key is for: a project of its tenant and the user it is issued to (both optional).
+struct KeyScope {
+  std::string project, owner;
 };
 
 struct NewApiKey {
@@ -122,7 +135,9 @@ struct NewApiKey {
 struct UsageRecord {
   int64_t ts_ms = 0;  // when the request finished
   std::string tenant;
-  int64_t key_id = 0;  // 0: not a key (e.g. an OIDC token)
+  int64_t key_id = 0;   // 0: not a key (e.g. an OIDC token)
+  std::string project;  // the key's project ("" = none)
+  std::string user;     // who: the key's owner, or the signed-in user ("oidc:SUB", "ldap:NAME"); "" = unknown
   std::string model;
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;
@@ -193,8 +208,15 @@ class Store {
   // Replaces a tenant's limits (kNotFound when there is no such tenant).
   virtual Status update_tenant(const std::string& name, const TenantLimits& limits) = 0;
 
-  // expires_ms: absolute (ms since the epoch), 0 = never.
-  virtual Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms) = 0;
+  // Projects of a tenant: create (kInvalidArgument when it exists, kNotFound without the tenant), list (""
+  // = every tenant's; by tenant and name), delete (kNotFound when absent; refused while active keys use it).
+  virtual Status create_project(const std::string& tenant, const std::string& name) = 0;
+  virtual Result<std::vector<Project>> list_projects(const std::string& tenant) = 0;
+  virtual Status delete_project(const std::string& tenant, const std::string& name) = 0;
+
+  // expires_ms: absolute (ms since the epoch), 0 = never. scope.project must be a project of the tenant.
+  virtual Result<NewApiKey> create_key(const std::string& tenant, int64_t expires_ms,
+                                       const KeyScope& scope = {}) = 0;
   virtual Result<std::vector<ApiKeyInfo>> list_keys(const std::string& tenant) = 0;  // "" = all tenants
   virtual Status revoke_key(const std::string& prefix) = 0;
   // The key's record when `presented` is a valid, unexpired, unrevoked key; nullopt otherwise.

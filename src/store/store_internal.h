@@ -97,9 +97,19 @@ inline constexpr const char* kMigrationSharedQuotas =
     "CREATE TABLE quota_buckets (tenant TEXT NOT NULL, kind TEXT NOT NULL, level DOUBLE PRECISION NOT NULL,"
     " updated_ms BIGINT NOT NULL, PRIMARY KEY (tenant, kind));";
 
-inline constexpr const char* kSharedMigrations[] = {kMigrationBudgetsAndPrices, kMigrationAuditAnchor,
-                                                    kMigrationTiers, kMigrationAdmins,
-                                                    kMigrationSharedQuotas};
+// Migration 9: projects inside tenants; the project and owner of each key; the project and user of each
+// usage record.
+inline constexpr const char* kMigrationProjects =
+    "CREATE TABLE projects (tenant TEXT NOT NULL, name TEXT NOT NULL, created_ms BIGINT NOT NULL,"
+    " PRIMARY KEY (tenant, name));"
+    "ALTER TABLE api_keys ADD COLUMN project TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE api_keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE usage ADD COLUMN project TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE usage ADD COLUMN user_name TEXT NOT NULL DEFAULT '';";
+
+inline constexpr const char* kSharedMigrations[] = {
+    kMigrationBudgetsAndPrices, kMigrationAuditAnchor,  kMigrationTiers,
+    kMigrationAdmins,           kMigrationSharedQuotas, kMigrationProjects};
 
 // A backend's connection inside an open transaction, for the SQL both backends run alike (quota_ledger.cpp).
 // Statements number their parameters $1, $2, ... (SQLite reads them as ?1, ?2, ...) and use only SQL both
@@ -113,6 +123,13 @@ class SqlRunner {
   virtual Result<int64_t> run(const char* sql, const std::vector<SqlValue>& params,
                               SqlRows* rows = nullptr) = 0;
 };
+// Projects (Store::create_project and the rest), the same SQL on both backends; `key_scope` checks a new
+// key's scope (the project exists in the tenant; names 1-128 characters without control characters).
+Status create_project(SqlRunner& db, const std::string& tenant, const std::string& name, int64_t now_ms);
+Result<std::vector<Project>> list_projects(SqlRunner& db, const std::string& tenant);
+Status delete_project(SqlRunner& db, const std::string& tenant, const std::string& name);
+Status check_key_scope(SqlRunner& db, const std::string& tenant, const KeyScope& scope);
+
 // Store::quota_transaction's body, inside the backend's transaction and tenant lock.
 Status quota_admit(SqlRunner& db, const std::string& tenant, int64_t now_ms, const QuotaDecider& decide);
 // record_usage's part for shared quotas, after the record's usage row is inserted in the same transaction:
@@ -191,7 +208,7 @@ Price price_from_row(const Row& r) {
 inline constexpr const char* kUsageColumns =
     "ts_ms, tenant, key_id, model, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, "
     "latency_ms,"
-    " status, outcome, request_id, cost_micros";
+    " status, outcome, request_id, cost_micros, project, user_name";
 
 // Row mappers over a backend's row accessor (i64(col), text(col)).
 template <typename Row>
@@ -210,9 +227,14 @@ UsageRecord usage_from_row(const Row& r) {
   u.outcome = r.text(10);
   u.request_id = r.text(11);
   u.cost_micros = r.i64(12);
+  u.project = r.text(13);
+  u.user = r.text(14);
   return u;
 }
-// Columns: id, prefix, tenant name, created_ms, expires_ms, revoked_ms.
+// The columns key_from_row reads (api_keys k JOIN tenants t); authenticate adds k.hash after them.
+inline constexpr const char* kKeyColumns =
+    "k.id, k.prefix, t.name, k.created_ms, k.expires_ms, k.revoked_ms, k.project, k.owner";
+inline constexpr int kKeyHashColumn = 8;
 template <typename Row>
 ApiKeyInfo key_from_row(const Row& r) {
   ApiKeyInfo k;
@@ -222,6 +244,8 @@ ApiKeyInfo key_from_row(const Row& r) {
   k.created_ms = r.i64(3);
   k.expires_ms = r.i64(4);
   k.revoked_ms = r.i64(5);
+  k.project = r.text(6);
+  k.owner = r.text(7);
   return k;
 }
 

@@ -83,6 +83,16 @@ grep -q '"tenant":"bank"' "$IT_TMP/r.json" && pass "usage over the admin API: th
   fail "usage read" "$(cat "$IT_TMP/r.json")"
 expect_status "security: may not read usage (403)" 403 GET /usage "$SEC"
 expect_status "audit: may not create keys (403)" 403 POST /tenants/bank/keys "$AUD"
+expect_status "system: creates a project in the tenant" 201 POST /tenants/bank/projects "$SYS" '{"name":"risk"}'
+expect_status "system: a key of the project, issued to a user" 201 POST /tenants/bank/keys "$SYS" \
+  '{"project":"risk","owner":"bob@bank"}'
+grep -q '"project":"risk"' "$IT_TMP/r.json" && grep -q '"owner":"bob@bank"' "$IT_TMP/r.json" &&
+  pass "the key names its project and owner" || fail "project key" "$(cat "$IT_TMP/r.json")"
+expect_status "system: a key of a project the tenant lacks: 404" 404 POST /tenants/bank/keys "$SYS" '{"project":"nope"}'
+expect_status "audit: lists projects" 200 GET "/projects?tenant=bank" "$AUD"
+grep -q '"name":"risk"' "$IT_TMP/r.json" && pass "projects listed" || fail "project list" "$(cat "$IT_TMP/r.json")"
+expect_status "audit: may not create projects (403)" 403 POST /tenants/bank/projects "$AUD" '{"name":"x"}'
+expect_status "system: a project with an active key cannot be deleted" 400 DELETE /tenants/bank/projects/risk "$SYS"
 expect_status "system: revokes the key" 200 DELETE "/keys/$PREFIX" "$SYS"
 expect_status "system: sets a model's price" 200 PUT /prices/mock "$SYS" '{"input":"0.27","output":1.1,"currency":"EUR"}'
 expect_status "system: sets a licence tier" 200 PUT /tiers/gold "$SYS" '{"base_fee":"500","per_call":"0.002","included_calls":1000}'

@@ -104,6 +104,14 @@ else
   fail "valid key: 200" "$(head -c 600 "$IT_TMP/r.txt")"
 fi
 
+# Projects and users: a key of project "fraud" issued to alice@acme; its usage records name both.
+check "project create" "$HEARTH" admin --store "$S" project create fraud --tenant acme
+CHECK="a key for a project the tenant does not have: refused" expect_error 1 "no project" \
+  "$HEARTH" admin --store "$S" key create --tenant acme --project nope
+PKEY=$(adm key create --tenant acme --project fraud --owner alice@acme --json | json_eval /dev/stdin "d['key']")
+post "$PKEY" "$CHAT" >"$IT_TMP/r.txt"
+head -1 "$IT_TMP/r.txt" | grep -q " 200" && pass "a project key: 200" || fail "project key" "$(head -c 400 "$IT_TMP/r.txt")"
+
 # OIDC bearer tokens: the tenant comes from the "tenant" claim.
 claims() { printf '{"iss": "%s", "aud": "%s", "sub": "alice", "tenant": "%s", "exp": %s}' "${2:-$ISS}" "${3:-hearth}" "$1" "${4:-$((NOW + 600))}"; }
 post "$(jwt "$(claims acme)")" "$CHAT" >"$IT_TMP/r.txt"
@@ -345,6 +353,11 @@ tok_json=$(json_eval "$IT_TMP/u.json" "sum(r['prompt_tokens'] + r['completion_to
 head -1 "$IT_TMP/u.csv" | grep -q '^time,tenant,key_id,model,prompt_tokens' && [ "$rows" = "$in_db" ] &&
   [ "$tok_json" = "$tok_db" ] && pass "usage export: CSV ($rows records) and JSON ($tok_json tokens) match the table" ||
   fail "usage export" "csv $rows vs $in_db, json $tok_json vs $tok_db"
+pu=$(sqlite3 "$DB" "SELECT project || '/' || user_name FROM usage WHERE project != '' OR user_name != '' ORDER BY id" | sort -u | tr '\n' ' ')
+grep -q ',cost,project,user$' <(head -1 "$IT_TMP/u.csv") && grep -q ',fraud,alice@acme$' "$IT_TMP/u.csv" &&
+  [[ "$pu" == *"fraud/alice@acme"* && "$pu" == *"/oidc:alice"* ]] &&
+  pass "usage records name the key's project and owner, and the OIDC user (export has project,user)" ||
+  fail "project and user in usage" "$pu / $(head -1 "$IT_TMP/u.csv")"
 [ "$(adm usage export --since 2099-01-01 | wc -l)" = 1 ] && pass "usage export --since in the future: header only" ||
   fail "usage export --since"
 CHECK="usage export --since garbage: exit 2" expect_exit 2 "$HEARTH" admin --store "$S" usage export --since yesterday

@@ -787,5 +787,51 @@ TEST_P(StoreTest, ConcurrentAdmissionsNeverOverspend) {
   EXPECT_EQ(admitted.load(), 10);
 }
 
+// Projects inside tenants: keys may belong to one (and name the user they are issued to); the key's record
+// carries both; a project with active keys cannot be deleted; usage records keep project and user.
+TEST_P(StoreTest, ProjectsScopeKeysAndUsage) {
+  ASSERT_TRUE(store_->create_tenant("acme", {}).is_ok());
+  ASSERT_TRUE(store_->create_tenant("bank", {}).is_ok());
+  ASSERT_TRUE(store_->create_project("acme", "fraud-models").is_ok());
+  ASSERT_TRUE(store_->create_project("bank", "fraud-models").is_ok());  // names are per tenant
+  EXPECT_EQ(store_->create_project("acme", "fraud-models").code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->create_project("nobody", "x").code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->create_project("acme", "").code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->list_projects("")->size(), 2u);
+  ASSERT_EQ(store_->list_projects("acme")->size(), 1u);
+  EXPECT_EQ((*store_->list_projects("acme"))[0].name, "fraud-models");
+
+  auto k = store_->create_key("acme", 0, {"fraud-models", "alice@acme"});
+  ASSERT_TRUE(k.is_ok()) << k.status().to_string();
+  EXPECT_EQ(k->info.project, "fraud-models");
+  auto who = store_->authenticate(k->key);
+  ASSERT_TRUE(who.is_ok() && who->has_value());
+  EXPECT_EQ((*who)->project, "fraud-models");
+  EXPECT_EQ((*who)->owner, "alice@acme");
+  EXPECT_EQ((*store_->list_keys("acme"))[0].owner, "alice@acme");
+  EXPECT_EQ(store_->create_key("acme", 0, {"no-such-project", ""}).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->create_key("bank", 0, {"other", ""}).status().code(), ErrorCode::kNotFound);
+
+  const Status busy = store_->delete_project("acme", "fraud-models");
+  EXPECT_EQ(busy.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(busy.message().find("active key"), std::string::npos);
+  ASSERT_TRUE(store_->revoke_key(k->info.prefix).is_ok());
+  EXPECT_TRUE(store_->delete_project("acme", "fraud-models").is_ok());
+  EXPECT_EQ(store_->delete_project("acme", "fraud-models").code(), ErrorCode::kNotFound);
+
+  UsageRecord u;
+  u.ts_ms = 5000;
+  u.tenant = "acme";
+  u.project = "fraud-models";
+  u.user = "oidc:u-1";
+  u.model = "m";
+  u.request_id = "r";
+  ASSERT_TRUE(store_->record_usage(std::span<const UsageRecord>(&u, 1)).is_ok());
+  auto rows = store_->list_usage("acme", 0, 0, 10);
+  ASSERT_TRUE(rows.is_ok() && rows->size() == 1u);
+  EXPECT_EQ((*rows)[0].project, "fraud-models");
+  EXPECT_EQ((*rows)[0].user, "oidc:u-1");
+}
+
 }  // namespace
 }  // namespace hearth::store
