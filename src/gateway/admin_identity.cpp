@@ -38,7 +38,9 @@ std::vector<std::string> claim_roles(const nlohmann::json& claims, std::string_v
 
 Result<std::string> admin_role_of(const std::vector<std::string>& have, const RoleMap& map, bool dns) {
   std::string role;
-  for (const auto& [name, mapped] : map) {
+  for (const auto& entry : map) {
+    const std::string& name = entry.first;
+    const std::string& mapped = entry.second;
     const bool member = std::any_of(have.begin(), have.end(), [&](const std::string& h) {
       return dns ? ldap_normalize_dn(h) == ldap_normalize_dn(name) : h == name;
     });
