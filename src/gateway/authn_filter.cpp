@@ -8,6 +8,16 @@
 
 namespace hearth::gateway {
 
+namespace {
+// The sign-in cache's key for directory credentials (SHA-256; the plain material is wiped).
+std::string ldap_cache_key(const BasicCredentials& creds) {
+  std::string material = "ldap\n" + creds.user + "\n" + creds.password;
+  std::string hash = store::credential_hash(material);
+  std::fill(material.begin(), material.end(), '\0');
+  return hash;
+}
+}  // namespace
+
 AuthnFilter::AuthnFilter(AuthnConfig config, store::Store& store, RecordWriter& records, Registry& metrics)
     : config_(config), store_(store), records_(records) {
   failures_ = metrics
@@ -116,9 +126,7 @@ Rejection AuthnFilter::deny(RequestContext& ctx, const std::string& who, const c
 
 std::optional<Rejection> AuthnFilter::on_basic(RequestContext& ctx, const BasicCredentials& creds) {
   const std::string who = "ldap:" + creds.user.substr(0, 128);
-  std::string material = "ldap\n" + creds.user + "\n" + creds.password;
-  const std::string hash = store::credential_hash(material);
-  std::fill(material.begin(), material.end(), '\0');
+  const std::string hash = ldap_cache_key(creds);
   const Clock::time_point now = Clock::now();
   const auto window = std::chrono::milliseconds(config_.ldap_lockout_ms);
   {
@@ -179,6 +187,16 @@ std::optional<Rejection> AuthnFilter::on_basic(RequestContext& ctx, const BasicC
                   fmt::format("tenant={} dn={} {} {} request={}", ctx.tenant, o.identity.dn, ctx.info.method,
                               ctx.info.path, ctx.request_id)});
   return std::nullopt;
+}
+
+bool AuthnFilter::may_block(const RequestContext& ctx) const {
+  if (!config_.ldap || !bearer_token(ctx.info.authorization).empty()) return false;
+  auto creds = basic_credentials(ctx.info.authorization);
+  if (!creds) return false;
+  const std::string hash = ldap_cache_key(*creds);
+  std::lock_guard lk(mu_);
+  auto it = cache_.find(hash);
+  return it == cache_.end() || it->second.until <= Clock::now();
 }
 
 std::optional<Rejection> AuthnFilter::on_request(RequestContext& ctx) {

@@ -46,6 +46,8 @@ class AuthnFilter final : public Filter {
                                                      RecordWriter& records, Registry& metrics);
   const char* name() const override { return "authn"; }
   std::optional<Rejection> on_request(RequestContext& ctx) override;
+  // HTTP Basic credentials with LDAP on: a directory bind unless the sign-in is cached.
+  bool may_block(const RequestContext& ctx) const override;
 
   // The OIDC key set (null without OIDC): the admin API's OIDC sign-in shares it.
   std::shared_ptr<JwksSource> jwks() const { return jwks_; }
@@ -74,7 +76,7 @@ class AuthnFilter final : public Filter {
   store::Store& store_;
   RecordWriter& records_;
   CounterFamily* failures_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<std::string, Cached> cache_;  // SHA-256 hex of the key -> its record
   std::shared_ptr<JwksSource> jwks_;
   std::unordered_map<std::string, Clock::time_point> tenants_;  // known tenant names, until

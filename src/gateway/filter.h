@@ -92,6 +92,9 @@ class Filter {
   virtual ~Filter() = default;
   virtual const char* name() const = 0;
   virtual std::optional<Rejection> on_request(RequestContext& ctx) = 0;
+  // Whether on_request may wait on something slow for this request (a directory bind, a store
+  // transaction): the gateway then runs the rest of the chain on its blocking pool, not an I/O thread.
+  virtual bool may_block(const RequestContext& /*ctx*/) const { return false; }
   virtual void on_complete(RequestContext& /*ctx*/) {}
 };
 

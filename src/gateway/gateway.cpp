@@ -110,17 +110,19 @@ struct Gateway::Impl {
   std::unique_ptr<server::HttpServer> http;
   std::unique_ptr<AdminApi> admin;
   std::unique_ptr<boost::asio::thread_pool> blocking;  // see GatewayConfig::blocking_threads
-  bool chain_blocks = false;  // the filter chain may wait (LDAP, shared quotas): run it on `blocking`
   CounterFamily* requests = nullptr;
   CounterFamily* upstream_errors = nullptr;
+  CounterFamily* handoffs = nullptr;
   HistogramFamily* overhead = nullptr;
   GaugeFamily* in_flight = nullptr;
 
   Impl(GatewayConfig c, store::Store& s) : config(std::move(c)), store(s) {}
 
   void handle(const std::shared_ptr<server::Exchange>& ex);
-  // The filter chain, then the proxy (or the rejection, or the usage answer).
-  void admit(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx);
+  // The filter chain from filter `from` on, then the proxy (or the rejection, or the usage answer). A filter
+  // that may block moves the rest to the blocking pool (on_pool: already there).
+  void admit(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx, size_t from,
+             bool on_pool);
   // GET /v1/usage (after authn): the caller's tenant's metered totals and budgets, from the store.
   void usage(const std::shared_ptr<server::Exchange>& ex, const RequestContext& ctx);
   void proxy(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx, size_t ran);
@@ -392,18 +394,20 @@ void Gateway::Impl::handle(const std::shared_ptr<server::Exchange>& ex) {
   ctx->info.authorization = std::string(ex->header("Authorization"));
   ctx->body = req.body();
   in_flight->labels({}).inc();
-  if (chain_blocks) {
-    boost::asio::post(*blocking, [this, ex, ctx]() mutable { admit(ex, std::move(ctx)); });
-    return;
-  }
-  admit(ex, std::move(ctx));
+  admit(ex, std::move(ctx), 0, false);
 }
 
-void Gateway::Impl::admit(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx) {
+void Gateway::Impl::admit(const std::shared_ptr<server::Exchange>& ex, std::shared_ptr<RequestContext> ctx,
+                          size_t from, bool on_pool) {
   // The tenant's own usage: authenticated like any request, answered by the gateway.
   const bool usage_api = ctx->info.path == "/v1/usage";
-  size_t ran = 0;
+  size_t ran = from;
   for (; ran < (usage_api ? 1 : chain.size()); ++ran) {
+    if (!on_pool && chain[ran]->may_block(*ctx)) {  // the rest waits on the blocking pool, not this thread
+      handoffs->labels({chain[ran]->name()}).inc();
+      boost::asio::post(*blocking, [this, ex, ctx, ran]() mutable { admit(ex, std::move(ctx), ran, true); });
+      return;
+    }
     if (auto rej = chain[ran]->on_request(*ctx)) {
       for (size_t i = ran; i-- > 0;) chain[i]->on_complete(*ctx);
       ctx->status = rej->status;
@@ -560,6 +564,12 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, st
   HEARTH_RETURN_IF_ERROR(config.validate());
   auto impl = std::make_unique<Impl>(config, store);
   Impl* g = impl.get();
+  g->handoffs =
+      g->registry
+          .counter("hearth_gateway_blocking_handoffs",
+                   "Requests whose filter chain moved to the blocking pool, by the filter that may wait.",
+                   {"filter"})
+          .value();
   g->requests =
       g->registry
           .counter("hearth_gateway_requests", "Requests answered, by tenant, model and HTTP status.",
@@ -601,7 +611,6 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const GatewayConfig& config, st
   }
   g->admin = std::make_unique<AdminApi>(store, *g->records, config.admin, std::move(dir));
   g->blocking = std::make_unique<boost::asio::thread_pool>(static_cast<size_t>(config.blocking_threads));
-  g->chain_blocks = config.quota.shared || config.authn.ldap != nullptr;
   HEARTH_ASSIGN_OR_RETURN(g->upstream, UpstreamPool::create(config.upstream));
   HEARTH_ASSIGN_OR_RETURN(
       g->http,

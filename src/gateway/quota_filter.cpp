@@ -80,19 +80,17 @@ Status QuotaFilter::refresh(const std::string& tenant, TenantState& st, Clock::t
       b.window_start = start;
       b.used = 0;
     }
-    if (limit <= 0) return Status::ok();
+    if (limit <= 0 || config_.shared) return Status::ok();  // shared mode reads usage in each admission
     HEARTH_ASSIGN_OR_RETURN(int64_t used,
                             money ? store_.money_used(tenant, start) : store_.tokens_used(tenant, start));
     b.used = std::max(b.used, used);
     return Status::ok();
   };
-  if (!config_.shared) {  // shared mode reads usage in each admission's transaction
-    HEARTH_RETURN_IF_ERROR(read(st.total, l.budget_tokens, 0, false));
-    HEARTH_RETURN_IF_ERROR(read(st.tokens_day, l.budget_tokens_day, w.day_start_ms, false));
-    HEARTH_RETURN_IF_ERROR(read(st.tokens_month, l.budget_tokens_month, w.month_start_ms, false));
-    HEARTH_RETURN_IF_ERROR(read(st.money_day, l.budget_money_day, w.day_start_ms, true));
-    HEARTH_RETURN_IF_ERROR(read(st.money_month, l.budget_money_month, w.month_start_ms, true));
-  }
+  HEARTH_RETURN_IF_ERROR(read(st.total, l.budget_tokens, 0, false));
+  HEARTH_RETURN_IF_ERROR(read(st.tokens_day, l.budget_tokens_day, w.day_start_ms, false));
+  HEARTH_RETURN_IF_ERROR(read(st.tokens_month, l.budget_tokens_month, w.month_start_ms, false));
+  HEARTH_RETURN_IF_ERROR(read(st.money_day, l.budget_money_day, w.day_start_ms, true));
+  HEARTH_RETURN_IF_ERROR(read(st.money_month, l.budget_money_month, w.month_start_ms, true));
   if (first) {  // full buckets
     st.rpm_tokens = static_cast<double>(st.limits.rpm);
     st.tpm_tokens = static_cast<double>(st.limits.tpm);
@@ -193,6 +191,23 @@ QuotaFilter::Verdict QuotaFilter::decide(const RequestContext& ctx, const store:
     return v;
   }
   return v;
+}
+
+bool QuotaFilter::may_block(const RequestContext& ctx) const {
+  if (!config_.shared) return false;
+  if (config_.max_concurrent_per_tenant > 0) return true;
+  std::shared_ptr<TenantState> sp;
+  {
+    std::lock_guard lk(mu_);
+    auto it = tenants_.find(ctx.tenant);
+    if (it == tenants_.end()) return true;  // limits not read yet
+    sp = it->second;
+  }
+  std::lock_guard lk(sp->mu);
+  const store::TenantLimits& l = sp->limits;
+  return sp->limits_at == Clock::time_point{} || l.rpm > 0 || l.tpm > 0 || l.budget_tokens > 0 ||
+         l.budget_tokens_day > 0 || l.budget_tokens_month > 0 || l.budget_money_day > 0 ||
+         l.budget_money_month > 0;
 }
 
 std::optional<Rejection> QuotaFilter::on_request(RequestContext& ctx) {

@@ -64,6 +64,8 @@ class QuotaFilter final : public Filter {
   const char* name() const override { return "quota"; }
   std::optional<Rejection> on_request(RequestContext& ctx) override;
   void on_complete(RequestContext& ctx) override;
+  // Shared mode, for a tenant with limits (or not read yet): a store transaction.
+  bool may_block(const RequestContext& ctx) const override;
 
  private:
   // One budget: what finished requests used in its window (from the store at refresh, then counted here)
@@ -111,7 +113,7 @@ class QuotaFilter final : public Filter {
   store::Store& store_;
   PriceBook prices_;
   CounterFamily* rejections_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<TenantState>> tenants_;
 };
 

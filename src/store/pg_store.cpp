@@ -140,6 +140,65 @@ class PgRunner final : public detail::SqlRunner {
     return r.affected();
   }
 
+  // One pipeline (libpq pipeline mode): every statement sent, then one sync; results read in order. After an
+  // error the rest of the pipeline is aborted by the server; the first error is returned.
+  Status run_all(const std::vector<detail::SqlStatement>& statements,
+                 std::vector<detail::SqlRows>& results) override {
+    results.assign(statements.size(), {});
+    if (statements.empty()) return Status::ok();
+    if (PQenterPipelineMode(conn_) != 1) return SqlRunner::run_all(statements, results);
+    Status first = Status::ok();
+    size_t sent = 0;
+    for (const auto& st : statements) {
+      Params p;
+      for (const auto& v : st.params) std::visit([&](const auto& x) { p.add(x); }, v);
+      if (PQsendQueryParams(conn_, st.sql.c_str(), p.size(), nullptr, p.values(), p.lengths(), nullptr, 0) !=
+          1)
+        break;
+      ++sent;
+    }
+    if (sent < statements.size())
+      first = make_error(ErrorCode::kIo, "PostgreSQL store {}: quotas: {}", shown_, PQerrorMessage(conn_));
+    if (PQpipelineSync(conn_) != 1) {
+      PQexitPipelineMode(conn_);
+      return make_error(ErrorCode::kIo, "PostgreSQL store {}: quotas: {}", shown_, PQerrorMessage(conn_));
+    }
+    // Statement i's results end with a NULL; the sync's result closes the pipeline.
+    size_t i = 0;
+    int idle = 0;
+    for (;;) {
+      PGresult* raw = PQgetResult(conn_);
+      if (raw == nullptr) {
+        ++i;
+        if (++idle > 2 || PQstatus(conn_) == CONNECTION_BAD) break;  // nothing more will come
+        continue;
+      }
+      idle = 0;
+      PgResult r(raw);
+      const ExecStatusType es = PQresultStatus(raw);
+      if (es == PGRES_PIPELINE_SYNC) break;
+      if (es == PGRES_PIPELINE_ABORTED) continue;
+      if (!r.ok()) {
+        if (first.is_ok()) {
+          const std::string state = r.sqlstate();
+          first = make_error(
+              state == "40001" || state == "40P01" ? ErrorCode::kResourceExhausted : ErrorCode::kIo,
+              "PostgreSQL store {}: quotas: {}", shown_, r.error());
+        }
+        continue;
+      }
+      if (i < results.size()) {
+        const int cols = PQnfields(raw);
+        for (int row = 0; row < r.rows(); ++row) {
+          auto& out = results[i].emplace_back();
+          for (int c = 0; c < cols; ++c) out.push_back(r.text(row, c));
+        }
+      }
+    }
+    PQexitPipelineMode(conn_);
+    return first;
+  }
+
  private:
   PGconn* conn_;
   const std::string& shown_;
@@ -391,8 +450,8 @@ class PgStore final : public Store {
   }
 
   // Admissions run on a connection of their own (opened on first use), so that they do not queue behind
-  // the usage writer's batches. The tenant's lock is a session advisory lock taken before the transaction
-  // begins: the REPEATABLE READ snapshot then includes everything the previous holder committed.
+  // the usage writer's batches: a READ COMMITTED transaction that first takes the tenant's transaction-scoped
+  // advisory lock; quota_admit's single read statement then sees everything the previous holder committed.
   Status quota_transaction(const std::string& tenant, int64_t now, const QuotaDecider& decide) override {
     std::lock_guard lk(qmu_);
     if (qconn_ == nullptr || PQstatus(qconn_) != CONNECTION_OK) {
@@ -409,18 +468,17 @@ class PgStore final : public Store {
           qconn_, [](void*, const char*) {}, nullptr);
     }
     PgRunner db(qconn_, shown_);
-    const std::vector<detail::SqlValue> key{kQuotaLockClass, tenant};
-    HEARTH_RETURN_IF_ERROR(db.run("SELECT pg_advisory_lock($1::int, hashtext($2))", key).status());
     Status st = Status::ok();
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      st = db.run("BEGIN ISOLATION LEVEL REPEATABLE READ", {}).status();
-      if (st.is_ok()) st = detail::quota_admit(db, tenant, now, decide);
-      if (st.is_ok()) st = db.run("COMMIT", {}).status();
+    // Two round trips: BEGIN, the lock and the read in one pipeline; the writes and COMMIT in another.
+    const std::vector<detail::SqlStatement> prelude{
+        {"BEGIN", {}}, {"SELECT pg_advisory_xact_lock($1::int, hashtext($2))", {kQuotaLockClass, tenant}}};
+    const std::vector<detail::SqlStatement> epilogue{{"COMMIT", {}}};
+    for (int attempt = 0; attempt < 5; ++attempt) {  // retried: deadlocks and serialization failures only
+      st = detail::quota_admit(db, tenant, now, decide, prelude, epilogue);
       if (st.is_ok()) break;
       (void)db.run("ROLLBACK", {});
-      if (st.code() != ErrorCode::kResourceExhausted) break;  // retry only serialization failures
+      if (st.code() != ErrorCode::kResourceExhausted) break;
     }
-    (void)db.run("SELECT pg_advisory_unlock($1::int, hashtext($2))", key);
     return st;
   }
 

@@ -1,12 +1,15 @@
 // Shared quotas in SQL both backends run (store_internal.h: SqlRunner): a tenant's window totals, the holds
 // of requests in flight and its rate-limit buckets. The backends wrap quota_admit in their transaction and
-// tenant lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: a session advisory lock, then a REPEATABLE READ
-// transaction, so its snapshot is taken after the lock) and call quota_record inside record_usage.
+// tenant lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock) and call quota_record
+// inside record_usage. An admission reads everything in one statement (one snapshot, taken after the lock),
+// so a usage record committed concurrently is seen whole or not at all: its hold or its usage, never neither.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 
 #include "store/store_internal.h"
@@ -56,95 +59,121 @@ Result<int64_t> fill_window(SqlRunner& db, const std::string& tenant, const Wind
       {tenant, std::string(w.period), w.start, w.end});
 }
 
-// The window's totals (tokens, micros), filled from the usage table the first time.
-Result<std::pair<int64_t, int64_t>> window_totals(SqlRunner& db, const std::string& tenant, const Window& w) {
-  const char* sql =
-      "SELECT tokens, micros FROM quota_usage WHERE tenant = $1 AND period = $2 AND window_start = $3";
-  SqlRows rows;
-  HEARTH_RETURN_IF_ERROR(db.run(sql, {tenant, std::string(w.period), w.start}, &rows).status());
-  if (rows.empty()) {
-    HEARTH_RETURN_IF_ERROR(fill_window(db, tenant, w).status());
-    HEARTH_RETURN_IF_ERROR(db.run(sql, {tenant, std::string(w.period), w.start}, &rows).status());
-  }
-  if (rows.empty() || rows[0].size() != 2)
-    return make_error(ErrorCode::kInternal, "quota totals of tenant '{}' ({}) not readable", tenant,
-                      w.period);
-  return std::pair<int64_t, int64_t>(cell_i64(rows[0][0]), cell_i64(rows[0][1]));
-}
+// Everything an admission reads, in one statement (one snapshot): the buckets (level, updated_ms for rpm and
+// tpm), the totals of the total, day and month windows (tokens; micros for day and month; "" when a row is
+// missing), and the unexpired holds (count, tokens, micros).
+constexpr const char* kReadState =
+    "SELECT (SELECT level FROM quota_buckets WHERE tenant = $1 AND kind = 'rpm'),"
+    " (SELECT updated_ms FROM quota_buckets WHERE tenant = $1 AND kind = 'rpm'),"
+    " (SELECT level FROM quota_buckets WHERE tenant = $1 AND kind = 'tpm'),"
+    " (SELECT updated_ms FROM quota_buckets WHERE tenant = $1 AND kind = 'tpm'),"
+    " (SELECT tokens FROM quota_usage WHERE tenant = $1 AND period = 'total' AND window_start = 0),"
+    " (SELECT tokens FROM quota_usage WHERE tenant = $1 AND period = 'day' AND window_start = $2),"
+    " (SELECT micros FROM quota_usage WHERE tenant = $1 AND period = 'day' AND window_start = $2),"
+    " (SELECT tokens FROM quota_usage WHERE tenant = $1 AND period = 'month' AND window_start = $3),"
+    " (SELECT micros FROM quota_usage WHERE tenant = $1 AND period = 'month' AND window_start = $3),"
+    " (SELECT COUNT(*) FROM quota_holds WHERE tenant = $1 AND expires_ms > $4),"
+    " (SELECT COALESCE(SUM(tokens), 0) FROM quota_holds WHERE tenant = $1 AND expires_ms > $4),"
+    " (SELECT COALESCE(SUM(micros), 0) FROM quota_holds WHERE tenant = $1 AND expires_ms > $4)";
 
 }  // namespace
 
-Status quota_admit(SqlRunner& db, const std::string& tenant, int64_t now_ms, const QuotaDecider& decide) {
-  QuotaState st;
-  HEARTH_RETURN_IF_ERROR(
-      db.run("DELETE FROM quota_holds WHERE tenant = $1 AND expires_ms <= $2", {tenant, now_ms}).status());
-  SqlRows rows;
-  HEARTH_RETURN_IF_ERROR(
-      db.run("SELECT kind, level, updated_ms FROM quota_buckets WHERE tenant = $1", {tenant}, &rows)
-          .status());
-  for (const auto& r : rows) {
-    if (r.size() != 3) continue;
-    if (r[0] == "rpm") {
-      st.rpm_level = cell_f64(r[1]);
-      st.rpm_updated_ms = cell_i64(r[2]);
-    } else if (r[0] == "tpm") {
-      st.tpm_level = cell_f64(r[1]);
-      st.tpm_updated_ms = cell_i64(r[2]);
-    }
-  }
+Status quota_admit(SqlRunner& db, const std::string& tenant, int64_t now_ms, const QuotaDecider& decide,
+                   const std::vector<SqlStatement>& prelude, const std::vector<SqlStatement>& epilogue) {
   const auto w = windows_of(now_ms);
-  HEARTH_ASSIGN_OR_RETURN(auto total, window_totals(db, tenant, w[0]));
-  HEARTH_ASSIGN_OR_RETURN(auto day, window_totals(db, tenant, w[1]));
-  HEARTH_ASSIGN_OR_RETURN(auto month, window_totals(db, tenant, w[2]));
-  st.tokens_total = total.first;
-  st.tokens_day = day.first;
-  st.micros_day = day.second;
-  st.tokens_month = month.first;
-  st.micros_month = month.second;
-  rows.clear();
-  HEARTH_RETURN_IF_ERROR(db.run("SELECT COUNT(*), COALESCE(SUM(tokens), 0), COALESCE(SUM(micros), 0)"
-                                " FROM quota_holds WHERE tenant = $1",
-                                {tenant}, &rows)
-                             .status());
-  if (rows.size() == 1 && rows[0].size() == 3) {
-    st.holds = cell_i64(rows[0][0]);
-    st.held_tokens = cell_i64(rows[0][1]);
-    st.held_micros = cell_i64(rows[0][2]);
+  const SqlStatement read{kReadState, {tenant, w[1].start, w[2].start, now_ms}};
+  std::vector<SqlStatement> batch = prelude;
+  batch.push_back(read);
+  std::vector<SqlRows> results;
+  HEARTH_RETURN_IF_ERROR(db.run_all(batch, results));
+  SqlRows rows = std::move(results.back());
+  if (rows.size() != 1 || rows[0].size() != 12)
+    return make_error(ErrorCode::kInternal, "quota state of tenant '{}' not readable", tenant);
+  // A window without its totals row yet (its first admission, or totals lost): filled from the usage table.
+  if (rows[0][4].empty() || rows[0][5].empty() || rows[0][7].empty()) {
+    for (const Window& win : w) HEARTH_RETURN_IF_ERROR(fill_window(db, tenant, win).status());
+    rows.clear();
+    HEARTH_RETURN_IF_ERROR(db.run(read.sql.c_str(), read.params, &rows).status());
+    if (rows.size() != 1 || rows[0].size() != 12)
+      return make_error(ErrorCode::kInternal, "quota state of tenant '{}' not readable", tenant);
   }
+  const auto& r = rows[0];
+  QuotaState st;
+  if (!r[0].empty()) {
+    st.rpm_level = cell_f64(r[0]);
+    st.rpm_updated_ms = cell_i64(r[1]);
+  }
+  if (!r[2].empty()) {
+    st.tpm_level = cell_f64(r[2]);
+    st.tpm_updated_ms = cell_i64(r[3]);
+  }
+  st.tokens_total = cell_i64(r[4]);
+  st.tokens_day = cell_i64(r[5]);
+  st.micros_day = cell_i64(r[6]);
+  st.tokens_month = cell_i64(r[7]);
+  st.micros_month = cell_i64(r[8]);
+  st.holds = cell_i64(r[9]);
+  st.held_tokens = cell_i64(r[10]);
+  st.held_micros = cell_i64(r[11]);
   const QuotaChange ch = decide(st);
-  if (!ch.admit) return Status::ok();
-  for (const auto& [kind, level] :
-       {std::pair<const char*, double>{"rpm", ch.rpm_level}, {"tpm", ch.tpm_level}}) {
-    if (level < 0) continue;
-    HEARTH_RETURN_IF_ERROR(
-        db.run("INSERT INTO quota_buckets (tenant, kind, level, updated_ms) VALUES ($1, $2, $3, $4)"
-               " ON CONFLICT (tenant, kind) DO UPDATE SET level = excluded.level,"
-               " updated_ms = excluded.updated_ms",
-               {tenant, std::string(kind), level, now_ms})
-            .status());
+  std::vector<SqlStatement> writes;
+  if (ch.admit && (ch.rpm_level >= 0 || ch.tpm_level >= 0)) {
+    // Both buckets in one statement; a bucket the decider leaves alone keeps its row (or gets none). An
+    // existing row moves by the decider's change (new - read), so a refund that a usage record's transaction
+    // committed meanwhile (it does not take the tenant lock) is kept.
+    SqlStatement up{"INSERT INTO quota_buckets (tenant, kind, level, updated_ms) VALUES ",
+                    {tenant, now_ms, std::max(0.0, st.rpm_level), std::max(0.0, st.tpm_level)}};
+    for (const auto& [kind, level] :
+         {std::pair<const char*, double>{"rpm", ch.rpm_level}, {"tpm", ch.tpm_level}}) {
+      if (level < 0) continue;
+      up.params.emplace_back(level);
+      up.sql +=
+          fmt::format("{}($1, '{}', ${}, $2)", up.params.size() > 5 ? ", " : "", kind, up.params.size());
+    }
+    up.sql +=
+        " ON CONFLICT (tenant, kind) DO UPDATE SET updated_ms = excluded.updated_ms, level = "
+        "quota_buckets.level"
+        " + excluded.level - CASE excluded.kind WHEN 'rpm' THEN CAST($3 AS DOUBLE PRECISION)"
+        " ELSE CAST($4 AS DOUBLE PRECISION) END";
+    writes.push_back(std::move(up));
   }
-  if (!ch.hold_id.empty()) {
-    HEARTH_RETURN_IF_ERROR(db.run("INSERT INTO quota_holds (id, tenant, tokens, micros, expires_ms)"
-                                  " VALUES ($1, $2, $3, $4, $5)",
-                                  {ch.hold_id, tenant, ch.hold_tokens, ch.hold_micros, ch.hold_expires_ms})
-                               .status());
+  if (ch.admit && !ch.hold_id.empty()) {
+    writes.push_back(
+        {"INSERT INTO quota_holds (id, tenant, tokens, micros, expires_ms) VALUES ($1, $2, $3, $4, $5)",
+         {ch.hold_id, tenant, ch.hold_tokens, ch.hold_micros, ch.hold_expires_ms}});
+    // Expired holds are not counted; now and then (1 admission in 64, by the hold's id) they are removed.
+    if ((std::hash<std::string>{}(ch.hold_id) & 63) == 0)
+      writes.push_back({"DELETE FROM quota_holds WHERE tenant = $1 AND expires_ms <= $2", {tenant, now_ms}});
   }
-  return Status::ok();
+  writes.insert(writes.end(), epilogue.begin(), epilogue.end());
+  return db.run_all(writes, results);
 }
 
 Status quota_record(SqlRunner& db, const UsageRecord& u) {
   const int64_t tokens = u.prompt_tokens + u.completion_tokens;
-  for (const Window& w : windows_of(u.ts_ms)) {
-    const char* add =
-        "UPDATE quota_usage SET tokens = tokens + $4, micros = micros + $5"
-        " WHERE tenant = $1 AND period = $2 AND window_start = $3";
-    const std::vector<SqlValue> p{u.tenant, std::string(w.period), w.start, tokens, u.cost_micros};
-    HEARTH_ASSIGN_OR_RETURN(int64_t changed, db.run(add, p));
-    if (changed > 0) continue;
-    // No row yet: one from the usage table (which holds this record already), unless another writer's row
-    // appeared meanwhile — then that row lacks this record: add it.
-    HEARTH_ASSIGN_OR_RETURN(int64_t inserted, fill_window(db, u.tenant, w));
-    if (inserted == 0) HEARTH_RETURN_IF_ERROR(db.run(add, p).status());
+  const auto w = windows_of(u.ts_ms);
+  // The three windows in one statement; a window without its row (rare: its first record) is filled from the
+  // usage table (which holds this record already), unless another writer's row appeared meanwhile — then that
+  // row lacks this record: add it.
+  SqlRows updated;  // the periods whose rows took the record
+  HEARTH_RETURN_IF_ERROR(
+      db.run("UPDATE quota_usage SET tokens = tokens + $4, micros = micros + $5 WHERE tenant = $1 AND"
+             " ((period = 'total' AND window_start = 0) OR (period = 'day' AND window_start = $2) OR"
+             " (period = 'month' AND window_start = $3)) RETURNING period",
+             {u.tenant, w[1].start, w[2].start, tokens, u.cost_micros}, &updated)
+          .status());
+  if (updated.size() < 3) {
+    for (const Window& win : w) {
+      if (std::any_of(updated.begin(), updated.end(),
+                      [&](const std::vector<std::string>& r) { return !r.empty() && r[0] == win.period; }))
+        continue;
+      HEARTH_ASSIGN_OR_RETURN(int64_t inserted, fill_window(db, u.tenant, win));
+      if (inserted == 0)
+        HEARTH_RETURN_IF_ERROR(db.run("UPDATE quota_usage SET tokens = tokens + $4, micros = micros + $5"
+                                      " WHERE tenant = $1 AND period = $2 AND window_start = $3",
+                                      {u.tenant, std::string(win.period), win.start, tokens, u.cost_micros})
+                                   .status());
+    }
   }
   if (!u.quota_hold.empty())
     HEARTH_RETURN_IF_ERROR(db.run("DELETE FROM quota_holds WHERE id = $1", {u.quota_hold}).status());

@@ -116,12 +116,24 @@ inline constexpr const char* kSharedMigrations[] = {
 // dialects accept (INSERT ... ON CONFLICT, COALESCE); result cells come back as text.
 using SqlValue = std::variant<int64_t, double, std::string>;
 using SqlRows = std::vector<std::vector<std::string>>;
+struct SqlStatement {
+  std::string sql;
+  std::vector<SqlValue> params;
+};
 class SqlRunner {
  public:
   virtual ~SqlRunner() = default;
   // Runs one statement; `rows` (when given) receives its result. Returns the number of rows it changed.
   virtual Result<int64_t> run(const char* sql, const std::vector<SqlValue>& params,
                               SqlRows* rows = nullptr) = 0;
+  // Runs statements in order, stopping at the first error; results[i] receives statement i's rows. A backend
+  // may send them together (PostgreSQL: one pipeline, one round trip).
+  virtual Status run_all(const std::vector<SqlStatement>& statements, std::vector<SqlRows>& results) {
+    results.assign(statements.size(), {});
+    for (size_t i = 0; i < statements.size(); ++i)
+      HEARTH_RETURN_IF_ERROR(run(statements[i].sql.c_str(), statements[i].params, &results[i]).status());
+    return Status::ok();
+  }
 };
 // Projects (Store::create_project and the rest), the same SQL on both backends; `key_scope` checks a new
 // key's scope (the project exists in the tenant; names 1-128 characters without control characters).
@@ -130,8 +142,12 @@ Result<std::vector<Project>> list_projects(SqlRunner& db, const std::string& ten
 Status delete_project(SqlRunner& db, const std::string& tenant, const std::string& name);
 Status check_key_scope(SqlRunner& db, const std::string& tenant, const KeyScope& scope);
 
-// Store::quota_transaction's body, inside the backend's transaction and tenant lock.
-Status quota_admit(SqlRunner& db, const std::string& tenant, int64_t now_ms, const QuotaDecider& decide);
+// Store::quota_transaction's body, inside the backend's transaction and tenant lock. `prelude` runs just
+// before the read (and with it: e.g. BEGIN and the lock), `epilogue` after the writes (e.g. COMMIT), so a
+// pipelining backend needs two round trips.
+Status quota_admit(SqlRunner& db, const std::string& tenant, int64_t now_ms, const QuotaDecider& decide,
+                   const std::vector<SqlStatement>& prelude = {},
+                   const std::vector<SqlStatement>& epilogue = {});
 // record_usage's part for shared quotas, after the record's usage row is inserted in the same transaction:
 // the tenant's window totals, the release of its hold and the tokens-per-minute refund. Safe without the
 // tenant lock: a missing total row is inserted ON CONFLICT DO NOTHING, then added to.

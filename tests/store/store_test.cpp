@@ -706,7 +706,8 @@ TEST_P(StoreTest, QuotaTransactionsSeeUsageHoldsAndBuckets) {
       return ch;
     });
   };
-  ASSERT_TRUE(admit("r1", 300, now + 60'000).is_ok());
+  const Status first = admit("r1", 300, now + 60'000);
+  ASSERT_TRUE(first.is_ok()) << first.to_string();
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(seen.tokens_total, 200);
   EXPECT_EQ(seen.tokens_month, old[1].ts_ms >= w.month_start_ms ? 100 : 0);
