@@ -24,11 +24,13 @@ B=$PWD/.devcarry/bin
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 if ldd "$B/hearth" | grep "not found"; then echo "hearth: missing shared libraries"; exit 1; fi
 M=/tmp/hearth-models/r1-distill-qwen-1.5b
-synth_1_5b() {
-  [[ -f $M/config.json ]] && return 0
-  time "$B/hearth" model synth --preset r1-distill-qwen-1.5b --out "$M" \
-    --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null
+M7=/tmp/hearth-models/r1-distill-qwen-7b
+synth() {  # PRESET DIR: a random-weight model of the preset's shapes, unless already there
+  [[ -f $2/config.json ]] && return 0
+  "$B/hearth" model synth --preset "$1" --out "$2" --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null
 }
+synth_1_5b() { synth r1-distill-qwen-1.5b "$M"; }
+synth_7b() { synth r1-distill-qwen-7b "$M7"; }
 case "${1:-}" in
   tests)
     rc=0
@@ -58,9 +60,7 @@ case "${1:-}" in
     ;;
   fp8)
     synth_1_5b || exit 1
-    M7=/tmp/hearth-models/r1-distill-qwen-7b
-    [[ -f $M7/config.json ]] || "$B/hearth" model synth --preset r1-distill-qwen-7b --out "$M7" \
-      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    synth_7b || exit 1
     for m in "$M7" "$M"; do
       for q in "" --fp8; do
         "$B/gpu_bench" --model "$m" --label "$(basename "$m")${q:+ fp8}" --decode-tokens 128 --batches 64 256 \
@@ -70,9 +70,7 @@ case "${1:-}" in
     ;;
   small)
     synth_1_5b || exit 1
-    M7=/tmp/hearth-models/r1-distill-qwen-7b
-    [[ -f $M7/config.json ]] || "$B/hearth" model synth --preset r1-distill-qwen-7b --out "$M7" \
-      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    synth_7b || exit 1
     for m in "$M" "$M7"; do
       for q in "" --fp8; do
         for env in "" HEARTH_CUDA_NO_GEMV_PREFETCH=1 "HEARTH_CUDA_NO_GEMV_PREFETCH=1 HEARTH_CUDA_NO_GEMV_FUSION=1"; do
@@ -87,9 +85,7 @@ case "${1:-}" in
   attention)
     "$0" tests || exit 1
     synth_1_5b || exit 1
-    M7=/tmp/hearth-models/r1-distill-qwen-7b
-    [[ -f $M7/config.json ]] || "$B/hearth" model synth --preset r1-distill-qwen-7b --out "$M7" \
-      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    synth_7b || exit 1
     for m in "$M" "$M7"; do
       for q in "" --fp8; do
         for env in "" HEARTH_CUDA_NO_ATTENTION_CLUSTER=1; do
@@ -113,8 +109,7 @@ case "${1:-}" in
     ;;
   deepseek)
     M3=/tmp/hearth-models/deepseek-v3-reduced
-    [[ -f $M3/config.json ]] || "$B/hearth" model synth --preset deepseek-v3-reduced --out "$M3" \
-      --tokenizer-dir "$PWD/.devcarry/npm/node_modules" --force >/dev/null || exit 1
+    synth deepseek-v3-reduced "$M3" || exit 1
     for env in "" HEARTH_CUDA_DEQUANT_FP8=1; do
       env $env "$B/gpu_bench" --model "$M3" --label "v3-reduced${env:+ dequantized}" --decode-tokens 64 \
         --batches 64 256 --sampled-batch 0 2>&1 | grep '^{\|error\|warn'
