@@ -291,8 +291,8 @@ int launch(const float* q, const KT* kv, const int32_t* pos, const int32_t* seq_
     if (nonportable != cudaSuccess) return static_cast<int>(nonportable);
     const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices),
                     static_cast<unsigned>(sh.cluster));
-    launch_pdl_cluster(paged_attention_kernel<KT, OT>, grid, kThreads, smem, s, dim3(1, 1, sh.cluster), q, kv,
-                       pos, seq_of, block_table, list, sh, partial, out);
+    launch_ex(paged_attention_kernel<KT, OT>, grid, kThreads, smem, s, dim3(1, 1, sh.cluster), q, kv, pos,
+              seq_of, block_table, list, sh, partial, out);
     return static_cast<int>(cudaGetLastError());
   }
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(sh.nkv * slices),
