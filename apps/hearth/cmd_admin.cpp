@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "gateway/admin_api.h"
+#include "gateway/billing.h"
 #include "store/store.h"
 
 namespace hearth::app {
@@ -460,65 +461,27 @@ int tier_delete(const AdminArgs& a) {
 // One tenant's bill for a calendar month: the tier's base fee, its per-call fee beyond the included calls,
 // and the metered usage at the price book's prices (per-request model fees included).
 int usage_bill(const AdminArgs& a) {
-  int y = 0, m = 0;
-  char tail = 0;
-  if (a.month.size() != 7 || std::sscanf(a.month.c_str(), "%4d-%2d%c", &y, &m, &tail) != 2 || m < 1 || m > 12)
-    return fail(make_error(ErrorCode::kInvalidArgument, "--month must be YYYY-MM, got '{}'", a.month));
-  auto since = parse_time(fmt::format("{:04d}-{:02d}-01", y, m), "--month");
-  auto until = parse_time(
-      m == 12 ? fmt::format("{:04d}-01-01", y + 1) : fmt::format("{:04d}-{:02d}-01", y, m + 1), "--month");
-  if (!since.is_ok()) return fail(since.status());
-  if (!until.is_ok()) return fail(until.status());
   auto st = open_store(a.store);
   if (!st.is_ok()) return fail(st.status());
-  auto tenants = (*st)->list_tenants();
-  if (!tenants.is_ok()) return fail(tenants.status());
-  auto tiers = (*st)->list_tiers();
-  if (!tiers.is_ok()) return fail(tiers.status());
-  auto prices = (*st)->list_prices();
-  if (!prices.is_ok()) return fail(prices.status());
-  const std::string currency = prices->empty() ? std::string() : prices->front().currency;
+  auto bills = gateway::monthly_bills(**st, a.month, a.tenant);
+  if (!bills.is_ok())
+    return fail(bills.status().code() == ErrorCode::kInvalidArgument ? bills.status().with_context("--month")
+                                                                     : bills.status());
   nlohmann::json arr = nlohmann::json::array();
-  bool found = false;
-  for (const auto& t : *tenants) {
-    if (!a.tenant.empty() && t.name != a.tenant) continue;
-    found = true;
-    auto u = (*st)->usage_totals(t.name, *since, *until);
-    if (!u.is_ok()) return fail(u.status());
-    store::Tier tier;
-    for (const auto& x : *tiers)
-      if (x.name == t.limits.tier) tier = x;
-    const int64_t billable = std::max<int64_t>(0, u->requests - tier.included_calls);
-    int64_t calls_fee = 0, total = 0;
-    if (__builtin_mul_overflow(billable, tier.per_call_micros, &calls_fee)) calls_fee = INT64_MAX;
-    if (__builtin_add_overflow(tier.base_fee_micros, calls_fee, &total) ||
-        __builtin_add_overflow(total, u->cost_micros, &total))
-      total = INT64_MAX;
+  for (const auto& b : *bills) {
     if (a.json) {
-      arr.push_back({{"tenant", t.name},
-                     {"month", a.month},
-                     {"tier", t.limits.tier},
-                     {"currency", currency},
-                     {"requests", u->requests},
-                     {"prompt_tokens", u->prompt_tokens},
-                     {"cached_tokens", u->cached_tokens},
-                     {"completion_tokens", u->completion_tokens},
-                     {"base_fee", store::format_money(tier.base_fee_micros)},
-                     {"billable_calls", billable},
-                     {"calls_fee", store::format_money(calls_fee)},
-                     {"usage_cost", store::format_money(u->cost_micros)},
-                     {"total", store::format_money(total)}});
+      arr.push_back(gateway::bill_json(b));
     } else {
       std::printf("%-20s %s tier %-12s %8lld requests %12lld tokens  base %s + calls %s + usage %s = %s %s\n",
-                  t.name.c_str(), a.month.c_str(), t.limits.tier.empty() ? "-" : t.limits.tier.c_str(),
-                  static_cast<long long>(u->requests),
-                  static_cast<long long>(u->prompt_tokens + u->completion_tokens),
-                  store::format_money(tier.base_fee_micros).c_str(), store::format_money(calls_fee).c_str(),
-                  store::format_money(u->cost_micros).c_str(), store::format_money(total).c_str(),
-                  currency.c_str());
+                  b.tenant.c_str(), b.month.c_str(), b.tier.empty() ? "-" : b.tier.c_str(),
+                  static_cast<long long>(b.usage.requests),
+                  static_cast<long long>(b.usage.prompt_tokens + b.usage.completion_tokens),
+                  store::format_money(b.base_fee_micros).c_str(),
+                  store::format_money(b.calls_fee_micros).c_str(),
+                  store::format_money(b.usage.cost_micros).c_str(),
+                  store::format_money(b.total_micros).c_str(), b.currency.c_str());
     }
   }
-  if (!found && !a.tenant.empty()) return fail(make_error(ErrorCode::kNotFound, "no tenant '{}'", a.tenant));
   if (a.json) std::printf("%s\n", arr.dump().c_str());
   if (Status s =
           (*st)->audit(cli_actor(), "usage.bill",

@@ -12,6 +12,7 @@
 
 #include "core/json_guard.h"
 #include "gateway/base64.h"
+#include "gateway/billing.h"
 #include "gateway/http_query.h"
 
 namespace hearth::gateway {
@@ -693,11 +694,44 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
     records_.audit({who, "admin." + action, "name=" + name});
     return reply(ex, 200, json{{"name", name}, {"done", action}});
   }
+  // Monthly bills (system, audit): GET /admin/v1/bills?month=YYYY-MM[&tenant=T].
+  if (path == "/admin/v1/bills" && method == "GET") {
+    if (!allowed(me->role, "billing.read")) return deny("read bills");
+    const std::string target(ex->request().target());
+    const std::string month = query_param(target, "month"), tenant = query_param(target, "tenant");
+    auto bills = monthly_bills(store_, month, tenant);
+    if (!bills.is_ok()) {
+      const ErrorCode c = bills.status().code();
+      return error(ex,
+                   c == ErrorCode::kInvalidArgument ? 400
+                   : c == ErrorCode::kNotFound      ? 404
+                                                    : 503,
+                   c == ErrorCode::kInvalidArgument ? "bad_request" : "not_found", bills.status().message());
+    }
+    json arr = json::array();
+    for (const auto& b : *bills) arr.push_back(bill_json(b));
+    records_.audit(
+        {who, "usage.bill", fmt::format("month={} tenant={}", month, tenant.empty() ? "all" : tenant)});
+    return reply(ex, 200, json{{"data", std::move(arr)}});
+  }
+  // The audit log in pages (audit): GET /admin/v1/audit[?after=SEQ][&limit=N] (N <= 1000): records after SEQ,
+  // oldest first, with `next_after` for the next page; the first page (no `after`) carries the verification
+  // of the whole chain.
   if (path == "/admin/v1/audit" && method == "GET") {
     if (!allowed(me->role, "audit")) return deny("read the audit log");
-    auto v = store_.verify_audit();
-    auto recs = store_.list_audit(0, 1000);
-    if (!v.is_ok() || !recs.is_ok()) return error(ex, 503, "store_error", "cannot read the audit log now");
+    const std::string target(ex->request().target());
+    const auto num = [&](const char* key, int64_t dflt) -> int64_t {
+      const std::string v = query_param(target, key);
+      if (v.empty() || v.size() > 18 ||
+          !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return v.empty() ? dflt : -1;
+      return std::stoll(v);
+    };
+    const int64_t after = num("after", 0), limit = num("limit", 1000);
+    if (after < 0 || limit < 1 || limit > 1000)
+      return error(ex, 400, "bad_request", "after must be a record number, limit 1-1000");
+    auto recs = store_.list_audit(after, limit);
+    if (!recs.is_ok()) return error(ex, 503, "store_error", "cannot read the audit log now");
     json arr = json::array();
     for (const auto& r : *recs)
       arr.push_back({{"seq", r.seq},
@@ -705,12 +739,18 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
                      {"actor", r.actor},
                      {"action", r.action},
                      {"detail", r.detail}});
-    records_.audit({who, "audit.read", fmt::format("records={}", recs->size())});
-    return reply(ex, 200,
-                 json{{"intact", v->intact},
-                      {"records", v->records},
-                      {"first_bad_record", v->intact ? json(nullptr) : json(v->first_bad_seq)},
-                      {"data", std::move(arr)}});
+    json page{{"data", std::move(arr)},
+              {"has_more", static_cast<int64_t>(recs->size()) == limit},
+              {"next_after", recs->empty() ? after : recs->back().seq}};
+    if (after == 0) {
+      auto v = store_.verify_audit();
+      if (!v.is_ok()) return error(ex, 503, "store_error", "cannot verify the audit log now");
+      page["intact"] = v->intact;
+      page["records"] = v->records;
+      page["first_bad_record"] = v->intact ? json(nullptr) : json(v->first_bad_seq);
+    }
+    records_.audit({who, "audit.read", fmt::format("after={} records={}", after, recs->size())});
+    return reply(ex, 200, page);
   }
   return error(ex, 404, "not_found", fmt::format("no admin route {} {}", method, path));
 }

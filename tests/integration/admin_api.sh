@@ -8,11 +8,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 hearth_it_init
 
-MOCK=${HEARTH_MOCK_UPSTREAM:-$(dirname "$HEARTH")/bench/mock_upstream}
-[ -x "$MOCK" ] || { fail "mock_upstream at $MOCK (cmake --build build --target mock_upstream)"; finish; }
-"$MOCK" --port-file "$IT_TMP/up" --tokens 2 --itl-ms 0 &
-SERVER_PIDS+=("$!")
-for _ in $(seq 50); do [ -s "$IT_TMP/up" ] && break; sleep 0.1; done
+start_mock_upstream --tokens 2 --itl-ms 0
 DB=$IT_TMP/gw.db
 S="sqlite:$DB"
 mk() { env HEARTH_ADMIN_PASSWORD="$3" "$HEARTH" admin --store "$S" admin create "$1" --role "$2"; }
@@ -133,6 +129,24 @@ assert d["intact"], d
 missing = need - acts
 assert not missing, missing
 PY
+
+# Bills (system, audit) and the audit log in pages.
+MONTH=$(date -u +%Y-%m)
+expect_status "system: this month's bills" 200 GET "/bills?month=$MONTH" "$SYS"
+grep -q '"tenant":"bank"' "$IT_TMP/r.json" && grep -q '"tier":"gold"\|"total"' "$IT_TMP/r.json" &&
+  pass "bills: one per tenant with the total" || fail "bills" "$(head -c 400 "$IT_TMP/r.json")"
+expect_status "bills: a malformed month is 400" 400 GET "/bills?month=2026-13" "$SYS"
+expect_status "security: may not read bills (403)" 403 GET "/bills?month=$MONTH" "$SEC"
+expect_status "audit: the first page of two records" 200 GET "/audit?limit=2" "$AUD"
+NEXT=$(json_eval "$IT_TMP/r.json" "d['next_after'] if len(d['data']) == 2 and d['has_more'] and d['intact'] else -1")
+expect_status "audit: the next page" 200 GET "/audit?after=$NEXT&limit=2" "$AUD"
+if [ "$NEXT" -gt 0 ] && json_eval "$IT_TMP/r.json" "d['data'][0]['seq']" | grep -qx "$((NEXT + 1))" &&
+  ! grep -q '"intact"' "$IT_TMP/r.json"; then
+  pass "audit pages: the next page starts after next_after (verification on the first page only)"
+else
+  fail "audit paging" "next $NEXT: $(head -c 300 "$IT_TMP/r.json")"
+fi
+expect_status "audit: a limit above 1,000 is 400" 400 GET "/audit?limit=5000" "$AUD"
 
 # Administrators from the OIDC provider: an ID token with a mapped role is exchanged for a session; the account
 # (oidc:SUBJECT) is provisioned with the role; two mapped roles, none, or a token for another audience: refused.

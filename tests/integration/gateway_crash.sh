@@ -9,15 +9,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 hearth_it_init
 
-MOCK=${HEARTH_MOCK_UPSTREAM:-$(dirname "$HEARTH")/bench/mock_upstream}
-if [ ! -x "$MOCK" ]; then
-  fail "mock_upstream at $MOCK (cmake --build build --target mock_upstream)"
-  finish
-fi
-"$MOCK" --port-file "$IT_TMP/up" --tokens 2 --itl-ms 0 &
-MOCK_PID=$!
-SERVER_PIDS+=("$MOCK_PID")
-for _ in $(seq 50); do [ -s "$IT_TMP/up" ] && break; sleep 0.1; done
+start_mock_upstream --tokens 2 --itl-ms 0
 DB=$IT_TMP/gw.db
 S="sqlite:$DB"
 "$HEARTH" admin --store "$S" tenant create acme >/dev/null

@@ -10,17 +10,10 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 hearth_it_init
 
-MOCK=${HEARTH_MOCK_UPSTREAM:-$(dirname "$HEARTH")/bench/mock_upstream}
-if [ ! -x "$MOCK" ]; then
-  fail "mock_upstream at $MOCK (cmake --build build --target mock_upstream)"
-  finish
-fi
 start_postgres || { fail "start PostgreSQL"; finish; }
 export HEARTH_AUDIT_KEY=5a1f0c2d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c
 # 40 tokens 25 ms apart: each request takes ~1 s, so a burst's requests overlap.
-"$MOCK" --port-file "$IT_TMP/up" --tokens 40 --itl-ms 25 --threads 2 &
-SERVER_PIDS+=($!)
-for _ in $(seq 50); do [ -s "$IT_TMP/up" ] && break; sleep 0.1; done
+start_mock_upstream --tokens 40 --itl-ms 25 --threads 2
 S=$PG_URL
 adm() { "$HEARTH" admin --store "$S" "$@"; }
 

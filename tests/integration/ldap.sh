@@ -84,14 +84,7 @@ member: uid=carol,ou=people,$SUFFIX
 EOF
 check "directory loaded with ldapadd" ldapadd -x -H "$LDAP_URL" -D "$LDAP_ROOT_DN" -w rootsecret -f "$IT_TMP/dir.ldif"
 
-MOCK=${HEARTH_MOCK_UPSTREAM:-$(dirname "$HEARTH")/bench/mock_upstream}
-if [ ! -x "$MOCK" ]; then
-  fail "mock_upstream at $MOCK (cmake --build build --target mock_upstream)"
-  finish
-fi
-"$MOCK" --port-file "$IT_TMP/up" --tokens 2 --itl-ms 0 &
-SERVER_PIDS+=("$!")
-for _ in $(seq 50); do [ -s "$IT_TMP/up" ] && break; sleep 0.1; done
+start_mock_upstream --tokens 2 --itl-ms 0
 S="sqlite:$IT_TMP/gw.db"
 "$HEARTH" admin --store "$S" tenant create acme >/dev/null && "$HEARTH" admin --store "$S" tenant create audit >/dev/null
 

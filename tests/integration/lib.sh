@@ -277,6 +277,25 @@ stop_server() {
   if [ "$rc" = 0 ]; then pass "$1: serve exits 0 on SIGTERM"; else fail "$1: serve exits 0 on SIGTERM" "status $rc"; fi
 }
 
+# --- bench/mock_upstream ---------------------------------------------------------------------------
+# start_mock_upstream ARGS...: the near-free OpenAI-shaped upstream (bench/mock_upstream, or
+# $HEARTH_MOCK_UPSTREAM) with ARGS on a free port written to $IT_TMP/up; sets MOCK_PORT and MOCK_PID; stopped
+# by the EXIT trap. Ends the script (a failure) when the binary is missing.
+start_mock_upstream() {
+  local mock=${HEARTH_MOCK_UPSTREAM:-$(dirname "$HEARTH")/bench/mock_upstream}
+  if [ ! -x "$mock" ]; then
+    fail "mock_upstream at $mock (cmake --build build --target mock_upstream)"
+    finish
+  fi
+  rm -f "$IT_TMP/up"
+  "$mock" --port-file "$IT_TMP/up" "$@" &
+  MOCK_PID=$!
+  SERVER_PIDS+=("$MOCK_PID")
+  local i
+  for ((i = 0; i < 50; i++)); do [ -s "$IT_TMP/up" ] && break; sleep 0.1; done
+  MOCK_PORT=$(cat "$IT_TMP/up")
+}
+
 # --- a real PostgreSQL server in $IT_TMP ----------------------------------------------------------
 # start_postgres: initdb + pg_ctl from Debian's postgresql package into $IT_TMP/pg (run as the postgres
 # user when the script runs as root: the server refuses root), on a free port, trust auth for the local
