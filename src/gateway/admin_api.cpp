@@ -328,14 +328,8 @@ void AdminApi::handle(const std::shared_ptr<server::Exchange>& ex) {
         if (f.first == 0) f.second = now;
         f.first += 1;
       }
-      if (a != nullptr) {
-        a->failed_logins += 1;
-        if (a->failed_logins >= policy_.max_failures) {
-          a->locked_until_ms = now + policy_.lockout_ms;
-          a->failed_logins = 0;
-        }
-        (void)store_.put_admin(*a, false);
-      }
+      if (a != nullptr)  // counted in the store in one statement: failures on every replica add up
+        (void)store_.admin_login_failed(a->name, policy_.max_failures, policy_.lockout_ms, now);
       records_.audit({who, "admin.login.deny",
                       !ext.refusal.empty() ? ext.refusal
                       : a == nullptr       ? "no such administrator"

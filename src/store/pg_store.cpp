@@ -535,6 +535,13 @@ class PgStore final : public Store {
       out.push_back({r.i64(i, 0), r.i64(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
     return out;
   }
+  Result<bool> admin_login_failed(const std::string& name, int64_t max_failures, int64_t lockout_ms,
+                                  int64_t now) override {
+    std::lock_guard lk(mu_);
+    PgRunner db(conn_, shown_);
+    return detail::admin_login_failed(db, name, max_failures, lockout_ms, now);
+  }
+
   Status put_admin(const AdminAccount& a, bool create) override {
     HEARTH_RETURN_IF_ERROR(detail::validate_admin(a));
     std::lock_guard lk(mu_);

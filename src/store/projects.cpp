@@ -1,4 +1,5 @@
-// Projects inside tenants, in SQL both backends run (store_internal.h: SqlRunner).
+// Projects inside tenants and the administrators' failed sign-ins, in SQL both backends run
+// (store_internal.h: SqlRunner).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -78,6 +79,20 @@ Status check_key_scope(SqlRunner& db, const std::string& tenant, const KeyScope&
     return make_error(ErrorCode::kNotFound, "tenant '{}' has no project '{}' (hearth admin project create)",
                       tenant, scope.project);
   return Status::ok();
+}
+
+Result<bool> admin_login_failed(SqlRunner& db, const std::string& name, int64_t max_failures,
+                                int64_t lockout_ms, int64_t now_ms) {
+  SqlRows rows;
+  HEARTH_RETURN_IF_ERROR(
+      db.run("UPDATE admins SET"
+             " locked_until_ms = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until_ms END,"
+             " failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END"
+             " WHERE name = $1 RETURNING locked_until_ms",
+             {name, max_failures, now_ms + lockout_ms}, &rows)
+          .status());
+  if (rows.empty() || rows[0].empty()) return make_error(ErrorCode::kNotFound, "no administrator '{}'", name);
+  return std::strtoll(rows[0][0].c_str(), nullptr, 10) > now_ms;
 }
 
 }  // namespace hearth::store::detail

@@ -401,6 +401,13 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<bool> admin_login_failed(const std::string& name, int64_t max_failures, int64_t lockout_ms,
+                                  int64_t now) override {
+    std::lock_guard lk(mu_);
+    SqliteRunner db(db_);
+    return detail::admin_login_failed(db, name, max_failures, lockout_ms, now);
+  }
+
   Status put_admin(const AdminAccount& a, bool create) override {
     HEARTH_RETURN_IF_ERROR(detail::validate_admin(a));
     std::lock_guard lk(mu_);

@@ -254,6 +254,11 @@ class Store {
   // list by name.
   virtual Status put_admin(const AdminAccount& admin, bool create) = 0;
   virtual Result<std::vector<AdminAccount>> list_admins() = 0;
+  // A failed sign-in of administrator `name`, counted atomically (replicas signing in at once all count): the
+  // account is locked until now_ms + lockout_ms when this makes max_failures (and the count starts again).
+  // Returns whether the account is now locked; kNotFound without such an account.
+  virtual Result<bool> admin_login_failed(const std::string& name, int64_t max_failures, int64_t lockout_ms,
+                                          int64_t now_ms) = 0;
   // Sessions: insert or update (last_seen_ms), find by token hash, delete (kNotFound when absent).
   virtual Status put_session(const AdminSession& session) = 0;
   virtual Result<std::optional<AdminSession>> get_session(const std::string& token_hash) = 0;

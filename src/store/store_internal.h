@@ -142,6 +142,10 @@ Result<std::vector<Project>> list_projects(SqlRunner& db, const std::string& ten
 Status delete_project(SqlRunner& db, const std::string& tenant, const std::string& name);
 Status check_key_scope(SqlRunner& db, const std::string& tenant, const KeyScope& scope);
 
+// Store::admin_login_failed in one UPDATE (both backends).
+Result<bool> admin_login_failed(SqlRunner& db, const std::string& name, int64_t max_failures,
+                                int64_t lockout_ms, int64_t now_ms);
+
 // Store::quota_transaction's body, inside the backend's transaction and tenant lock. `prelude` runs just
 // before the read (and with it: e.g. BEGIN and the lock), `epilogue` after the writes (e.g. COMMIT), so a
 // pipelining backend needs two round trips.

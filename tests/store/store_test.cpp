@@ -834,5 +834,34 @@ TEST_P(StoreTest, ProjectsScopeKeysAndUsage) {
   EXPECT_EQ((*rows)[0].user, "oidc:u-1");
 }
 
+// Failed administrator sign-ins are counted in the store in one statement: the lockout comes at the limit,
+// and replicas failing at once lose no count.
+TEST_P(StoreTest, AdminLoginFailuresAddUpAcrossReplicas) {
+  AdminAccount a;
+  a.name = "ops";
+  a.role = "system";
+  a.password_hash = "pbkdf2-sha256$1000$x$y";
+  ASSERT_TRUE(store_->put_admin(a, true).is_ok());
+  for (int i = 1; i <= 4; ++i) EXPECT_FALSE(*store_->admin_login_failed("ops", 5, 60'000, 1000));
+  EXPECT_TRUE(*store_->admin_login_failed("ops", 5, 60'000, 1000));  // the fifth locks
+  EXPECT_EQ((*store_->list_admins())[0].locked_until_ms, 61'000);
+  EXPECT_EQ((*store_->list_admins())[0].failed_logins, 0);
+  EXPECT_EQ(store_->admin_login_failed("nobody", 5, 1, 1).status().code(), ErrorCode::kNotFound);
+
+  std::vector<std::unique_ptr<Store>> replicas;
+  for (int i = 0; i < 3; ++i) {
+    auto r = Store::open(url_);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    replicas.push_back(std::move(*r));
+  }
+  std::vector<std::thread> threads;
+  for (auto& r : replicas)
+    threads.emplace_back([&r] {
+      for (int i = 0; i < 10; ++i) ASSERT_TRUE(r->admin_login_failed("ops", 1000, 1, 2000).is_ok());
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ((*store_->list_admins())[0].failed_logins, 30);
+}
+
 }  // namespace
 }  // namespace hearth::store
