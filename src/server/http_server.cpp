@@ -386,8 +386,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     // The response is complete: a disconnect now concerns nobody. Dropping the callback also breaks
     // any reference cycle through what it captured.
     if (auto ex = current_.lock()) on_close_fn(*ex) = nullptr;
-    shared_->exchanges_open.fetch_sub(1, std::memory_order_relaxed);
-    flush();
+    flush();  // exchanges_open drops once the last byte is written (after_response), not before
   }
 
   void flush() {
@@ -419,6 +418,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   void after_response() {
+    shared_->exchanges_open.fetch_sub(1, std::memory_order_relaxed);  // written out: a drain may end now
     phase_ = Phase::kDone;
     current_.reset();
     if (!keep_alive_) return close();
@@ -442,7 +442,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
         fn();
       }
     }
-    if (phase_ == Phase::kHandling) shared_->exchanges_open.fetch_sub(1, std::memory_order_relaxed);
+    if (phase_ == Phase::kHandling || phase_ == Phase::kFlushing)
+      shared_->exchanges_open.fetch_sub(1, std::memory_order_relaxed);
     phase_ = Phase::kDone;
     out_.clear();
     beast::error_code ignored;

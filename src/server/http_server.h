@@ -99,7 +99,7 @@ struct HttpServerStats {
   uint64_t connections_total = 0;
   int64_t connections_open = 0;
   uint64_t requests_total = 0;
-  int64_t exchanges_open = 0;  // requests whose response is not complete
+  int64_t exchanges_open = 0;  // requests whose response is not completely written to the client yet
 };
 
 class HttpServer {
